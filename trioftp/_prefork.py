@@ -1,0 +1,63 @@
+"""Pre-fork model: several processes serving one listening socket.
+
+Each worker is a full single-process server (its own Trio event loop, many
+sessions); the kernel hands each new connection to one of them. The parent
+only starts the workers, waits for them and passes SIGINT/SIGTERM on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from .servers import FTPServer
+
+__all__ = ["run_workers"]
+
+logger = logging.getLogger("trioftp")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> None:
+    """Fork *workers* processes (None/<= 0: one per CPU) and wait for them."""
+    count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
+    children: list[int] = []
+    try:
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:  # the worker
+                signal.signal(signal.SIGTERM, _interrupt)
+                status = 0
+                try:
+                    server.serve_forever(handle_exit=True)
+                except BaseException:
+                    logger.exception("worker %s failed", os.getpid())
+                    status = 1
+                finally:
+                    os._exit(status)
+            children.append(pid)
+        logger.info("started %d worker processes: %s", count, children)
+        while children:
+            pid, _ = os.wait()
+            if pid in children:
+                children.remove(pid)
+    except KeyboardInterrupt:
+        if not handle_exit:
+            raise
+        logger.info("received interrupt signal; stopping workers")
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        server.socket.close()

@@ -1,0 +1,185 @@
+"""The ``trioftp`` command (also ``python -m trioftp``).
+
+With no options it serves the current directory, read-only, to anonymous
+users on 127.0.0.1 port 2121. The options are those of ``python -m pyftpdlib``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Sequence
+from types import FrameType
+from typing import NoReturn
+
+from ._version import __version__
+from .authorizers import DummyAuthorizer
+from .handlers import FTPHandler
+from .servers import FTPServer
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_PORT = 2121
+
+
+def _port_range(value: str) -> list[int]:
+    try:
+        first, last = (int(part) for part in value.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid port range {value!r} (expected FROM-TO)"
+        ) from None
+    if not 1 <= first <= last <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port range {value!r}")
+    return list(range(first, last + 1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    parser = argparse.ArgumentParser(
+        prog="trioftp",
+        description="Serve a directory over FTP. With no options: the current "
+        "directory, read-only, to anonymous users, on 127.0.0.1:2121.",
+    )
+    add = parser.add_argument
+    add(
+        "-i",
+        "--interface",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address to listen on (default: 127.0.0.1; use 0.0.0.0 or :: for all)",
+    )
+    add("-p", "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    add("-w", "--write", action="store_true", help="grant write access (default: read-only)")
+    add(
+        "-d",
+        "--directory",
+        default=os.getcwd(),
+        metavar="PATH",
+        help="directory to share (default: the current directory)",
+    )
+    add(
+        "-n",
+        "--nat-address",
+        metavar="ADDRESS",
+        help="address to announce in PASV replies (behind NAT)",
+    )
+    add(
+        "-r",
+        "--range",
+        type=_port_range,
+        metavar="FROM-TO",
+        help="ports for passive data connections (e.g. 60000-60100)",
+    )
+    add("-D", "--debug", action="store_true", help="log every command and reply")
+    add("-u", "--username", help="a user to log in as (disables anonymous login)")
+    add("-P", "--password", help="that user's password")
+    add(
+        "--timeout",
+        type=float,
+        default=FTPHandler.timeout,
+        metavar="SECONDS",
+        help=f"idle timeout (default: {FTPHandler.timeout} seconds)",
+    )
+    add("--banner", default=FTPHandler.banner, help="greeting text")
+    add(
+        "--permit-foreign-addresses",
+        action="store_true",
+        help="allow data connections with other hosts than the client (FXP)",
+    )
+    add(
+        "--permit-privileged-ports", action="store_true", help="allow PORT/EPRT to ports below 1024"
+    )
+    add("--use-localtime", action="store_true", help="show local times in listings (default: UTC)")
+    add("--disable-sendfile", action="store_true", help="do not use sendfile(2) for downloads")
+    add(
+        "--max-cons",
+        type=int,
+        default=FTPServer.max_cons,
+        help=f"most simultaneous sessions (default: {FTPServer.max_cons})",
+    )
+    add(
+        "--max-cons-per-ip",
+        type=int,
+        default=FTPServer.max_cons_per_ip,
+        help="most simultaneous sessions per IP address (default: no limit)",
+    )
+    add(
+        "--max-login-attempts",
+        type=int,
+        default=FTPHandler.max_login_attempts,
+        help=f"failed logins before disconnecting (default: {FTPHandler.max_login_attempts})",
+    )
+    add("-v", "--version", action="version", version=f"trioftp {__version__}")
+    return parser
+
+
+def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
+    directory = os.path.abspath(options.directory)
+    perm = "elradfmwMT" if options.write else "elr"
+    authorizer = DummyAuthorizer()
+    if options.username:
+        authorizer.add_user(options.username, options.password, directory, perm=perm)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            authorizer.add_anonymous(directory, perm=perm)
+    attributes = {
+        "authorizer": authorizer,
+        "timeout": options.timeout,
+        "banner": options.banner,
+        "masquerade_address": options.nat_address,
+        "passive_ports": options.range,
+        "permit_foreign_addresses": options.permit_foreign_addresses,
+        "permit_privileged_ports": options.permit_privileged_ports,
+        "use_gmt_times": not options.use_localtime,
+        "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
+        "max_login_attempts": options.max_login_attempts,
+    }
+    return type("CommandLineFTPHandler", (FTPHandler,), attributes)
+
+
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server; return the exit status."""
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.username and options.password is None:
+        parser.error("-u/--username needs -P/--password")
+    if not os.path.isdir(options.directory):
+        parser.error(f"no such directory: {options.directory!r}")
+    logging.basicConfig(
+        level=logging.DEBUG if options.debug else logging.INFO,
+        format="[%(levelname)1.1s %(asctime)s] %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    handler = _make_handler(options)
+    try:
+        server = FTPServer((options.interface, options.port), handler)
+    except OSError as exc:
+        print(
+            f"trioftp: can't listen on {options.interface}:{options.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    server.max_cons = options.max_cons
+    server.max_cons_per_ip = options.max_cons_per_ip
+    host, port = server.address
+    shown_host = f"[{host}]" if ":" in host else host
+    who = f"user {options.username!r}" if options.username else "anonymous users"
+    mode = "read-write" if options.write else "read-only"
+    print(
+        f"trioftp {__version__}: serving {os.path.abspath(options.directory)} "
+        f"({mode}) to {who} at ftp://{shown_host}:{port}/ - Ctrl-C to stop",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _stop)
+    server.serve_forever(handle_exit=True)
+    return 0

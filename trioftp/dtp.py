@@ -1,0 +1,293 @@
+"""Data transfer: moving one file or listing over one data connection.
+
+:class:`DTPHandler` is the server-DTP of RFC 959. The session opens the data
+connection (passive or active), then hands it to a ``DTPHandler`` that sends a
+file (through ``os.sendfile`` where it can), sends listing bytes, or receives
+an upload. Disk reads and writes go through the session's
+:meth:`~trioftp.handlers.FTPHandler.run_blocking` in large blocks, one thread
+hop per block, never one per network chunk.
+
+:class:`ThrottledDTPHandler` adds average rate limits measured on Trio's clock,
+so they can be tested on :class:`trio.testing.MockClock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from typing import IO, TYPE_CHECKING
+
+import trio
+
+from .protocol.ascii import ToDisk, ToNetwork
+
+if TYPE_CHECKING:
+    from .session.base import SessionBase
+
+__all__ = ["DTPHandler", "DataStalled", "ThrottledDTPHandler"]
+
+# Errors of os.sendfile meaning "this file or socket can't be sent that way".
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK}
+# os.sendfile runs without yielding while the socket keeps accepting data;
+# give other tasks a turn after this many bytes.
+_YIELD_EVERY = 8 << 20
+
+
+class DataStalled(Exception):
+    """No byte moved on the data connection for ``DTPHandler.timeout`` seconds."""
+
+
+def _write_chunks(file: IO[bytes], chunks: list[bytes | bytearray]) -> None:
+    file.writelines(chunks)
+
+
+class DTPHandler:
+    """Transfer the bytes of one RETR, STOR/APPE/STOU or listing.
+
+    Configure it with class attributes, as with pyftpdlib::
+
+        DTPHandler.timeout = 120
+
+    *sock_obj* is the connected data stream (a :class:`trio.SocketStream`, or
+    a TLS stream for FTPS) and *cmd_channel* the session's
+    :class:`~trioftp.handlers.FTPHandler`.
+    """
+
+    #: Seconds a transfer may stall with no progress before it fails (``426``).
+    timeout: float = 300
+    #: Bytes asked of the socket per receive.
+    ac_in_buffer_size: int = 65536
+    #: Bytes handed to the socket per send, for buffered (non-sendfile) sends.
+    ac_out_buffer_size: int = 65536
+    #: Bytes read from or written to disk per thread hop.
+    disk_block_size: int = 1 << 20
+
+    def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: SessionBase) -> None:
+        self.socket = sock_obj
+        self.cmd_channel = cmd_channel
+        self.receive = False
+        self.file_obj: IO[bytes] | None = None
+        self.transmitted = 0
+        self._transferring = False
+        self._stall_scope: trio.CancelScope | None = None
+
+    # --- what the session asks
+
+    def get_transmitted_bytes(self) -> int:
+        """Return how many bytes this transfer has moved so far."""
+        return self.transmitted
+
+    def transfer_in_progress(self) -> bool:
+        """Return True while bytes are being moved."""
+        return self._transferring
+
+    async def send_file(self, file: IO[bytes], *, offset: int = 0, ascii: bool = False) -> None:
+        """Send *file* from *offset* to its end, converting LF to CRLF if *ascii*."""
+        self.file_obj = file
+        with self._transfer():
+            if not ascii and self._can_sendfile(file):
+                offset = await self._sendfile(file, offset)
+                if offset < 0:
+                    return
+            if offset:
+                await self.cmd_channel.run_blocking(file.seek, offset)
+            converter = ToNetwork() if ascii else None
+            block = self._send_block_size()
+            while True:
+                data = await self.cmd_channel.run_blocking(file.read, block)
+                if not data:
+                    return
+                if converter is not None:
+                    data = converter.convert(data)
+                await self._send(data)
+
+    async def send_chunks(self, next_chunk: Callable[[], Awaitable[bytes]]) -> None:
+        """Send what *next_chunk* returns until it returns ``b""`` (LIST, NLST, MLSD)."""
+        with self._transfer():
+            while data := await next_chunk():
+                await self._send(data)
+
+    async def receive_file(self, file: IO[bytes], *, ascii: bool = False) -> None:
+        """Write everything received until EOF into *file*, converting CRLF if *ascii*.
+
+        A clean EOF ends the file; a reset connection raises
+        :class:`trio.BrokenResourceError` and a stalled one :class:`DataStalled`.
+        """
+        self.receive = True
+        self.file_obj = file
+        converter = ToDisk() if ascii else None
+        pending: list[bytes | bytearray] = []
+        pending_size = 0
+        with self._transfer():
+            while True:
+                data = await self.socket.receive_some(self._receive_size())
+                if not data:
+                    break
+                self.transmitted += len(data)
+                self._progress()
+                await self._after_receive(len(data))
+                if converter is not None:
+                    data = converter.convert(data)
+                pending.append(data)
+                pending_size += len(data)
+                if pending_size >= self.disk_block_size:
+                    await self.cmd_channel.run_blocking(_write_chunks, file, pending)
+                    pending, pending_size = [], 0
+            if converter is not None:
+                pending.append(converter.flush())
+            pending.append(b"")
+            await self.cmd_channel.run_blocking(_write_chunks, file, pending)
+            await self.cmd_channel.run_blocking(file.flush)
+
+    async def aclose(self) -> None:
+        """Close the data connection (a TLS stream sends its close_notify)."""
+        with trio.move_on_after(5) as scope:
+            scope.shield = True
+            await self.socket.aclose()
+
+    # --- hooks for subclasses
+
+    async def _after_send(self, nbytes: int) -> None:
+        """Called after each send; :class:`ThrottledDTPHandler` sleeps here."""
+
+    async def _after_receive(self, nbytes: int) -> None:
+        """Called after each receive; :class:`ThrottledDTPHandler` sleeps here."""
+
+    def _send_block_size(self) -> int:
+        return self.disk_block_size
+
+    def _receive_size(self) -> int:
+        return self.ac_in_buffer_size
+
+    def _can_sendfile(self, file: IO[bytes]) -> bool:
+        if not self.cmd_channel.use_sendfile or not hasattr(os, "sendfile"):
+            return False
+        if not isinstance(self.socket, trio.SocketStream):
+            return False
+        try:
+            file.fileno()
+        except (OSError, ValueError, AttributeError):
+            return False
+        return True
+
+    # --- internals
+
+    @contextlib.contextmanager
+    def _transfer(self) -> Iterator[None]:
+        """Run a transfer under the stall timeout, which every bit of progress resets."""
+        self._transferring = True
+        try:
+            with trio.CancelScope() as scope:
+                self._stall_scope = scope
+                self._progress()
+                yield
+            if scope.cancelled_caught:
+                raise DataStalled(f"no progress for {self.timeout:g} seconds")
+        finally:
+            self._transferring = False
+            self._stall_scope = None
+
+    def _progress(self) -> None:
+        if self._stall_scope is not None and self.timeout:
+            self._stall_scope.deadline = trio.current_time() + self.timeout
+
+    async def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        step = max(self.ac_out_buffer_size, 1) if self._throttled() else len(view)
+        for start in range(0, len(view), step):
+            piece = view[start : start + step]
+            await self.socket.send_all(piece)
+            self.transmitted += len(piece)
+            self._progress()
+            await self._after_send(len(piece))
+
+    def _throttled(self) -> bool:
+        return False
+
+    async def _sendfile(self, file: IO[bytes], offset: int) -> int:
+        """Send *file* with ``os.sendfile``; return -1 when done, or the offset to
+        continue from with buffered sends if the kernel refuses sendfile."""
+        assert isinstance(self.socket, trio.SocketStream)
+        sock = self.socket.socket
+        out_fd, in_fd = sock.fileno(), file.fileno()
+        since_yield = 0
+        while True:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                sent = os.sendfile(out_fd, in_fd, offset, self.disk_block_size)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                since_yield = 0
+                continue
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+            except OSError as exc:
+                if exc.errno in _NO_SENDFILE and self.transmitted == 0:
+                    return offset
+                raise
+            if sent == 0:
+                return -1
+            offset += sent
+            self.transmitted += sent
+            self._progress()
+            since_yield += sent
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                await trio.lowlevel.checkpoint()
+
+
+class ThrottledDTPHandler(DTPHandler):
+    """A :class:`DTPHandler` that limits average transfer rates.
+
+    Rates are bytes per second averaged since the transfer started, measured
+    with :func:`trio.current_time` (so :class:`trio.testing.MockClock` drives
+    them in tests). ``0`` means no limit. Set them on the class::
+
+        ThrottledDTPHandler.read_limit = 30 * 1024   # uploads
+        ThrottledDTPHandler.write_limit = 30 * 1024  # downloads
+        handler.dtp_handler = ThrottledDTPHandler
+    """
+
+    #: Most bytes per second received from the client (uploads); 0: no limit.
+    read_limit: int = 0
+    #: Most bytes per second sent to the client (downloads); 0: no limit.
+    write_limit: int = 0
+
+    def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: SessionBase) -> None:
+        super().__init__(sock_obj, cmd_channel)
+        self._started: float | None = None
+
+    def _throttled(self) -> bool:
+        return bool(self.write_limit)
+
+    def _can_sendfile(self, file: IO[bytes]) -> bool:
+        return not self.write_limit and super()._can_sendfile(file)
+
+    def _send_block_size(self) -> int:
+        if self.write_limit:
+            return max(1, min(self.disk_block_size, self.write_limit))
+        return self.disk_block_size
+
+    def _receive_size(self) -> int:
+        if self.read_limit:
+            return max(1, min(self.ac_in_buffer_size, self.read_limit))
+        return self.ac_in_buffer_size
+
+    async def _after_send(self, nbytes: int) -> None:
+        await self._throttle(self.write_limit)
+
+    async def _after_receive(self, nbytes: int) -> None:
+        await self._throttle(self.read_limit)
+
+    async def _throttle(self, limit: int) -> None:
+        now = trio.current_time()
+        if self._started is None:
+            self._started = now
+        if not limit:
+            return
+        ahead = self.transmitted / limit - (now - self._started)
+        if ahead > 0:
+            await trio.sleep(ahead)
+            self._progress()

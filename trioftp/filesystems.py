@@ -1,0 +1,472 @@
+"""The filesystem a session sees: a jail under the user's home, and listings.
+
+:class:`AbstractedFS` tells apart *virtual* paths, what the client sees
+(``/`` is the user's home, ``/`` is the only separator), from *real* paths on
+the server. Every method is synchronous and may block: the handler calls them
+from worker threads, and iterates the listing generators there too.
+
+Paths are :class:`str` and bytes-transparent: names that are not valid UTF-8
+arrive from :func:`os.listdir` with surrogate escapes and are written back to
+the client as the same bytes. Unicode is never normalised, so NFC and NFD
+spellings stay different names.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, cast
+
+from trioftp.exceptions import FilesystemError
+from trioftp.protocol.listing import (
+    ALL_FACTS,
+    format_ls_line,
+    format_mlsx_line,
+    format_mlsx_time,
+    mlsx_perm,
+    unique_fact,
+)
+
+if sys.platform != "win32":
+    import grp
+    import pwd
+
+__all__ = ["AbstractedFS", "FilesystemError", "UnixFilesystem"]
+
+# The permission letters that feed the MLSx "perm" fact (see mlsx_perm).
+_DIR_LETTERS = "elwmdf"
+_FILE_LETTERS = "rwadf"
+
+
+def _normpath(path: str) -> str:
+    """:func:`os.path.normpath`, also folding the leading ``//`` POSIX keeps."""
+    path = os.path.normpath(path)
+    return path[1:] if path.startswith("//") else path
+
+
+def _relative(path: str, base: str) -> str | None:
+    """Return *path* as a virtual path below *base* (both normalised), or None."""
+    if path == base:
+        return "/"
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if path.startswith(prefix):
+        return "/" + path[len(prefix) :].replace(os.sep, "/")
+    return None
+
+
+def _oserror(cls: type[OSError], code: int, path: str) -> OSError:
+    return cls(code, os.strerror(code), path)
+
+
+class AbstractedFS:
+    """A user's view of the filesystem, jailed under *root*.
+
+    *root* is the user's real home directory (stored as given);
+    *cmd_channel* is the session (the handler) or None. From the session
+    the listings read ``encoding`` and ``unicode_errors`` (default
+    ``"utf-8"``, ``"surrogateescape"``), ``use_gmt_times`` (default True),
+    and ``authorizer`` with ``username`` for per-entry MLSx permissions.
+
+    Methods raise :exc:`OSError` as the :mod:`os` functions do; a subclass
+    may raise :exc:`FilesystemError` to send its own message to the client.
+    An ``OSError``'s ``filename`` is a real path: reply with its
+    ``strerror``, never ``str(err)``.
+    """
+
+    def __init__(self, root: str, cmd_channel: object | None) -> None:
+        self._root = root
+        self._cwd = "/"
+        #: The session this filesystem belongs to (None in unit tests).
+        self.cmd_channel = cmd_channel
+
+    @property
+    def root(self) -> str:
+        """The user's real home directory."""
+        return self._root
+
+    @root.setter
+    def root(self, path: str) -> None:
+        self._root = path
+
+    @property
+    def cwd(self) -> str:
+        """The current working directory, a virtual path (starts as ``/``)."""
+        return self._cwd
+
+    @cwd.setter
+    def cwd(self, path: str) -> None:
+        self._cwd = path
+
+    # --- virtual and real paths
+
+    def ftpnorm(self, ftppath: str) -> str:
+        """Return the absolute virtual path *ftppath* names, relative to :attr:`cwd`.
+
+        ``.`` and ``..`` are resolved lexically and never climb above ``/``;
+        repeated and trailing slashes are dropped.
+
+        >>> AbstractedFS("/home/user", None).ftpnorm("//a/../../b/")
+        '/b'
+        """
+        if not ftppath.startswith("/"):
+            ftppath = f"{self.cwd}/{ftppath}"
+        parts: list[str] = []
+        for part in ftppath.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part not in ("", "."):
+                parts.append(part)
+        return "/" + "/".join(parts)
+
+    def _root_path(self) -> str:
+        """:attr:`root`, absolute and normalised (symlinks kept)."""
+        return _normpath(os.path.abspath(self.root))
+
+    def ftp2fs(self, ftppath: str) -> str:
+        """Return the real path of the virtual path *ftppath* (always under root).
+
+        >>> AbstractedFS("/home/user", None).ftp2fs("../foo")
+        '/home/user/foo'
+        """
+        virtual = self.ftpnorm(ftppath)
+        root = self._root_path()
+        if virtual == "/":
+            return root
+        return virtual if root == os.sep else root + virtual.replace("/", os.sep)
+
+    def fs2ftp(self, fspath: str) -> str:
+        """Return the virtual path of the real path *fspath* (relative: to root).
+
+        The mapping is lexical (a path under root's resolved form is accepted
+        too). Anything outside root gives ``"/"``, never a server path.
+
+        >>> AbstractedFS("/home/user", None).fs2ftp("/home/user/foo")
+        '/foo'
+        """
+        root = self._root_path()
+        path = _normpath(os.path.join(root, fspath))
+        virtual = _relative(path, root)
+        if virtual is None:
+            real_root = self.realpath(root)
+            if real_root != root:
+                virtual = _relative(path, real_root)
+        return "/" if virtual is None else virtual
+
+    def validpath(self, path: str) -> bool:
+        """Whether the real *path*, symlinks resolved, is root or lies inside it."""
+        root = self.realpath(self.root)
+        real = self.realpath(path)
+        prefix = root if root.endswith(os.sep) else root + os.sep
+        return real == root or real.startswith(prefix)
+
+    # --- files
+
+    def open(self, filename: str, mode: str) -> BinaryIO:
+        """Open *filename* in the binary *mode* (``ValueError`` for a text mode)."""
+        if "b" not in mode:
+            raise ValueError(f"binary mode required, not {mode!r}")
+        return cast(BinaryIO, open(filename, mode))
+
+    def mkstemp(
+        self,
+        suffix: str = "",
+        prefix: str = "",
+        dir: str | None = None,
+        mode: str = "wb",
+    ) -> BinaryIO:
+        """Create a new file with a unique name and open it in the binary *mode*.
+
+        The file is created with ``O_EXCL`` (mode ``0600``), so no existing
+        file is ever overwritten. Its absolute path is the result's ``name``.
+        *dir* defaults to the system's temporary directory, outside any jail.
+        """
+        if "b" not in mode:
+            raise ValueError(f"binary mode required, not {mode!r}")
+        fd, name = tempfile.mkstemp(suffix, prefix, dir)
+        name = os.path.abspath(name)
+        try:
+            file = open(name, mode, opener=lambda _path, _flags: fd)  # noqa: SIM115
+        except BaseException:
+            os.close(fd)
+            os.remove(name)
+            raise
+        return cast(BinaryIO, file)
+
+    # --- wrappers around os
+
+    def chdir(self, path: str) -> None:
+        """Make the real directory *path* the current one (sets :attr:`cwd`).
+
+        The process's working directory is left alone. Raises
+        :exc:`FileNotFoundError`, :exc:`NotADirectoryError`, or
+        :exc:`PermissionError` when it cannot be entered or resolves outside
+        root. A subclass overriding it must set :attr:`cwd`.
+        """
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise _oserror(NotADirectoryError, errno.ENOTDIR, path)
+        effective = os.access in os.supports_effective_ids
+        if not os.access(path, os.X_OK, effective_ids=effective):
+            raise _oserror(PermissionError, errno.EACCES, path)
+        if not self.validpath(path):
+            raise _oserror(PermissionError, errno.EACCES, path)
+        self.cwd = self.fs2ftp(path)
+
+    def mkdir(self, path: str) -> None:
+        """Create the directory *path*."""
+        os.mkdir(path)
+
+    def listdir(self, path: str) -> Iterable[str]:
+        """Return the names in directory *path* (a list; subclasses may yield)."""
+        return os.listdir(path)
+
+    def rmdir(self, path: str) -> None:
+        """Remove the empty directory *path*."""
+        os.rmdir(path)
+
+    def remove(self, path: str) -> None:
+        """Remove the file *path*."""
+        os.remove(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename *src* to *dst* (replacing a file *dst*, as :func:`os.rename`)."""
+        os.rename(src, dst)
+
+    def chmod(self, path: str, mode: int) -> None:
+        """Change the mode bits of *path*."""
+        os.chmod(path, mode)
+
+    def stat(self, path: str) -> os.stat_result:
+        """Return the status of *path*, following symlinks."""
+        return os.stat(path)
+
+    def lstat(self, path: str) -> os.stat_result:
+        """Return the status of *path* itself, not following a symlink."""
+        return os.lstat(path)
+
+    def utime(self, path: str, timeval: float) -> None:
+        """Set the access and modification times of *path* to *timeval* (epoch)."""
+        os.utime(path, (timeval, timeval))
+
+    def readlink(self, path: str) -> str:
+        """Return the raw text of the symlink *path* (may name a server path)."""
+        return os.readlink(path)
+
+    # --- wrappers around os.path
+
+    def isfile(self, path: str) -> bool:
+        """Whether *path* is a regular file (following symlinks)."""
+        return os.path.isfile(path)
+
+    def islink(self, path: str) -> bool:
+        """Whether *path* is a symlink."""
+        return os.path.islink(path)
+
+    def isdir(self, path: str) -> bool:
+        """Whether *path* is a directory (following symlinks)."""
+        return os.path.isdir(path)
+
+    def getsize(self, path: str) -> int:
+        """Return the size of *path* in bytes."""
+        return os.path.getsize(path)
+
+    def getmtime(self, path: str) -> float:
+        """Return the modification time of *path* (seconds since the epoch)."""
+        return os.path.getmtime(path)
+
+    def realpath(self, path: str) -> str:
+        """Return *path* absolute, with every symlink and ``..`` resolved."""
+        return os.path.realpath(path)
+
+    def lexists(self, path: str) -> bool:
+        """Whether *path* exists, counting a dangling symlink."""
+        return os.path.lexists(path)
+
+    def get_user_by_uid(self, uid: int) -> str:
+        """Return the name of user *uid*, or the number as a string."""
+        if sys.platform == "win32":
+            return "owner"
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except (KeyError, OverflowError):
+            return str(uid)
+
+    def get_group_by_gid(self, gid: int) -> str:
+        """Return the name of group *gid*, or the number as a string."""
+        if sys.platform == "win32":
+            return "group"
+        try:
+            return grp.getgrgid(gid).gr_name
+        except (KeyError, OverflowError):
+            return str(gid)
+
+    # --- listings
+
+    def format_list(
+        self, basedir: str, listing: Iterable[str], ignore_err: bool = True
+    ) -> Iterator[bytes]:
+        """Yield an ``ls -l`` line (bytes, CRLF) for each name of *listing*.
+
+        *basedir* is the real directory holding the names. Entries are
+        ``lstat``-ed; a symlink whose target exists inside the jail shows
+        ``name -> /virtual/target``, any other symlink shows no target.
+        With *ignore_err* False an ``OSError`` propagates, otherwise the
+        entry is skipped.
+        """
+        encoding, errors = self._codec()
+        use_gmt = bool(getattr(self.cmd_channel, "use_gmt_times", True))
+        owners: dict[int, str] = {}
+        groups: dict[int, str] = {}
+        now = time.time()
+        for name in listing:
+            path = self._entry_path(basedir, name)
+            try:
+                st = self.lstat(path)
+            except (OSError, FilesystemError):
+                if ignore_err:
+                    continue
+                raise
+            target = None
+            if stat.S_ISLNK(st.st_mode) and self._follow(path) is not None:
+                target = self.fs2ftp(self.realpath(path))
+            if st.st_uid not in owners:
+                owners[st.st_uid] = self.get_user_by_uid(st.st_uid)
+            if st.st_gid not in groups:
+                groups[st.st_gid] = self.get_group_by_gid(st.st_gid)
+            line = format_ls_line(
+                name,
+                mode=st.st_mode,
+                nlink=st.st_nlink,
+                owner=owners[st.st_uid],
+                group=groups[st.st_gid],
+                size=st.st_size,
+                mtime=st.st_mtime,
+                now=now,
+                use_gmt=use_gmt,
+                link_target=target,
+            )
+            yield line.encode(encoding, errors)
+
+    def format_mlsx(
+        self,
+        basedir: str,
+        listing: Iterable[str],
+        perms: str,
+        facts: Iterable[str],
+        ignore_err: bool = True,
+    ) -> Iterator[bytes]:
+        """Yield an MLSD line (bytes, CRLF) for each name of *listing*.
+
+        Only the *facts* named are shown, in :data:`ALL_FACTS` order:
+        ``type`` (``file``, ``dir``, ``cdir`` for ``.``, ``pdir`` for ``..``,
+        ``OS.unix=slink``), ``size``, ``modify`` (UTC), ``perm``, ``unique``,
+        ``unix.mode`` (four octal digits, ``0644``), ``unix.uid``,
+        ``unix.gid``. A symlink is followed only to a target inside the jail;
+        otherwise its own facts are shown with type ``OS.unix=slink``.
+
+        ``perm`` comes from the letters *perms*, or, when the session has an
+        ``authorizer`` and a ``username``, from ``authorizer.has_perm`` for
+        each entry (so overrides show). *ignore_err* is as for
+        :meth:`format_list`.
+        """
+        encoding, errors = self._codec()
+        wanted = {fact.lower() for fact in facts}
+        enabled = [fact for fact in ALL_FACTS if fact in wanted]
+        letters = self._perm_letters(perms) if "perm" in wanted else None
+        for name in listing:
+            path = self._entry_path(basedir, name)
+            try:
+                st = self.lstat(path)
+            except (OSError, FilesystemError):
+                if ignore_err:
+                    continue
+                raise
+            if stat.S_ISLNK(st.st_mode):
+                st = self._follow(path) or st
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if is_dir:
+                kind = {".": "cdir", "..": "pdir"}.get(name, "dir")
+            elif stat.S_ISLNK(st.st_mode):
+                kind = "OS.unix=slink"
+            else:
+                kind = "file"
+            entry = {
+                "type": kind,
+                "size": str(st.st_size),
+                "modify": format_mlsx_time(st.st_mtime),
+                "unique": unique_fact(st.st_dev, st.st_ino),
+                "unix.mode": f"{stat.S_IMODE(st.st_mode):04o}",
+                "unix.uid": str(st.st_uid),
+                "unix.gid": str(st.st_gid),
+            }
+            if letters is not None:
+                entry["perm"] = mlsx_perm(letters(path, is_dir), is_dir=is_dir)
+            yield format_mlsx_line(name, entry, enabled).encode(encoding, errors)
+
+    def _codec(self) -> tuple[str, str]:
+        """The session's ``encoding`` and ``unicode_errors``, with defaults."""
+        encoding = getattr(self.cmd_channel, "encoding", None)
+        errors = getattr(self.cmd_channel, "unicode_errors", None)
+        return (
+            encoding if isinstance(encoding, str) else "utf-8",
+            errors if isinstance(errors, str) else "surrogateescape",
+        )
+
+    def _entry_path(self, basedir: str, name: str) -> str:
+        """The real path of *name* in *basedir*; ``..`` of the jail's root is root."""
+        path = os.path.join(basedir, name)
+        if name == ".." and not self.validpath(path):
+            return basedir
+        return path
+
+    def _follow(self, path: str) -> os.stat_result | None:
+        """The symlink *path*'s target status if it exists inside the jail."""
+        try:
+            return self.stat(path) if self.validpath(path) else None
+        except (OSError, FilesystemError):
+            return None
+
+    def _perm_letters(self, perms: str) -> Callable[[str, bool], str]:
+        """A function giving the permission letters held on one entry."""
+        authorizer = getattr(self.cmd_channel, "authorizer", None)
+        username = getattr(self.cmd_channel, "username", None)
+        has_perm = getattr(authorizer, "has_perm", None)
+        if not (isinstance(username, str) and username and callable(has_perm)):
+            return lambda _path, _is_dir: perms
+
+        def letters(path: str, is_dir: bool) -> str:
+            wanted = _DIR_LETTERS if is_dir else _FILE_LETTERS
+            return "".join(x for x in wanted if has_perm(username, x, path))
+
+        return letters
+
+
+class UnixFilesystem(AbstractedFS):
+    """The real filesystem with no jail: paths are server paths.
+
+    The session starts in *root*; :meth:`ftp2fs` only normalises,
+    :meth:`fs2ftp` returns its argument and :meth:`validpath` is always
+    True. Pair it with an authorizer that switches to system users.
+    """
+
+    def __init__(self, root: str, cmd_channel: object | None) -> None:
+        super().__init__(root, cmd_channel)
+        self.cwd = root
+
+    def ftp2fs(self, ftppath: str) -> str:
+        """Return :meth:`ftpnorm` of *ftppath*: virtual and real paths agree."""
+        return self.ftpnorm(ftppath)
+
+    def fs2ftp(self, fspath: str) -> str:
+        """Return *fspath* unchanged."""
+        return fspath
+
+    def validpath(self, path: str) -> bool:
+        """Always True: there is no jail to escape."""
+        return True

@@ -1,0 +1,71 @@
+"""FTP reply formatting (RFC 959 section 4.2).
+
+A reply is a three-digit code and text. One line looks like ``250 Done.``; a
+multi-line reply starts with ``250-``, ends with ``250 `` and every line in
+between that could be mistaken for an end line is indented by one space.
+:func:`format_reply` turns any reply text into well-formed lines, so text that
+contains a client-chosen name with a CR or LF in it can never forge an extra
+reply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["format_reply", "multiline_reply", "quote_path", "sanitize"]
+
+# Line breaks inside reply text. A CR followed by NUL is RFC 2640's encoding
+# of a CR that belongs to a pathname, so it is not a break.
+_BREAK = re.compile(r"\r\n|\n|\r(?!\x00)")
+_LOOKS_LIKE_REPLY = re.compile(r"\d{3}[ -]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def format_reply(text: str) -> str:
+    """Return *text* (``"CODE message"``, maybe several lines) as wire lines.
+
+    The result always ends in CRLF. Text that already follows the multi-line
+    convention keeps it; any other text with line breaks in it becomes a
+    proper multi-line reply with its inner lines indented.
+    """
+    if "\n" not in text and "\r" not in text:
+        return text + "\r\n"
+    lines = _BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) == 1:
+        return lines[0] + "\r\n"
+    code = lines[0][:3]
+    first = lines[0][4:]
+    if lines[0][3:4] == "-" and lines[-1].startswith(code + " "):
+        middle, last = lines[1:-1], lines[-1][4:]
+    else:
+        middle, last = lines[1:], "End."
+    return multiline_reply(code, first, middle, last)
+
+
+def multiline_reply(code: str, first: str, middle: Iterable[str], last: str) -> str:
+    """Build a multi-line reply: ``CODE-first``, the middle lines, ``CODE last``."""
+    parts = [f"{code}-{first}\r\n"]
+    for line in middle:
+        indent = " " if _LOOKS_LIKE_REPLY.match(line) else ""
+        parts.append(f"{indent}{line}\r\n")
+    parts.append(f"{code} {last}\r\n")
+    return "".join(parts)
+
+
+def quote_path(path: str) -> str:
+    """Quote a pathname for a ``257`` reply (RFC 959 appendix II, RFC 2640).
+
+    Double quotes are doubled and a CR is sent as CR NUL.
+    """
+    return '"' + path.replace('"', '""').replace("\r", "\r\x00") + '"'
+
+
+def sanitize(text: str) -> str:
+    """Make client-supplied text safe for a reply or a log line.
+
+    Control characters (CR, LF, NUL, ...) become ``?``; a tab is kept.
+    """
+    return _CONTROL.sub("?", text)

@@ -1,0 +1,337 @@
+"""Servers: accept control connections and run one session task for each.
+
+Two ways to run one:
+
+* pyftpdlib style, blocking: ``FTPServer(("127.0.0.1", 2121), handler).serve_forever()``;
+* inside a Trio program: ``await trioftp.serve(handler, "127.0.0.1", 2121)``,
+  or ``await nursery.start(trioftp.serve, handler, "127.0.0.1", 0)`` which
+  returns the bound address. Cancelling the surrounding scope stops the
+  server and every session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+import trio
+
+from ._prefork import run_workers
+from .handlers import FTPHandler
+from .protocol.addresses import normalize_ip
+
+__all__ = ["FTPServer", "serve"]
+
+logger = logging.getLogger("trioftp")
+
+# accept() errors that mean "out of file descriptors": wait a little, go on.
+_OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+def _listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
+    """Create, bind and listen; an address in use raises ``OSError`` here."""
+    host, port = address[0], address[1]
+    if not host:
+        host = "::" if socket.has_dualstack_ipv6() else "0.0.0.0"
+    infos = socket.getaddrinfo(
+        host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+    )
+    family, kind, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class FTPServer:
+    """Listen on *address_or_socket* and serve each connection with *handler*.
+
+    The listening socket is created (and bound) by the constructor, so a port
+    in use raises :class:`OSError` here and ``server.address`` gives the
+    bound port before :meth:`serve_forever` runs. Usable as a context manager;
+    leaving it calls :meth:`close_all`.
+    """
+
+    #: Most simultaneous sessions; more get ``421`` and are closed.
+    max_cons: int = 512
+    #: Most simultaneous sessions from one IP address (0: no limit).
+    max_cons_per_ip: int = 0
+
+    def __init__(
+        self,
+        address_or_socket: tuple[str, int] | socket.socket,
+        handler: type[FTPHandler],
+        ioloop: object = None,
+        backlog: int = 100,
+    ) -> None:
+        if isinstance(address_or_socket, socket.socket):
+            self.socket = address_or_socket
+            self.socket.listen(backlog)
+        else:
+            self.socket = _listening_socket(address_or_socket, backlog)
+        self.handler = handler
+        self.ioloop = ioloop
+        self.backlog = backlog
+        #: The IP address of every open session (one entry per session).
+        self.ip_map: list[str] = []
+        self._per_ip: Counter[str] = Counter()
+        self._nursery: trio.Nursery | None = None
+        self._accepting: trio.CancelScope | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._exit: BaseException | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``."""
+        name = self.socket.getsockname()
+        return str(name[0]), int(name[1])
+
+    def __repr__(self) -> str:
+        host, port = self.address
+        return f"<{type(self).__name__} {host}:{port} sessions={len(self.ip_map)}>"
+
+    # --- running
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until :meth:`close_all`, or until :meth:`close` and the last session ends.
+
+        Reports the bound address through *task_status* (``nursery.start``).
+        """
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
+        self._token = trio.lowlevel.current_trio_token()
+        self._stopped.clear()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                with trio.CancelScope() as accepting:
+                    self._accepting = accepting
+                    task_status.started(self.address)
+                    await self._accept_loop(listener, nursery)
+        finally:
+            self._nursery = self._accepting = None
+            with trio.CancelScope(shield=True):
+                await listener.aclose()
+            self._stopped.set()
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_FDS:
+                    raise
+                logger.warning("accept() failed (%s); retrying in 0.1 s", exc)
+                await trio.sleep(0.1)
+                continue
+            nursery.start_soon(self._session, stream)
+
+    async def _session(self, stream: trio.SocketStream) -> None:
+        try:
+            ip = normalize_ip(str(stream.socket.getpeername()[0]))
+        except OSError:  # gone before we could look
+            await stream.aclose()
+            return
+        refusal = self._refusal(ip)
+        if refusal is not None:
+            await _refuse(stream, refusal)
+            return
+        self.ip_map.append(ip)
+        self._per_ip[ip] += 1
+        try:
+            _tune_control_socket(stream, self.handler.tcp_no_delay)
+            session = self.handler(stream, self, self.ioloop)
+            await session.handle_session()
+        except Exception:
+            logger.exception("session from %s failed to start", ip)
+            await stream.aclose()
+        finally:
+            self.ip_map.remove(ip)
+            self._per_ip[ip] -= 1
+            if not self._per_ip[ip]:
+                del self._per_ip[ip]
+
+    def _refusal(self, ip: str) -> str | None:
+        if self.max_cons and len(self.ip_map) >= self.max_cons:
+            return "421 Too many connections. Service temporarily unavailable.\r\n"
+        if self.max_cons_per_ip and self._per_ip[ip] >= self.max_cons_per_ip:
+            return "421 Too many connections from the same IP address.\r\n"
+        return None
+
+    def serve_forever(
+        self,
+        timeout: float | None = None,
+        blocking: bool = True,
+        handle_exit: bool = True,
+        worker_processes: int = 1,
+    ) -> None:
+        """Run the server until it is closed, or until Ctrl-C with *handle_exit*.
+
+        *handle_exit* turns ``KeyboardInterrupt`` and ``SystemExit`` (Ctrl-C,
+        or raised by the program's own SIGTERM handler) into a clean stop.
+        With ``blocking=False`` the server runs in a background thread and
+        this call returns at once (pyftpdlib would poll once); later calls do
+        nothing. *timeout* is accepted for compatibility: Trio needs no poll
+        timeout. *worker_processes* other than 1 pre-forks that many
+        processes (``None`` or <= 0: one per CPU), each serving the shared
+        listening socket with its own event loop.
+        """
+        if not blocking:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self.serve_forever, kwargs={"handle_exit": False}, daemon=True
+                )
+                self._thread.start()
+            return
+        if worker_processes != 1:
+            self._serve_prefork(worker_processes, handle_exit)
+            return
+        host, port = self.address
+        if handle_exit:
+            logger.info(">>> starting FTP server on %s:%s, pid=%s <<<", host, port, os.getpid())
+        try:
+            trio.run(self._serve_until_signal)
+            if self._exit is not None:
+                raise self._exit
+        except (KeyboardInterrupt, SystemExit):
+            if not handle_exit:
+                raise
+            logger.info("received interrupt signal")
+        finally:
+            self._exit = None
+            self.socket.close()
+            if handle_exit:
+                logger.info(
+                    ">>> shutting down FTP server (%s active sessions) <<<", len(self.ip_map)
+                )
+
+    async def _serve_until_signal(self) -> None:
+        """Serve; deliver signals the program handles in Python at a safe point."""
+        custom = {
+            signum: handler
+            for signum in (signal.SIGTERM, signal.SIGHUP)
+            if callable(handler := signal.getsignal(signum))
+            and threading.current_thread() is threading.main_thread()
+        }
+        async with trio.open_nursery() as nursery:
+            if custom:
+                nursery.start_soon(self._relay_signals, custom, nursery.cancel_scope)
+            await self.serve()
+            nursery.cancel_scope.cancel()
+
+    async def _relay_signals(
+        self, handlers: dict[signal.Signals, _SignalHandler], scope: trio.CancelScope
+    ) -> None:
+        with trio.open_signal_receiver(*handlers) as signals:
+            async for signum in signals:
+                try:
+                    handlers[signal.Signals(signum)](signum, None)
+                except BaseException as exc:  # KeyboardInterrupt, SystemExit, ...
+                    self._exit = exc
+                    scope.cancel()
+                    return
+
+    def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
+        run_workers(self, workers, handle_exit)
+
+    # --- stopping
+
+    def close(self) -> None:
+        """Stop accepting; the server stops once the last session has ended."""
+        self._in_loop(self._stop_accepting)
+
+    def close_all(self) -> None:
+        """Disconnect every client, stop the server, and wait until it has stopped."""
+        self._in_loop(self._cancel_all)
+        if self._token is not None and not self._in_trio_thread():
+            self._stopped.wait(10)
+        self.socket.close()
+
+    def _stop_accepting(self) -> None:
+        if self._accepting is not None:
+            self._accepting.cancel()
+        elif self._nursery is None:
+            self.socket.close()
+
+    def _cancel_all(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _in_trio_thread(self) -> bool:
+        try:
+            return trio.lowlevel.current_trio_token() is self._token
+        except RuntimeError:
+            return False
+
+    def _in_loop(self, function: Callable[[], None]) -> None:
+        """Call *function* in the server's event loop, from any thread."""
+        if self._token is None or self._stopped.is_set() or self._in_trio_thread():
+            function()
+            return
+        with contextlib.suppress(trio.RunFinishedError):
+            trio.from_thread.run_sync(function, trio_token=self._token)
+
+    def __enter__(self) -> FTPServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close_all()
+
+
+def _tune_control_socket(stream: trio.SocketStream, no_delay: bool) -> None:
+    """Read urgent data inline (ftplib sends ABOR as TCP urgent data)."""
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+    if no_delay:
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def _refuse(stream: trio.SocketStream, reply: str) -> None:
+    with trio.move_on_after(5):
+        with contextlib.suppress(trio.BrokenResourceError, OSError):
+            await stream.send_all(reply.encode())
+    await stream.aclose()
+
+
+async def serve(
+    handler: type[FTPHandler],
+    host: str = "127.0.0.1",
+    port: int = 2121,
+    *,
+    backlog: int = 100,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve FTP with *handler* on *host*:*port* until cancelled.
+
+    Use ``await nursery.start(serve, handler, "127.0.0.1", 0)`` to get the
+    bound ``(host, port)`` back once the server accepts connections.
+    """
+    server = FTPServer((host, port), handler, backlog=backlog)
+    try:
+        await server.serve(task_status=task_status)
+    finally:
+        server.socket.close()

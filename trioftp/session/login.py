@@ -1,0 +1,132 @@
+"""Login and logout: USER, PASS, REIN, QUIT and HOST (RFC 959, RFC 7151)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+import trio
+
+from ..authorizers import AuthenticationFailed
+from ..protocol.addresses import normalize_ip
+from ..protocol.replies import sanitize
+from .base import SessionBase, logger
+
+__all__ = ["LoginCommands"]
+
+
+class LoginCommands(SessionBase):
+    """Commands that start and end a user's login."""
+
+    _host: str | None = None
+
+    async def ftp_USER(self, line: str) -> None:
+        """Remember the user name; a second USER logs the current user out."""
+        if self.authenticated:
+            await self._logout()
+        self.username = line
+        self.respond("331 Username ok, send password.")
+
+    async def ftp_PASS(self, line: str) -> None:
+        """Check the password; log in, or count a failed attempt."""
+        if self.authenticated:
+            self.respond("503 User already authenticated.")
+            return
+        if not self.username:
+            self.respond("503 Login with USER first.")
+            return
+        username, password = self.username, line
+        try:
+            home = await self.run_blocking(self._authenticate, username, password)
+        except AuthenticationFailed as exc:
+            await self._login_failed(username, password, str(exc))
+            return
+        self.password = password
+        self.attempted_logins = 0
+        self.fs = self.abstracted_fs(home, self)
+        self.authenticated = True
+        self.respond(f"230 {self.authorizer.get_msg_login(username)}")
+        self.log(f"USER {sanitize(username)!r} logged in.")
+        await self.call_hook(self.on_login, username)
+
+    def _authenticate(self, username: str, password: str) -> str:
+        """Validate the credentials and return the home directory (blocking)."""
+        self.authorizer.validate_authentication(username, password, self)
+        home = self.authorizer.get_home_dir(username)
+        if not os.path.isdir(home):
+            logger.error("home directory of %r does not exist", username)
+            raise AuthenticationFailed("Authentication failed.")
+        return home
+
+    async def _login_failed(self, username: str, password: str, why: str) -> None:
+        self.attempted_logins += 1
+        await trio.sleep(self.auth_failed_timeout)
+        self.log(f"USER {sanitize(username)!r} failed login.", logfun=logger.warning)
+        await self.call_hook(self.on_login_failed, username, password)
+        self.username = ""
+        if self.attempted_logins >= self.max_login_attempts:
+            self.respond("530 Maximum login attempts. Disconnecting.")
+            self.close_when_done()
+        else:
+            self.respond("530 Authentication failed.")
+
+    async def _logout(self) -> None:
+        username = self.username if self.authenticated else ""
+        self.flush_account()
+        if username:
+            await self.call_hook(self.on_logout, username)
+
+    def flush_account(self) -> None:
+        """Forget the logged-in user and per-login state (REIN, a new USER)."""
+        self.authenticated = False
+        self.username = ""
+        self.password = ""
+        self.attempted_logins = 0
+        self.fs = None
+        self._current_type = "a"
+        self._restart_position = 0
+        self._rnfr = None
+        self._host = None
+
+    async def ftp_REIN(self, line: str) -> None:
+        """Log out and wait for a new USER (``220``)."""
+        await self._close_data_channels()
+        await self._logout()
+        self.respond("220 Ready for new user.")
+
+    async def ftp_QUIT(self, line: str) -> None:
+        """Say goodbye and close (a running transfer finishes first)."""
+        authenticated = self.authenticated
+        msg_quit = self.authorizer.get_msg_quit(self.username) if authenticated else "Goodbye."
+        self.respond(f"221 {msg_quit}")
+        self.close_when_done()
+        if self.authenticated and self.username:
+            await self.call_hook(self.on_logout, self.username)
+
+    def ftp_HOST(self, line: str) -> None:
+        """Select the virtual host before login (RFC 7151)."""
+        if self.authenticated or self.username:
+            self.respond("503 HOST must be sent before USER.")
+            return
+        name = line.strip()
+        if name.startswith("[") and name.endswith("]"):
+            name = name[1:-1]
+        if not self._known_host(name):
+            self.respond(f"504 Unknown host {sanitize(name)!r}.")
+            return
+        self._host = name
+        self.respond(f"220 Host {sanitize(name)!r} accepted.")
+
+    def _known_host(self, name: str) -> bool:
+        lowered = name.lower().rstrip(".")
+        if lowered in (host.lower() for host in self.host_names):
+            return True
+        local = normalize_ip(self.local_ip)
+        try:
+            return normalize_ip(lowered) == local
+        except ValueError:
+            pass
+        if lowered == "localhost":
+            return ipaddress.ip_address(local).is_loopback
+        return lowered == socket.gethostname().lower()

@@ -1,0 +1,242 @@
+"""Running one transfer: the data-channel task and the control loop meanwhile.
+
+A transfer command (RETR, STOR, LIST, ...) prepares a :class:`Transfer`, then
+calls :meth:`TransferRunner.run_transfer`, which
+
+1. answers ``425`` at once if no PASV/EPSV/PORT/EPRT prepared a connection;
+2. sends ``125``/``150``;
+3. starts the data-channel task in the session's nursery: it makes the data
+   connection, opens the file if the command deferred that, moves the bytes,
+   closes everything, calls the user callbacks and reports a
+   :class:`TransferResult` over a memory channel;
+4. meanwhile keeps reading the control connection: ``ABOR`` cancels the
+   task, ``STAT`` reports progress, anything else waits until the final
+   reply is out, so pipelined commands are answered in order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import IO, TypeVar
+
+import attrs
+import trio
+
+from ..dtp import DataStalled, DTPHandler
+from ..filesystems import FilesystemError
+from ..protocol.commands import split_command
+from ..protocol.framing import LineTooLong
+from ..protocol.replies import multiline_reply
+from .base import logger, os_error_code, os_error_text
+from .control import ControlClosed
+from .dataconn import DataConnectionCommands, NoDataConnection
+
+__all__ = ["Refused", "Transfer", "TransferResult", "TransferRunner"]
+
+T = TypeVar("T")
+
+# Commands read during a transfer wait here; past this many, reading pauses.
+_MAX_HELD_COMMANDS = 32
+
+
+@attrs.define(eq=False)
+class Transfer:
+    """One transfer, as prepared by its command.
+
+    *move* moves the bytes over the :class:`DTPHandler`. A file is either
+    already open (*file*) or opened by *open_file* once the data connection
+    exists, so a failed connection never truncates an existing file.
+    *path* (an absolute filesystem path) is set for file transfers.
+    """
+
+    command: str
+    move: Callable[[DTPHandler, IO[bytes] | None], Awaitable[None]]
+    path: str | None = None
+    receive: bool = False
+    file: IO[bytes] | None = None
+    open_file: Callable[[], IO[bytes]] | None = None
+    #: Called (blocking) when no data connection could be made (STOU's unused file).
+    discard: Callable[[], None] | None = None
+
+
+@attrs.frozen
+class TransferResult:
+    """The final reply of a transfer and whether all bytes were moved."""
+
+    reply: str
+    completed: bool
+
+
+class Refused(Exception):
+    """A check inside a thread hop failed; the argument is the reply to send."""
+
+
+class TransferRunner(DataConnectionCommands):
+    """Run transfers as data-channel tasks in the session's nursery."""
+
+    _transfer_scope: trio.CancelScope | None = None
+    _abort_requested = False
+
+    async def run_transfer(self, transfer: Transfer, preliminary: str) -> None:
+        """Run *transfer*, answering with *preliminary* (a ``150``) before it starts."""
+        if not self.has_data_endpoint():
+            await self._release(transfer)
+            self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
+            return
+        if self.data_connection_ready():
+            preliminary = "125 Data connection already open. Transfer starting."
+        await self.reply_now(preliminary)
+        send, receive = trio.open_memory_channel[TransferResult](1)
+        scope = trio.CancelScope()
+        self._transfer_scope = scope
+        self._abort_requested = False
+        assert self._nursery is not None
+        self._nursery.start_soon(self._data_channel_task, transfer, scope, send)
+        async with receive:
+            result = await self._serve_control_until(receive)
+        self._transfer_scope = None
+        self.respond(result.reply)
+        if self._abort_requested:
+            self.respond("226 ABOR command successful.")
+
+    async def _serve_control_until(
+        self, results: trio.MemoryReceiveChannel[TransferResult]
+    ) -> TransferResult:
+        """Read control lines until the transfer reports its result."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_during_transfer)
+            result = await results.receive()
+            nursery.cancel_scope.cancel()
+        return result
+
+    async def _read_during_transfer(self) -> None:
+        held = self.held_commands
+        while len(held) < _MAX_HELD_COMMANDS:
+            try:
+                line = await self._control.read_line()
+            except ControlClosed:
+                line = None
+            if line is None:  # the client is gone: so is the session
+                self.close()
+                return
+            urgent = _urgent_command(line, self.encoding, self.unicode_errors)
+            if urgent == "ABOR":
+                self.abort_transfer()
+            elif urgent == "STAT":
+                self.respond(
+                    multiline_reply(
+                        "211", "Transfer status:", self.status_lines(), "End of status."
+                    )
+                )
+                await self._control.flush()
+            else:
+                held.append(line)
+        await trio.sleep_forever()  # pipelined too far ahead: wait for the transfer
+
+    def abort_transfer(self) -> None:
+        """Cancel the running transfer (``ABOR``): ``426`` then ``226``."""
+        if self._transfer_scope is not None:
+            self._abort_requested = True
+            self._transfer_scope.cancel()
+
+    def _check_or_refuse(self, path: str, perm: str) -> None:
+        problem = self.check_path(path, perm)
+        if problem is not None:
+            raise Refused(problem)
+
+    async def _refusable(self, work: Callable[[], T]) -> T | None:
+        """Run *work* in a thread; on a refusal or filesystem error, reply and return None."""
+        try:
+            return await self.run_blocking(work)
+        except Refused as refusal:
+            self.respond(str(refusal))
+        except (OSError, FilesystemError) as exc:
+            self.respond(f"{os_error_code(exc)} {os_error_text(exc)}.")
+        return None
+
+    async def _data_channel_task(
+        self,
+        transfer: Transfer,
+        scope: trio.CancelScope,
+        results: trio.MemorySendChannel[TransferResult],
+    ) -> None:
+        result = TransferResult("426 Transfer aborted.", completed=False)
+        started = time.monotonic()
+        try:
+            with scope:
+                result = await self._move(transfer)
+        finally:
+            with trio.CancelScope(shield=True):
+                dtp, self.data_channel = self.data_channel, None
+                moved = dtp.get_transmitted_bytes() if dtp is not None else 0
+                if dtp is not None:
+                    await dtp.aclose()
+                await self._release(transfer)
+                await self._report(transfer, result.completed, time.monotonic() - started, moved)
+        with results:
+            results.send_nowait(result)
+
+    async def _move(self, transfer: Transfer) -> TransferResult:
+        try:
+            stream = await self.open_data_connection()
+        except NoDataConnection as exc:
+            if transfer.discard is not None:
+                await self.run_blocking(transfer.discard)
+            self.log(f"{transfer.command}: {exc}", logfun=logger.info)
+            return TransferResult("425 Can't open data connection.", completed=False)
+        dtp = self.data_channel = self.dtp_handler(stream, self)
+        try:
+            if transfer.open_file is not None:
+                transfer.file = await self.run_blocking(transfer.open_file)
+            await transfer.move(dtp, transfer.file)
+        except DataStalled:
+            return self._failure(transfer, dtp, "426 Data connection timed out")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return self._failure(transfer, dtp, "426 Connection closed")
+        except (OSError, FilesystemError) as exc:
+            code = os_error_code(exc, default=451 if dtp.transmitted else 550)
+            return self._failure(transfer, dtp, f"{code} {os_error_text(exc)}")
+        return TransferResult("226 Transfer complete.", completed=True)
+
+    def _failure(self, transfer: Transfer, dtp: DTPHandler, reason: str) -> TransferResult:
+        if transfer.receive and transfer.file is not None:
+            reason += f"; transfer aborted, partial file kept ({dtp.transmitted} bytes received)."
+        else:
+            reason += "; transfer aborted."
+        return TransferResult(reason, completed=False)
+
+    async def _release(self, transfer: Transfer) -> None:
+        file, transfer.file = transfer.file, None
+        if file is not None:
+            try:
+                await self.run_blocking(file.close)
+            except OSError as exc:
+                self.logerror(f"closing {transfer.command} file failed: {exc}")
+
+    async def _report(
+        self, transfer: Transfer, completed: bool, elapsed: float, moved: int
+    ) -> None:
+        if transfer.path is None:
+            return
+        self.log_transfer(
+            transfer.command, transfer.path, transfer.receive, completed, elapsed, moved
+        )
+        if transfer.receive:
+            hook = self.on_file_received if completed else self.on_incomplete_file_received
+        else:
+            hook = self.on_file_sent if completed else self.on_incomplete_file_sent
+        await self.call_hook(hook, transfer.path)
+
+
+def _urgent_command(line: bytes | LineTooLong, encoding: str, errors: str) -> str | None:
+    """Return ``"ABOR"`` or ``"STAT"`` if *line* is one (even after Telnet junk)."""
+    if isinstance(line, LineTooLong):
+        return None
+    try:
+        name, arg = split_command(line.decode(encoding, errors))
+    except UnicodeDecodeError:
+        return None
+    if name[-4:] in ("ABOR", "STAT") and not arg:
+        return name[-4:]
+    return None
