@@ -121,20 +121,26 @@ class DTPHandler:
         pending: list[bytes | bytearray] = []
         pending_size = 0
         with self._transfer():
-            while True:
-                data = await self.socket.receive_some(self._receive_size())
-                if not data:
-                    break
-                self.transmitted += len(data)
-                self._progress()
-                await self._after_receive(len(data))
-                if converter is not None:
-                    data = converter.convert(data)
-                pending.append(data)
-                pending_size += len(data)
-                if pending_size >= self.disk_block_size:
+            try:
+                while True:
+                    data = await self.socket.receive_some(self._receive_size())
+                    if not data:
+                        break
+                    self.transmitted += len(data)
+                    self._progress()
+                    if converter is not None:
+                        data = converter.convert(data)
+                    pending.append(data)
+                    pending_size += len(data)
+                    await self._after_receive(len(data))
+                    if pending_size >= self.disk_block_size:
+                        chunks, pending, pending_size = pending, [], 0
+                        await self.cmd_channel.run_blocking(_write_chunks, file, chunks)
+            except (trio.Cancelled, trio.BrokenResourceError, trio.ClosedResourceError):
+                # ABOR, a reset or a stall: keep every byte received, as the reply says.
+                with trio.CancelScope(shield=True), contextlib.suppress(OSError):
                     await self.cmd_channel.run_blocking(_write_chunks, file, pending)
-                    pending, pending_size = [], 0
+                raise
             if converter is not None:
                 pending.append(converter.flush())
             pending.append(b"")

@@ -210,7 +210,12 @@ class FTPServer:
         if handle_exit:
             logger.info(">>> starting FTP server on %s:%s, pid=%s <<<", host, port, os.getpid())
         try:
-            trio.run(self._serve_until_signal)
+            try:
+                # KeyboardInterrupt only at a checkpoint of the main task: raised
+                # anywhere else it would cut a session's cleanup short.
+                trio.run(self._serve_until_signal, restrict_keyboard_interrupt_to_checkpoints=True)
+            except BaseExceptionGroup as group:
+                raise _interrupt_in(group) from None
             if self._exit is not None:
                 raise self._exit
         except (KeyboardInterrupt, SystemExit):
@@ -301,6 +306,17 @@ class FTPServer:
         tb: TracebackType | None,
     ) -> None:
         self.close_all()
+
+
+def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The KeyboardInterrupt/SystemExit a task group carries, or the group itself."""
+    interrupts, rest = group.split((KeyboardInterrupt, SystemExit))
+    if interrupts is None or rest is not None:
+        return group
+    first: BaseException = interrupts
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 def _tune_control_socket(stream: trio.SocketStream, no_delay: bool) -> None:

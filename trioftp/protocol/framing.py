@@ -79,7 +79,8 @@ class LineFramer:
         buffer = self._buffer
         end = buffer.find(b"\n")
         if end < 0:
-            if len(buffer) > self.max_line:
+            # A CR at the end may be the start of the CRLF terminator: not counted.
+            if len(buffer) - buffer.endswith(b"\r") > self.max_line:
                 buffer.clear()
                 if not self._discarding:
                     self._discarding = True
@@ -90,10 +91,10 @@ class LineFramer:
         if self._discarding:
             self._discarding = False
             return self.next_line()
-        if len(line) > self.max_line:
-            return LineTooLong.LINE_TOO_LONG
         if line.endswith(b"\r"):
             line = line[:-1]
+        if len(line) > self.max_line:
+            return LineTooLong.LINE_TOO_LONG
         if b"\r\x00" in line:
             line = line.replace(b"\r\x00", b"\r")
         return line

@@ -81,9 +81,15 @@ def format_ls_line(
 def format_mlsx_time(timestamp: float) -> str:
     """Return a UTC ``YYYYMMDDHHMMSS`` time value (RFC 3659 section 2.3)."""
     try:
-        return time.strftime("%Y%m%d%H%M%S", time.gmtime(timestamp))
+        tm = time.gmtime(timestamp)
     except (OverflowError, OSError, ValueError):
         return "19700101000000"
+    if not 0 <= tm.tm_year <= 9999:  # RFC 3659 wants exactly four year digits
+        return "19700101000000"
+    return (
+        f"{tm.tm_year:04d}{tm.tm_mon:02d}{tm.tm_mday:02d}"
+        f"{tm.tm_hour:02d}{tm.tm_min:02d}{tm.tm_sec:02d}"
+    )
 
 
 def mlsx_perm(perms: str, *, is_dir: bool) -> str:

@@ -29,12 +29,13 @@ def format_reply(text: str) -> str:
     convention keeps it; any other text with line breaks in it becomes a
     proper multi-line reply with its inner lines indented.
     """
-    if "\n" not in text and "\r" not in text:
+    # A lone "CODE-" line would open a multi-line reply that never ends.
+    if "\n" not in text and "\r" not in text and text[3:4] != "-":
         return text + "\r\n"
     lines = _BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()
-    if len(lines) == 1:
+    if len(lines) == 1 and lines[0][3:4] != "-":
         return lines[0] + "\r\n"
     code = lines[0][:3]
     first = lines[0][4:]

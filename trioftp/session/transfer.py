@@ -16,6 +16,7 @@ calls :meth:`TransferRunner.run_transfer`, which
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import IO, TypeVar
@@ -85,7 +86,10 @@ class TransferRunner(DataConnectionCommands):
             self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
             return
         if self.data_connection_ready():
-            preliminary = "125 Data connection already open. Transfer starting."
+            if transfer.command == "STOU":  # keep "FILE: name" (RFC 1123 4.1.2.9)
+                preliminary = "125" + preliminary[3:]
+            else:
+                preliminary = "125 Data connection already open. Transfer starting."
         await self.reply_now(preliminary)
         send, receive = trio.open_memory_channel[TransferResult](1)
         scope = trio.CancelScope()
@@ -174,7 +178,8 @@ class TransferRunner(DataConnectionCommands):
                     await dtp.aclose()
                 await self._release(transfer)
                 await self._report(transfer, result.completed, time.monotonic() - started, moved)
-        with results:
+        # The session may have ended while the cleanup above ran: then nobody listens.
+        with results, contextlib.suppress(trio.BrokenResourceError):
             results.send_nowait(result)
 
     async def _move(self, transfer: Transfer) -> TransferResult:

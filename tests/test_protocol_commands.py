@@ -1,0 +1,215 @@
+"""Unit tests for trioftp.protocol.commands (the command table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from trioftp.protocol.commands import (
+    COMMANDS,
+    NOT_IMPLEMENTED,
+    CommandSpec,
+    argument_error,
+    help_columns,
+    proto_cmds,
+    split_command,
+)
+
+PERM_LETTERS = set("elradfmwMT")
+
+
+# --- split_command ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("site chmod 755 a b", ("SITE CHMOD", "755 a b")),
+        ("SITE HELP", ("SITE HELP", "")),
+        ("site help chmod", ("SITE HELP", "chmod")),
+        ("SITE", ("SITE", "")),
+        ("site", ("SITE", "")),
+        ("noop", ("NOOP", "")),
+        ("RETR a b.txt", ("RETR", "a b.txt")),
+        ("STOR  leading and trailing ", ("STOR", " leading and trailing ")),
+        ("CWD ", ("CWD", "")),
+        ("", ("", "")),
+        ("Mkd Dir", ("MKD", "Dir")),
+        ("user Bob", ("USER", "Bob")),
+        ("site  chmod 755 x", ("SITE ", "chmod 755 x")),
+    ],
+)
+def test_split_command(line: str, expected: tuple[str, str]) -> None:
+    assert split_command(line) == expected
+
+
+def test_split_command_argument_case_preserved() -> None:
+    assert split_command("site chmod 755 MixedCase") == ("SITE CHMOD", "755 MixedCase")
+
+
+# --- argument_error -----------------------------------------------------------------------
+
+
+def test_argument_required() -> None:
+    assert argument_error(True, "") == "Syntax error: command needs an argument."
+    assert argument_error(True, "x") is None
+    assert argument_error(True, " ") is None
+
+
+def test_argument_forbidden() -> None:
+    assert argument_error(False, "x") == "Syntax error: command does not accept arguments."
+    assert argument_error(False, " ") == "Syntax error: command does not accept arguments."
+    assert argument_error(False, "") is None
+
+
+def test_argument_optional() -> None:
+    assert argument_error(None, "") is None
+    assert argument_error(None, "x") is None
+
+
+# --- the table ----------------------------------------------------------------------------
+
+EXPECTED_COMMANDS = {
+    "ABOR", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "HOST",
+    "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
+    "PASV", "PORT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE",
+    "SITE CHMOD", "SITE HELP", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER",
+    "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+}  # fmt: skip
+
+
+def test_command_names() -> None:
+    assert set(COMMANDS) == EXPECTED_COMMANDS
+    for name, spec in COMMANDS.items():
+        assert spec.name == name
+        assert name == name.upper()
+
+
+def test_every_help_starts_with_syntax() -> None:
+    for name, spec in COMMANDS.items():
+        assert spec.help.startswith(f"Syntax: {name}"), name
+        assert spec.help.endswith("."), name
+
+
+def test_help_examples() -> None:
+    assert COMMANDS["RETR"].help == "Syntax: RETR <SP> file-name (retrieve a file)."
+    assert COMMANDS["SITE CHMOD"].help == "Syntax: SITE CHMOD <SP> mode path (change file mode)."
+
+
+def test_perms_only_from_known_letters() -> None:
+    for name, spec in COMMANDS.items():
+        assert spec.perm is None or (len(spec.perm) == 1 and spec.perm in PERM_LETTERS), name
+
+
+EXPECTED_PERMS = {
+    "APPE": "a", "CDUP": "e", "CWD": "e", "XCUP": "e", "XCWD": "e", "DELE": "d",
+    "RMD": "d", "XRMD": "d", "LIST": "l", "NLST": "l", "MLSD": "l", "MLST": "l",
+    "MDTM": "l", "SIZE": "l", "STAT": "l", "MFMT": "T", "MKD": "m", "XMKD": "m",
+    "RETR": "r", "RNFR": "f", "RNTO": "f", "SITE CHMOD": "M", "STOR": "w", "STOU": "w",
+}  # fmt: skip
+
+
+def test_perm_per_command() -> None:
+    assert {name: spec.perm for name, spec in COMMANDS.items() if spec.perm} == EXPECTED_PERMS
+
+
+def test_commands_usable_before_login() -> None:
+    assert {name for name, spec in COMMANDS.items() if not spec.auth} == {
+        "FEAT", "HELP", "HOST", "NOOP", "PASS", "QUIT", "SITE", "SITE HELP", "STAT", "SYST",
+        "USER",
+    }  # fmt: skip
+
+
+def test_argument_rules() -> None:
+    optional = {name for name, spec in COMMANDS.items() if spec.arg is None}
+    forbidden = {name for name, spec in COMMANDS.items() if spec.arg is False}
+    assert optional == {
+        "CWD", "EPSV", "HELP", "LIST", "MLSD", "MLST", "NLST", "PASS", "SITE HELP", "STAT",
+        "STOU", "XCWD",
+    }  # fmt: skip
+    assert forbidden == {
+        "ABOR", "CDUP", "FEAT", "NOOP", "PASV", "PWD", "QUIT", "REIN", "SYST", "XCUP", "XPWD",
+    }  # fmt: skip
+    for spec in COMMANDS.values():
+        assert spec.arg in (True, False, None)
+
+
+def test_feat_lines() -> None:
+    feats = {name: spec.feat for name, spec in COMMANDS.items() if spec.feat}
+    assert feats == {
+        "CWD": "TVFS",
+        "EPRT": "EPRT",
+        "EPSV": "EPSV",
+        "HOST": "HOST",
+        "MDTM": "MDTM",
+        "MFMT": "MFMT",
+        "MLST": "MLST",
+        "OPTS": "UTF8",
+        "REST": "REST STREAM",
+        "SIZE": "SIZE",
+    }
+
+
+def test_not_implemented_disjoint_from_commands() -> None:
+    assert not NOT_IMPLEMENTED & set(COMMANDS)
+    assert {"ACCT", "SMNT", "LPRT", "LPSV", "AUTH", "PBSZ", "PROT"} <= NOT_IMPLEMENTED
+    assert all(name == name.upper() and " " not in name for name in NOT_IMPLEMENTED)
+
+
+def test_command_spec_is_frozen() -> None:
+    spec = COMMANDS["NOOP"]
+    with pytest.raises(AttributeError):
+        spec.perm = "w"  # type: ignore[misc]
+
+
+# --- proto_cmds ---------------------------------------------------------------------------
+
+
+def test_proto_cmds_format() -> None:
+    table = proto_cmds(COMMANDS.values())
+    assert set(table) == EXPECTED_COMMANDS
+    assert table["STOR"] == {
+        "perm": "w",
+        "auth": True,
+        "arg": True,
+        "help": "Syntax: STOR <SP> file-name (store a file).",
+    }
+    assert table["FEAT"] == {
+        "perm": None,
+        "auth": False,
+        "arg": False,
+        "help": "Syntax: FEAT (list all new features supported).",
+    }
+    assert table["CWD"]["arg"] is None
+
+
+def test_as_proto_cmd_of_custom_spec() -> None:
+    spec = CommandSpec("SITE X", "Syntax: SITE X.", perm="M", auth=True, arg=None, feat="X")
+    assert spec.as_proto_cmd() == {
+        "perm": "M",
+        "auth": True,
+        "arg": None,
+        "help": "Syntax: SITE X.",
+    }
+    assert proto_cmds([spec]) == {"SITE X": spec.as_proto_cmd()}
+
+
+# --- help_columns -------------------------------------------------------------------------
+
+
+def test_help_columns_exact() -> None:
+    names = ["USER", "ABOR", "CWD", "MLSD", "PASS", "NOOP", "PWD", "QUIT", "RETR", "STOR"]
+    assert help_columns(names) == [
+        " ABOR   CWD    MLSD   NOOP   PASS   PWD    QUIT   RETR",
+        " STOR   USER",
+    ]
+
+
+def test_help_columns_per_line() -> None:
+    assert help_columns(["B", "A", "C"], per_line=2) == [" A      B", " C"]
+    assert help_columns([]) == []
+
+
+def test_help_columns_never_look_like_a_reply_end() -> None:
+    for line in help_columns(n for n in COMMANDS if not n.startswith("SITE ")):
+        assert line.startswith(" ")
+        assert line == line.rstrip()
