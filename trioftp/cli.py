@@ -19,6 +19,7 @@ from typing import NoReturn
 from ._version import __version__
 from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler
+from .log import config_logging
 from .servers import FTPServer
 
 __all__ = ["build_parser", "main"]
@@ -155,11 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("-u/--username needs -P/--password")
     if not os.path.isdir(options.directory):
         parser.error(f"no such directory: {options.directory!r}")
-    logging.basicConfig(
-        level=logging.DEBUG if options.debug else logging.INFO,
-        format="[%(levelname)1.1s %(asctime)s] %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-    )
+    config_logging(logging.DEBUG if options.debug else logging.INFO)
     handler = _make_handler(options)
     try:
         server = FTPServer((options.interface, options.port), handler)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import signal
 import socket
@@ -27,11 +26,11 @@ import trio
 
 from ._prefork import run_workers
 from .handlers import FTPHandler
+from .log import config_logging, logger, logging_configured
 from .protocol.addresses import normalize_ip
 
 __all__ = ["FTPServer", "serve"]
 
-logger = logging.getLogger("trioftp")
 
 # accept() errors that mean "out of file descriptors": wait a little, go on.
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -98,6 +97,7 @@ class FTPServer:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._exit: BaseException | None = None
+        self._closed_at_exit = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -208,6 +208,8 @@ class FTPServer:
             return
         host, port = self.address
         if handle_exit:
+            if not logging_configured():
+                config_logging()
             logger.info(">>> starting FTP server on %s:%s, pid=%s <<<", host, port, os.getpid())
         try:
             try:
@@ -226,9 +228,7 @@ class FTPServer:
             self._exit = None
             self.socket.close()
             if handle_exit:
-                logger.info(
-                    ">>> shutting down FTP server (%s active sessions) <<<", len(self.ip_map)
-                )
+                logger.info(">>> FTP server stopped (%d sessions closed) <<<", self._closed_at_exit)
 
     async def _serve_until_signal(self) -> None:
         """Serve; deliver signals the program handles in Python at a safe point."""
@@ -241,7 +241,10 @@ class FTPServer:
         async with trio.open_nursery() as nursery:
             if custom:
                 nursery.start_soon(self._relay_signals, custom, nursery.cancel_scope)
-            await self.serve()
+            try:
+                await self.serve()
+            finally:
+                self._closed_at_exit = len(self.ip_map)
             nursery.cancel_scope.cancel()
 
     async def _relay_signals(

@@ -27,6 +27,7 @@ import trio
 from .._version import __version__
 from ..authorizers import DummyAuthorizer
 from ..filesystems import AbstractedFS, FilesystemError
+from ..log import logger
 from ..protocol.commands import (
     COMMANDS,
     NOT_IMPLEMENTED,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionBase", "checks_path", "logger"]
 
-logger = logging.getLogger("trioftp")
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -284,7 +284,7 @@ class SessionBase:
         ]
 
     def data_channel_status(self) -> str:
-        """Describe the data connection for STAT."""
+        """Describe the data connection for STAT (the data-connection mixin knows more)."""
         return "Data connection closed."
 
     # --- commands
@@ -510,33 +510,34 @@ class SessionBase:
             f"seconds={elapsed:.3f}"
         )
 
-    # --- callbacks (override in a subclass; plain or async def)
+    # --- callbacks: override in a subclass, as plain methods or ``async def``
+    # (both run in the session's task; the return value is ignored)
 
-    def on_connect(self) -> None:
+    def on_connect(self) -> object:
         """Called when a client connects, before the greeting."""
 
-    def on_disconnect(self) -> None:
+    def on_disconnect(self) -> object:
         """Called when the connection is closed."""
 
-    def on_login(self, username: str) -> None:
+    def on_login(self, username: str) -> object:
         """Called when *username* has logged in."""
 
-    def on_login_failed(self, username: str, password: str) -> None:
+    def on_login_failed(self, username: str, password: str) -> object:
         """Called after a failed login attempt."""
 
-    def on_logout(self, username: str) -> None:
+    def on_logout(self, username: str) -> object:
         """Called when the user logs out with QUIT, REIN or a new USER."""
 
-    def on_file_sent(self, file: str) -> None:
+    def on_file_sent(self, file: str) -> object:
         """Called when *file* (an absolute filesystem path) was sent completely."""
 
-    def on_file_received(self, file: str) -> None:
+    def on_file_received(self, file: str) -> object:
         """Called when *file* (an absolute filesystem path) was received completely."""
 
-    def on_incomplete_file_sent(self, file: str) -> None:
+    def on_incomplete_file_sent(self, file: str) -> object:
         """Called when sending *file* stopped early (ABOR, a dropped connection)."""
 
-    def on_incomplete_file_received(self, file: str) -> None:
+    def on_incomplete_file_received(self, file: str) -> object:
         """Called when receiving *file* stopped early; the partial file is kept."""
 
 

@@ -239,6 +239,10 @@ class DataConnectionCommands(SessionBase):
             raise
         return trio.SocketStream(sock)
 
+    def transfer_running(self) -> bool:
+        """True while a transfer command is being served (see the transfer runner)."""
+        return False
+
     def has_data_endpoint(self) -> bool:
         """True if PASV/EPSV/PORT/EPRT prepared a data connection."""
         return self._data_endpoint is not None
@@ -266,4 +270,6 @@ class DataConnectionCommands(SessionBase):
             return f"Passive data channel on port {endpoint.port}, {state}."
         if isinstance(endpoint, ActiveEndpoint):
             return f"Active data channel to {endpoint.ip}:{endpoint.port}."
+        if self.transfer_running():
+            return "Transfer starting: waiting for the data connection."
         return "Data connection closed."

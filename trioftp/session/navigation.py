@@ -18,7 +18,7 @@ from .base import SessionBase, checks_path
 
 __all__ = ["NavigationCommands"]
 
-_CHMOD_MODE = re.compile(r"[0-7]{1,4}")
+_CHMOD_MODE = re.compile(r"0?[0-7]{1,3}")
 _MFMT_TIME = re.compile(r"(\d{14})(?:\.\d{1,9})?")
 
 
@@ -156,9 +156,18 @@ class NavigationCommands(SessionBase):
 
     @checks_path
     async def ftp_SITE_CHMOD(self, path: str, mode: str) -> None:
-        """Change a file's permission bits (``SITE CHMOD 755 path``)."""
+        """Change a file's permission bits (``SITE CHMOD 755 path``).
+
+        Only the nine ``rwx`` bits: setuid, setgid and sticky bits are refused,
+        since the server may run as root on behalf of virtual users.
+        """
         if not _CHMOD_MODE.fullmatch(mode):
-            self.respond("501 Invalid SITE CHMOD format.")
+            special = re.fullmatch(r"[0-7]{4}", mode) is not None
+            self.respond(
+                "504 SITE CHMOD: setuid, setgid and sticky bits are not allowed."
+                if special
+                else "501 Invalid SITE CHMOD format."
+            )
             return
 
         def work() -> str:

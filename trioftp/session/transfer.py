@@ -115,28 +115,41 @@ class TransferRunner(DataConnectionCommands):
         return result
 
     async def _read_during_transfer(self) -> None:
+        """Answer ABOR and STAT at once; hold every other command for later.
+
+        A client that closes the control connection after QUIT still gets its
+        transfer finished, as RFC 959 asks; one that just goes away (EOF
+        without QUIT, or a reset) ends the session and the transfer with it.
+        """
         held = self.held_commands
-        while len(held) < _MAX_HELD_COMMANDS:
-            try:
+        quit_held = False
+        try:
+            while len(held) < _MAX_HELD_COMMANDS:
                 line = await self._control.read_line()
-            except ControlClosed:
-                line = None
-            if line is None:  # the client is gone: so is the session
-                self.close()
-                return
-            urgent = _urgent_command(line, self.encoding, self.unicode_errors)
-            if urgent == "ABOR":
-                self.abort_transfer()
-            elif urgent == "STAT":
-                self.respond(
-                    multiline_reply(
-                        "211", "Transfer status:", self.status_lines(), "End of status."
+                if line is None:
+                    if not quit_held:
+                        self.close()
+                        return
+                    break
+                name = _command_name(line, self.encoding, self.unicode_errors)
+                if name == "ABOR":
+                    self.abort_transfer()
+                elif name == "STAT":
+                    status = self.status_lines()
+                    self.respond(
+                        multiline_reply("211", "Transfer status:", status, "End of status.")
                     )
-                )
-                await self._control.flush()
-            else:
-                held.append(line)
-        await trio.sleep_forever()  # pipelined too far ahead: wait for the transfer
+                    await self._control.flush()
+                else:
+                    quit_held = quit_held or name == "QUIT"
+                    held.append(line)
+        except ControlClosed:
+            self.close()
+            return
+        await trio.sleep_forever()  # EOF, or pipelined too far ahead: wait for the result
+
+    def transfer_running(self) -> bool:
+        return self._transfer_scope is not None
 
     def abort_transfer(self) -> None:
         """Cancel the running transfer (``ABOR``): ``426`` then ``226``."""
@@ -234,14 +247,15 @@ class TransferRunner(DataConnectionCommands):
         await self.call_hook(hook, transfer.path)
 
 
-def _urgent_command(line: bytes | LineTooLong, encoding: str, errors: str) -> str | None:
-    """Return ``"ABOR"`` or ``"STAT"`` if *line* is one (even after Telnet junk)."""
+def _command_name(line: bytes | LineTooLong, encoding: str, errors: str) -> str | None:
+    """Return ``"ABOR"``, ``"STAT"`` or ``"QUIT"`` if *line* is one of these
+    argument-less commands (even after Telnet junk), else None."""
     if isinstance(line, LineTooLong):
         return None
     try:
         name, arg = split_command(line.decode(encoding, errors))
     except UnicodeDecodeError:
         return None
-    if name[-4:] in ("ABOR", "STAT") and not arg:
+    if name[-4:] in ("ABOR", "STAT", "QUIT") and not arg:
         return name[-4:]
     return None
