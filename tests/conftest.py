@@ -71,9 +71,7 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_server(
-    nursery: trio.Nursery, home: Path
-) -> Callable[..., Awaitable[RunningServer]]:
+def start_server(nursery: trio.Nursery, home: Path) -> Callable[..., Awaitable[RunningServer]]:
     """Start a Trio-native server in the test's nursery: ``await start_server(**attrs)``.
 
     Keyword arguments become handler class attributes (``base=InlineFTPHandler``

@@ -97,7 +97,6 @@ class FTPServer:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._exit: BaseException | None = None
-        self._closed_at_exit = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -228,7 +227,7 @@ class FTPServer:
             self._exit = None
             self.socket.close()
             if handle_exit:
-                logger.info(">>> FTP server stopped (%d sessions closed) <<<", self._closed_at_exit)
+                logger.info(">>> FTP server stopped <<<")
 
     async def _serve_until_signal(self) -> None:
         """Serve; deliver signals the program handles in Python at a safe point."""
@@ -241,10 +240,7 @@ class FTPServer:
         async with trio.open_nursery() as nursery:
             if custom:
                 nursery.start_soon(self._relay_signals, custom, nursery.cancel_scope)
-            try:
-                await self.serve()
-            finally:
-                self._closed_at_exit = len(self.ip_map)
+            await self.serve()
             nursery.cancel_scope.cancel()
 
     async def _relay_signals(
