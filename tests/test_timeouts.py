@@ -189,10 +189,12 @@ async def test_eof_without_quit_ends_the_transfer(
         write_limit = 1000
 
     sent: list[str] = []
+    reported = trio.Event()
 
     class Recording(InlineFTPHandler):
         def on_incomplete_file_sent(self, file: str) -> None:
             sent.append(file)
+            reported.set()
 
     server = await start_server(base=Recording, dtp_handler=Slow)
     (server.home / "f.bin").write_bytes(b"y" * 100_000)
@@ -203,6 +205,7 @@ async def test_eof_without_quit_ends_the_transfer(
     start = trio.current_time()
     await client.stream.send_eof()
     received = await read_all(data_stream)
+    await reported.wait()
     assert len(received) < 100_000
     assert trio.current_time() - start < 5
     assert sent == [str(server.home / "f.bin")]
