@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
@@ -26,10 +27,22 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def _handle_sigterm() -> bool:
+    """In the parent, make SIGTERM a KeyboardInterrupt unless the program handles it."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    signal.signal(signal.SIGTERM, _interrupt)
+    return True
+
+
 def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> None:
     """Fork *workers* processes (None/<= 0: one per CPU) and wait for them."""
     count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
     children: list[int] = []
+    # Before forking, so that a SIGTERM never kills the parent and orphans the workers.
+    own_sigterm = handle_exit and _handle_sigterm()
     try:
         for _ in range(count):
             pid = os.fork()
@@ -49,7 +62,7 @@ def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> No
             pid, _ = os.wait()
             if pid in children:
                 children.remove(pid)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         if not handle_exit:
             raise
         logger.info("received interrupt signal; stopping workers")
@@ -60,4 +73,6 @@ def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> No
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        if own_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         server.socket.close()

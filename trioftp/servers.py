@@ -96,6 +96,8 @@ class FTPServer:
         self._token: trio.lowlevel.TrioToken | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Set once serve() can be reached by close()/close_all() (or gave up).
+        self._serving = threading.Event()
         self._exit: BaseException | None = None
 
     @property
@@ -125,6 +127,7 @@ class FTPServer:
                 self._nursery = nursery
                 with trio.CancelScope() as accepting:
                     self._accepting = accepting
+                    self._serving.set()
                     task_status.started(self.address)
                     await self._accept_loop(listener, nursery)
         finally:
@@ -189,26 +192,26 @@ class FTPServer:
         *handle_exit* turns ``KeyboardInterrupt`` and ``SystemExit`` (Ctrl-C,
         or raised by the program's own SIGTERM handler) into a clean stop.
         With ``blocking=False`` the server runs in a background thread and
-        this call returns at once (pyftpdlib would poll once); later calls do
-        nothing. *timeout* is accepted for compatibility: Trio needs no poll
+        this call returns as soon as it serves (pyftpdlib would poll once);
+        later calls do nothing. *timeout* is accepted for compatibility: Trio needs no poll
         timeout. *worker_processes* other than 1 pre-forks that many
         processes (``None`` or <= 0: one per CPU), each serving the shared
         listening socket with its own event loop.
         """
         if not blocking:
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self.serve_forever, kwargs={"handle_exit": False}, daemon=True
-                )
+                self._thread = threading.Thread(target=self._serve_in_background, daemon=True)
                 self._thread.start()
+                # Return once close()/close_all() can reach the loop.
+                self._serving.wait()
             return
+        if handle_exit and not logging_configured():
+            config_logging()
         if worker_processes != 1:
             self._serve_prefork(worker_processes, handle_exit)
             return
         host, port = self.address
         if handle_exit:
-            if not logging_configured():
-                config_logging()
             logger.info(">>> starting FTP server on %s:%s, pid=%s <<<", host, port, os.getpid())
         try:
             try:
@@ -228,6 +231,12 @@ class FTPServer:
             self.socket.close()
             if handle_exit:
                 logger.info(">>> FTP server stopped <<<")
+
+    def _serve_in_background(self) -> None:
+        try:
+            self.serve_forever(handle_exit=False)
+        finally:
+            self._serving.set()
 
     async def _serve_until_signal(self) -> None:
         """Serve; deliver signals the program handles in Python at a safe point."""
@@ -274,6 +283,9 @@ class FTPServer:
     def _stop_accepting(self) -> None:
         if self._accepting is not None:
             self._accepting.cancel()
+            # Refuse new connections now (as pyftpdlib does), not once the sessions end.
+            trio.lowlevel.notify_closing(self.socket)
+            self.socket.close()
         elif self._nursery is None:
             self.socket.close()
 

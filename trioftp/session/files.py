@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import stat
 from typing import IO
@@ -109,11 +110,13 @@ class FileCommands(TransferRunner):
         transfer = Transfer(command, move, path=file, receive=True, open_file=open_for_writing)
         await self.run_transfer(transfer, "150 File status okay. About to open data connection.")
 
+    # Not @checks_path: it calls self.ftp_STOR, which a subclass may override;
+    # the dispatcher checks the path (and the "a" permission) first.
     async def ftp_APPE(self, file: str) -> None:
         """Append to a file (creating it if needed)."""
-        await self.ftp_STOR(file, mode="a")
-
-    ftp_APPE._trioftp_checks_path = True  # type: ignore[attr-defined]
+        result = self.ftp_STOR(file, mode="a")
+        if inspect.isawaitable(result):
+            await result
 
     async def ftp_STOU(self, line: str) -> None:
         """Receive a file under a new unique name (``150 FILE: name``); never overwrites."""

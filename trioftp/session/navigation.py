@@ -8,9 +8,11 @@ does its filesystem work in a single thread hop.
 from __future__ import annotations
 
 import calendar
+import inspect
 import re
 import stat
 import time
+from collections.abc import Callable
 
 from ..protocol.listing import format_mlsx_time
 from ..protocol.replies import quote_path, sanitize
@@ -39,10 +41,11 @@ class NavigationCommands(SessionBase):
 
         await self.path_command("CWD", path, work)
 
-    @checks_path
+    # Not @checks_path: it calls self.ftp_CWD, which a subclass may override
+    # (as a plain method too); the dispatcher checks the path first.
     async def ftp_CDUP(self, path: str) -> None:
         """Go to the parent directory (staying at ``/`` when already there)."""
-        await self.ftp_CWD(path)
+        await _call(self.ftp_CWD, path)
 
     @checks_path
     async def ftp_MKD(self, path: str) -> None:
@@ -179,9 +182,32 @@ class NavigationCommands(SessionBase):
     def _shown(self, path: str) -> str:
         return f'"{sanitize(self.vfs.fs2ftp(path))}"'
 
-    # The obsolete X variants (RFC 775) behave exactly as their modern names.
-    ftp_XPWD = ftp_PWD
-    ftp_XCWD = ftp_CWD
-    ftp_XCUP = ftp_CDUP
-    ftp_XMKD = ftp_MKD
-    ftp_XRMD = ftp_RMD
+    # The obsolete X variants (RFC 775) call their modern names, as in pyftpdlib,
+    # so a subclass's override covers both; the dispatcher checks their paths.
+
+    async def ftp_XPWD(self, line: str) -> None:
+        """Same as PWD."""
+        await _call(self.ftp_PWD, line)
+
+    async def ftp_XCWD(self, path: str) -> None:
+        """Same as CWD."""
+        await _call(self.ftp_CWD, path)
+
+    async def ftp_XCUP(self, path: str) -> None:
+        """Same as CDUP."""
+        await _call(self.ftp_CDUP, path)
+
+    async def ftp_XMKD(self, path: str) -> None:
+        """Same as MKD."""
+        await _call(self.ftp_MKD, path)
+
+    async def ftp_XRMD(self, path: str) -> None:
+        """Same as RMD."""
+        await _call(self.ftp_RMD, path)
+
+
+async def _call(method: Callable[[str], object], arg: str) -> None:
+    """Call a command method, plain (as overrides may be) or ``async def``."""
+    result = method(arg)
+    if inspect.isawaitable(result):
+        await result
