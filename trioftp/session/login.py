@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 
 import trio
 
-from ..authorizers import AuthenticationFailed
+from ..authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorizer
 from ..protocol.addresses import normalize_ip
 from ..protocol.replies import sanitize
 from .base import SessionBase, logger
@@ -38,8 +37,11 @@ class LoginCommands(SessionBase):
             return
         username, password = self.username, line
         try:
-            home = await self.run_blocking(self._authenticate, username, password)
-        except AuthenticationFailed as exc:
+            if self._authorizer_in_memory():
+                home = self._authenticate(username, password)
+            else:
+                home = await self.run_blocking(self._authenticate, username, password)
+        except (AuthenticationFailed, AuthorizerError) as exc:
             await self._login_failed(username, password, str(exc))
             return
         self.password = password
@@ -51,13 +53,21 @@ class LoginCommands(SessionBase):
         await self.call_hook(self.on_login, username)
 
     def _authenticate(self, username: str, password: str) -> str:
-        """Validate the credentials and return the home directory (blocking)."""
+        """Validate the credentials and return the home directory (may block)."""
         self.authorizer.validate_authentication(username, password, self)
-        home = self.authorizer.get_home_dir(username)
-        if not os.path.isdir(home):
-            logger.error("home directory of %r does not exist", username)
-            raise AuthenticationFailed("Authentication failed.")
-        return home
+        return self.authorizer.get_home_dir(username)
+
+    def _authorizer_in_memory(self) -> bool:
+        """True if the authorizer is DummyAuthorizer's own in-memory table.
+
+        Its lookups never block, so they run without a thread hop; any
+        subclass that overrides them (a database, PAM, ...) runs in a thread.
+        """
+        kind = type(self.authorizer)
+        return (
+            kind.validate_authentication is DummyAuthorizer.validate_authentication
+            and kind.get_home_dir is DummyAuthorizer.get_home_dir
+        )
 
     async def _login_failed(self, username: str, password: str, why: str) -> None:
         self.attempted_logins += 1
@@ -69,7 +79,8 @@ class LoginCommands(SessionBase):
             self.respond("530 Maximum login attempts. Disconnecting.")
             self.close_when_done()
         else:
-            self.respond("530 Authentication failed.")
+            why = sanitize(why.strip()) or "Authentication failed."
+            self.respond(f"530 {why}")
 
     async def _logout(self) -> None:
         username = self.username if self.authenticated else ""
