@@ -529,7 +529,9 @@ async def test_every_callback_with_exact_arguments(
     await stream.send_all(b"y" * 500)
     await wait_transmitted(client, 500)
     await client.send("ABOR")
-    assert (await client.reply()).first == "426 Transfer aborted."
+    assert (await client.reply()).first == (
+        "426 Transfer aborted, partial file kept (500 bytes received)."
+    )
     assert (await client.reply()).first == "226 ABOR command successful."
     await stream.aclose()
 

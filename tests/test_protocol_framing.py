@@ -286,7 +286,10 @@ def test_telnet_sequences_split_across_chunks_are_removed(
     lines: list[bytes], inserts: list[tuple[int, bytes]], cut_points: list[int]
 ) -> None:
     data = b"".join(line + b"\r\n" for line in lines)
+    # Positions index the original data and go right to left, so no command
+    # is ever inserted inside another one.
+    end = len(data)
     for wanted, command in sorted(inserts, reverse=True):
-        position = min(wanted, len(data))
+        position = min(wanted, end)
         data = data[:position] + command + data[position:]
     assert feed_all(split_at(data, cut_points)) == lines

@@ -14,13 +14,45 @@ from __future__ import annotations
 import hmac
 import os
 import warnings
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 from trioftp.exceptions import AuthenticationFailed, AuthorizerError
 
-__all__ = ["AuthenticationFailed", "AuthorizerError", "DummyAuthorizer", "UserInfo"]
+__all__ = ["AuthenticationFailed", "Authorizer", "AuthorizerError", "DummyAuthorizer", "UserInfo"]
 
 _AUTH_FAILED = "Authentication failed."
+
+
+class Authorizer(Protocol):
+    """What a session needs from an authorizer (``DummyAuthorizer`` has it all).
+
+    Any object with these methods works as ``FTPHandler.authorizer``; they
+    are called in worker threads, so they may block.
+    """
+
+    def validate_authentication(self, username: str, password: str, handler: object) -> None:
+        """Raise :class:`AuthenticationFailed` unless the credentials are right."""
+
+    def get_home_dir(self, username: str) -> str:
+        """The user's home directory (a real path)."""
+
+    def has_perm(self, username: str, perm: str, path: str | None = None) -> bool:
+        """Whether the user holds permission letter *perm* (for *path*)."""
+
+    def get_perms(self, username: str) -> str:
+        """The user's permission letters."""
+
+    def get_msg_login(self, username: str) -> str:
+        """The text of the ``230`` reply."""
+
+    def get_msg_quit(self, username: str) -> str:
+        """The text of the ``221`` reply."""
+
+    def impersonate_user(self, username: str, password: str) -> None:
+        """Switch to the user before filesystem work."""
+
+    def terminate_impersonation(self, username: str) -> None:
+        """Switch back after filesystem work."""
 
 
 class UserInfo(TypedDict):

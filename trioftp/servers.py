@@ -85,6 +85,8 @@ class FTPServer:
             self.socket.listen(backlog)
         else:
             self.socket = _listening_socket(address_or_socket, backlog)
+        name = self.socket.getsockname()
+        self._address = (str(name[0]), int(name[1]))
         self.handler = handler
         self.ioloop = ioloop
         self.backlog = backlog
@@ -102,9 +104,8 @@ class FTPServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        """The bound ``(host, port)``."""
-        name = self.socket.getsockname()
-        return str(name[0]), int(name[1])
+        """The bound ``(host, port)`` (still known after the socket is closed)."""
+        return self._address
 
     def __repr__(self) -> str:
         host, port = self.address

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import trio
 
 from .._version import __version__
-from ..authorizers import DummyAuthorizer
+from ..authorizers import Authorizer, DummyAuthorizer
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
 from ..protocol.commands import (
@@ -42,12 +42,20 @@ from .control import ControlClosed, ControlConnection
 
 if TYPE_CHECKING:
     from ..dtp import DTPHandler
+    from ..servers import FTPServer
 
-__all__ = ["SessionBase", "checks_path", "logger"]
+__all__ = ["HOOK_GRACE_PERIOD", "SessionBase", "checks_path", "logger", "os_error_reply"]
 
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Commands a restart marker (REST) survives; any other command uses it up,
+#: so a refused transfer can't leave an offset behind for a later one.
+_KEEP_RESTART_MARKER = frozenset({"REST", "PASV", "EPSV", "PORT", "EPRT", "TYPE"})
+
+#: Longest wait for a user callback while the session is being torn down.
+HOOK_GRACE_PERIOD = 10.0
 
 _THREAD_LIMITER: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar(
     "trioftp.thread_limiter"
@@ -79,6 +87,11 @@ def os_error_text(exc: OSError | FilesystemError) -> str:
     return exc.strerror or "Operation failed"
 
 
+def os_error_reply(exc: OSError | FilesystemError) -> str:
+    """The whole reply for a failed filesystem operation."""
+    return f"{os_error_code(exc)} {os_error_text(exc)}."
+
+
 def os_error_code(exc: OSError | FilesystemError, default: int = 550) -> int:
     """Choose the reply code for a filesystem error."""
     if isinstance(exc, OSError):
@@ -97,7 +110,7 @@ class SessionBase:
     # --- configuration: class attributes, set the way pyftpdlib programs do
 
     #: Checks passwords and permissions (see :mod:`trioftp.authorizers`).
-    authorizer: DummyAuthorizer = DummyAuthorizer()
+    authorizer: Authorizer = DummyAuthorizer()
     #: The filesystem class; one instance per logged-in session.
     abstracted_fs: type[AbstractedFS] = AbstractedFS
     #: The class that moves a transfer's bytes (see :mod:`trioftp.dtp`).
@@ -148,7 +161,7 @@ class SessionBase:
     def __init__(
         self,
         conn: trio.abc.Stream,
-        server: object = None,
+        server: FTPServer | None = None,
         ioloop: object = None,
         *,
         local_address: tuple[str, int] | None = None,
@@ -179,15 +192,15 @@ class SessionBase:
             encoding=self.encoding,
             errors=self.unicode_errors,
             max_line=self.max_line_length,
+            send_timeout=self.timeout,
         )
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._current_type = "a"
         self._restart_position = 0
-        self._quit_pending = False
         self._rnfr: str | None = None
+        self._epsvall = False
         self._current_facts = list(DEFAULT_FACTS)
-        self._last_response = ""
         #: Commands read while a transfer ran, to run once it has finished.
         self.held_commands: collections.deque[bytes | LineTooLong] = collections.deque()
 
@@ -251,7 +264,8 @@ class SessionBase:
         await self._control.aclose()
         self.fs = None
         self.log("FTP session closed (disconnect).")
-        await self.call_hook(self.on_disconnect)
+        with trio.move_on_after(HOOK_GRACE_PERIOD):
+            await self.call_hook(self.on_disconnect)
 
     async def _close_data_channels(self) -> None:
         """Close every data endpoint the session still holds (see the data mixin)."""
@@ -319,10 +333,14 @@ class SessionBase:
         if "\x00" in arg:
             self.respond("501 Syntax error: NUL byte in argument.")
             return
-        if (spec["auth"] or (name == "STAT" and arg)) and not self.authenticated:
-            self.respond("530 Log in with USER and PASS first.")
-            return
-        await self.run_command(name, arg, spec)
+        try:
+            if (spec["auth"] or (name == "STAT" and arg)) and not self.authenticated:
+                self.respond("530 Log in with USER and PASS first.")
+                return
+            await self.run_command(name, arg, spec)
+        finally:
+            if name not in _KEEP_RESTART_MARKER:
+                self._restart_position = 0
 
     async def run_command(self, name: str, arg: str, spec: Mapping[str, object]) -> None:
         """Call ``ftp_<NAME>``, turning path arguments into checked filesystem paths."""
@@ -349,7 +367,7 @@ class SessionBase:
             if inspect.isawaitable(result):
                 await result
         except (OSError, FilesystemError) as exc:
-            self.respond(f"{os_error_code(exc)} {os_error_text(exc)}.")
+            self.respond(os_error_reply(exc))
 
     def _path_arguments(self, name: str, arg: str) -> tuple[str, dict[str, object]] | None:
         """Return the filesystem path a command works on, and extra arguments."""
@@ -399,7 +417,7 @@ class SessionBase:
         try:
             reply = await self.run_blocking(checked_work)
         except (OSError, FilesystemError) as exc:
-            reply = f"{os_error_code(exc)} {os_error_text(exc)}."
+            reply = os_error_reply(exc)
         self.respond(reply)
 
     def perm_of(self, name: str) -> str:
@@ -464,10 +482,11 @@ class SessionBase:
         explicit flush. Text with line breaks becomes a well-formed multi-line
         reply, so client-chosen names can never forge a reply.
         """
-        self._last_response = resp
         self._control.push(resp)
         if logger.isEnabledFor(logging.DEBUG):
             self.logline("-> " + sanitize(resp), logfun=logfun)
+        elif logfun is not logger.debug:
+            self.log(sanitize(resp[4:]), logfun=logfun)
 
     def respond_w_warning(self, resp: str) -> None:
         """Queue a reply and log it as a warning."""
@@ -481,8 +500,9 @@ class SessionBase:
     # --- logging
 
     def _prefix(self) -> str:
+        values = dict(self.__dict__, username=sanitize(self.username))
         try:
-            return self.log_prefix % self.__dict__
+            return self.log_prefix % values
         except (KeyError, TypeError, ValueError):
             return f"{self.remote_ip}:{self.remote_port}"
 

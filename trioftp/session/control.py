@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 
 import trio
 
@@ -23,19 +24,27 @@ class ControlConnection:
     """Read command lines from and write replies to one control stream.
 
     Replies are queued by :meth:`push` (so synchronous handler code can
-    answer) and written by :meth:`flush`. Connection errors surface as
+    answer) and written by :meth:`flush`. Connection errors, and a client
+    that does not take its replies within *send_timeout* seconds, surface as
     :class:`ControlClosed`.
     """
 
-    __slots__ = ("_out", "_send_lock", "encoding", "errors", "framer", "stream")
+    __slots__ = ("_out", "_send_lock", "encoding", "errors", "framer", "send_timeout", "stream")
 
     def __init__(
-        self, stream: trio.abc.Stream, *, encoding: str, errors: str, max_line: int
+        self,
+        stream: trio.abc.Stream,
+        *,
+        encoding: str,
+        errors: str,
+        max_line: int,
+        send_timeout: float | None = None,
     ) -> None:
         self.stream = stream
         self.framer = LineFramer(max_line)
         self.encoding = encoding
         self.errors = errors
+        self.send_timeout = send_timeout or math.inf
         self._out: list[str] = []
         self._send_lock = trio.StrictFIFOLock()
 
@@ -59,11 +68,6 @@ class ControlConnection:
         """Queue one reply (``"CODE text"``, maybe multi-line) for the next flush."""
         self._out.append(format_reply(reply))
 
-    @property
-    def pending(self) -> bool:
-        """True if replies are queued but not yet written."""
-        return bool(self._out)
-
     async def flush(self) -> None:
         """Write every queued reply."""
         if not self._out:
@@ -72,7 +76,10 @@ class ControlConnection:
             data = "".join(self._out).encode(self.encoding, self.errors)
             self._out.clear()
             try:
-                await self.stream.send_all(data)
+                with trio.fail_after(self.send_timeout):
+                    await self.stream.send_all(data)
+            except trio.TooSlowError:
+                raise ControlClosed("the client does not read its replies") from None
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise ControlClosed(str(exc)) from exc
 

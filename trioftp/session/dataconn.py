@@ -67,7 +67,6 @@ class DataConnectionCommands(SessionBase):
     """PASV, EPSV, PORT and EPRT, and the data endpoint they leave behind."""
 
     _data_endpoint: PassiveEndpoint | ActiveEndpoint | None = None
-    _epsvall = False
 
     # --- commands
 

@@ -33,8 +33,7 @@ class FileCommands(TransferRunner):
     async def ftp_RETR(self, file: str) -> None:
         """Send a file, from the REST offset if one was given."""
         offset, self._restart_position = self._restart_position, 0
-        if not self.has_data_endpoint():
-            self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
+        if self.no_data_endpoint():
             return
         perm = self.perm_of("RETR")
 
@@ -73,8 +72,7 @@ class FileCommands(TransferRunner):
         """
         offset, self._restart_position = self._restart_position, 0
         command = "APPE" if "a" in mode else "STOR"
-        if not self.has_data_endpoint():
-            self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
+        if self.no_data_endpoint():
             return
         perm = self.perm_of(command)
         fs = self.vfs
@@ -95,6 +93,9 @@ class FileCommands(TransferRunner):
             return
 
         def open_for_writing() -> IO[bytes]:
+            # Check again: the client chose when to connect, and meanwhile
+            # another session may have swapped a directory for a symlink.
+            self._check_or_refuse(file, perm)
             if offset:
                 handle = fs.open(file, "r+b")
                 handle.seek(offset)
@@ -113,7 +114,10 @@ class FileCommands(TransferRunner):
     # Not @checks_path: it calls self.ftp_STOR, which a subclass may override;
     # the dispatcher checks the path (and the "a" permission) first.
     async def ftp_APPE(self, file: str) -> None:
-        """Append to a file (creating it if needed)."""
+        """Append to a file (creating it if needed); refused after REST."""
+        if self._restart_position:
+            self.respond("450 Can't APPE while REST request is pending.")
+            return
         result = self.ftp_STOR(file, mode="a")
         if inspect.isawaitable(result):
             await result
@@ -123,8 +127,7 @@ class FileCommands(TransferRunner):
         if self._restart_position:
             self.respond("450 Can't STOU while REST request is pending.")
             return
-        if not self.has_data_endpoint():
-            self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
+        if self.no_data_endpoint():
             return
         fs = self.vfs
         if line:
@@ -144,7 +147,7 @@ class FileCommands(TransferRunner):
         path = str(handle.name)
 
         def discard() -> None:
-            st = os.stat(path)
+            st = fs.lstat(path)
             if stat.S_ISREG(st.st_mode) and st.st_size == 0:
                 fs.remove(path)
 

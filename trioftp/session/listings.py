@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 
 from ..dtp import DTPHandler
+from ..filesystems import AbstractedFS
 from ..protocol.replies import multiline_reply, sanitize
 from .base import checks_path
 from .transfer import Refused, Transfer, TransferRunner
@@ -34,6 +35,15 @@ def _take(lines: Iterator[bytes], limit: int = LISTING_CHUNK) -> bytes:
     return b"".join(taken)
 
 
+def _ls_lines(fs: AbstractedFS, path: str) -> Iterator[bytes]:
+    """``ls -l`` lines of a directory's entries, or of one file (blocking)."""
+    if fs.isdir(path):
+        return iter(fs.format_list(path, sorted(fs.listdir(path))))
+    fs.lstat(path)  # a missing path is an error, not an empty listing
+    basedir, name = os.path.split(path)
+    return iter(fs.format_list(basedir, [name], ignore_err=False))
+
+
 class ListingCommands(TransferRunner):
     """Commands that list directories."""
 
@@ -41,15 +51,7 @@ class ListingCommands(TransferRunner):
     async def ftp_LIST(self, path: str) -> None:
         """Send an ``ls -l`` listing of a directory, or the line of one file."""
         fs = self.vfs
-
-        def lines() -> Iterator[bytes]:
-            if fs.isdir(path):
-                return iter(fs.format_list(path, sorted(fs.listdir(path))))
-            fs.lstat(path)  # a missing path is an error, not an empty listing
-            basedir, name = os.path.split(path)
-            return iter(fs.format_list(basedir, [name], ignore_err=False))
-
-        await self._send_listing("LIST", path, lines)
+        await self._send_listing("LIST", path, lambda: _ls_lines(fs, path))
 
     @checks_path
     async def ftp_NLST(self, path: str) -> None:
@@ -71,13 +73,13 @@ class ListingCommands(TransferRunner):
     async def ftp_MLSD(self, path: str) -> None:
         """Send the RFC 3659 facts of every entry of a directory."""
         fs = self.vfs
-        perms = self.authorizer.get_perms(self.username)
         facts = list(self._current_facts)
 
         def lines() -> Iterator[bytes]:
             if not fs.isdir(path):
                 raise Refused("501 No such directory.")
             names = [".", "..", *sorted(fs.listdir(path))]
+            perms = self.authorizer.get_perms(self.username)
             return iter(fs.format_mlsx(path, names, perms, facts))
 
         await self._send_listing("MLSD", path, lines)
@@ -86,11 +88,11 @@ class ListingCommands(TransferRunner):
     async def ftp_MLST(self, path: str) -> None:
         """Show the facts of one path on the control connection."""
         fs = self.vfs
-        perms = self.authorizer.get_perms(self.username)
         facts = list(self._current_facts)
-        shown = fs.fs2ftp(path)
+        shown = fs.fs2ftp(path).replace("\r", "\r\x00")  # RFC 2640: a CR in a name
 
         def work() -> str:
+            perms = self.authorizer.get_perms(self.username)
             basedir, name = os.path.split(path)
             line = b"".join(fs.format_mlsx(basedir, [name], perms, facts, ignore_err=False))
             fact_text = line.decode(self.encoding, self.unicode_errors).split(" ", 1)[0]
@@ -114,14 +116,9 @@ class ListingCommands(TransferRunner):
             return
 
         def work() -> str:
-            if fs.isdir(path):
-                listing = fs.format_list(path, sorted(fs.listdir(path)))
-            else:
-                fs.lstat(path)
-                basedir, name = os.path.split(path)
-                listing = fs.format_list(basedir, [name], ignore_err=False)
             lines = [
-                line.decode(self.encoding, self.unicode_errors).rstrip("\r\n") for line in listing
+                line.decode(self.encoding, self.unicode_errors).rstrip("\r\n")
+                for line in _ls_lines(fs, path)
             ]
             return multiline_reply("213", f'Status of "{shown}":', lines, "End of status.")
 
@@ -132,8 +129,7 @@ class ListingCommands(TransferRunner):
     async def _send_listing(
         self, command: str, path: str, make_lines: Callable[[], Iterator[bytes]]
     ) -> None:
-        if not self.has_data_endpoint():
-            self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
+        if self.no_data_endpoint():
             return
         perm = self.perm_of(command)
 

@@ -9,6 +9,7 @@ import trio
 
 from ..authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorizer
 from ..protocol.addresses import normalize_ip
+from ..protocol.listing import DEFAULT_FACTS
 from ..protocol.replies import sanitize
 from .base import SessionBase, logger
 
@@ -18,11 +19,13 @@ __all__ = ["LoginCommands"]
 class LoginCommands(SessionBase):
     """Commands that start and end a user's login."""
 
-    _host: str | None = None
+    #: The name a client selected with HOST (RFC 7151), for user code to read.
+    requested_host: str | None = None
 
     async def ftp_USER(self, line: str) -> None:
         """Remember the user name; a second USER logs the current user out."""
         if self.authenticated:
+            await self._close_data_channels()
             await self._logout()
         self.username = line
         self.respond("331 Username ok, send password.")
@@ -38,9 +41,9 @@ class LoginCommands(SessionBase):
         username, password = self.username, line
         try:
             if self._authorizer_in_memory():
-                home = self._authenticate(username, password)
+                home, msg_login = self._authenticate(username, password)
             else:
-                home = await self.run_blocking(self._authenticate, username, password)
+                home, msg_login = await self.run_blocking(self._authenticate, username, password)
         except (AuthenticationFailed, AuthorizerError) as exc:
             await self._login_failed(username, password, str(exc))
             return
@@ -48,14 +51,14 @@ class LoginCommands(SessionBase):
         self.attempted_logins = 0
         self.fs = self.abstracted_fs(home, self)
         self.authenticated = True
-        self.respond(f"230 {self.authorizer.get_msg_login(username)}")
+        self.respond(f"230 {msg_login}")
         self.log(f"USER {sanitize(username)!r} logged in.")
         await self.call_hook(self.on_login, username)
 
-    def _authenticate(self, username: str, password: str) -> str:
-        """Validate the credentials and return the home directory (may block)."""
+    def _authenticate(self, username: str, password: str) -> tuple[str, str]:
+        """Validate the credentials; return the home directory and login message (may block)."""
         self.authorizer.validate_authentication(username, password, self)
-        return self.authorizer.get_home_dir(username)
+        return self.authorizer.get_home_dir(username), self.authorizer.get_msg_login(username)
 
     def _authorizer_in_memory(self) -> bool:
         """True if the authorizer is DummyAuthorizer's own in-memory table.
@@ -64,9 +67,9 @@ class LoginCommands(SessionBase):
         subclass that overrides them (a database, PAM, ...) runs in a thread.
         """
         kind = type(self.authorizer)
-        return (
-            kind.validate_authentication is DummyAuthorizer.validate_authentication
-            and kind.get_home_dir is DummyAuthorizer.get_home_dir
+        return all(
+            getattr(kind, name) is getattr(DummyAuthorizer, name)
+            for name in ("validate_authentication", "get_home_dir", "get_msg_login", "get_msg_quit")
         )
 
     async def _login_failed(self, username: str, password: str, why: str) -> None:
@@ -98,7 +101,9 @@ class LoginCommands(SessionBase):
         self._current_type = "a"
         self._restart_position = 0
         self._rnfr = None
-        self._host = None
+        self._epsvall = False
+        self._current_facts = list(DEFAULT_FACTS)
+        self.requested_host = None
 
     async def ftp_REIN(self, line: str) -> None:
         """Log out and wait for a new USER (``220``)."""
@@ -108,8 +113,13 @@ class LoginCommands(SessionBase):
 
     async def ftp_QUIT(self, line: str) -> None:
         """Say goodbye and close (a running transfer finishes first)."""
-        authenticated = self.authenticated
-        msg_quit = self.authorizer.get_msg_quit(self.username) if authenticated else "Goodbye."
+        msg_quit = "Goodbye."
+        if self.authenticated:
+            get_quit = self.authorizer.get_msg_quit
+            if self._authorizer_in_memory():
+                msg_quit = get_quit(self.username)
+            else:
+                msg_quit = await self.run_blocking(get_quit, self.username)
         self.respond(f"221 {msg_quit}")
         self.close_when_done()
         if self.authenticated and self.username:
@@ -126,7 +136,7 @@ class LoginCommands(SessionBase):
         if not self._known_host(name):
             self.respond(f"504 Unknown host {sanitize(name)!r}.")
             return
-        self._host = name
+        self.requested_host = name
         self.respond(f"220 Host {sanitize(name)!r} accepted.")
 
     def _known_host(self, name: str) -> bool:

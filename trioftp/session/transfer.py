@@ -17,7 +17,6 @@ calls :meth:`TransferRunner.run_transfer`, which
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from typing import IO, TypeVar
 
@@ -29,7 +28,7 @@ from ..filesystems import FilesystemError
 from ..protocol.commands import split_command
 from ..protocol.framing import LineTooLong
 from ..protocol.replies import multiline_reply
-from .base import logger, os_error_code, os_error_text
+from .base import HOOK_GRACE_PERIOD, logger, os_error_code, os_error_reply, os_error_text
 from .control import ControlClosed
 from .dataconn import DataConnectionCommands, NoDataConnection
 
@@ -57,7 +56,7 @@ class Transfer:
     receive: bool = False
     file: IO[bytes] | None = None
     open_file: Callable[[], IO[bytes]] | None = None
-    #: Called (blocking) when no data connection could be made (STOU's unused file).
+    #: Called (blocking) if the transfer never moved a byte (removes STOU's unused file).
     discard: Callable[[], None] | None = None
 
 
@@ -79,24 +78,39 @@ class TransferRunner(DataConnectionCommands):
     _transfer_scope: trio.CancelScope | None = None
     _abort_requested = False
 
+    def no_data_endpoint(self) -> bool:
+        """Answer ``425`` and return True if no PASV/EPSV/PORT/EPRT prepared a connection.
+
+        Transfer commands ask before they open anything, so they never hang.
+        """
+        if self.has_data_endpoint():
+            return False
+        self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
+        return True
+
     async def run_transfer(self, transfer: Transfer, preliminary: str) -> None:
         """Run *transfer*, answering with *preliminary* (a ``150``) before it starts."""
-        if not self.has_data_endpoint():
-            await self._release(transfer)
-            self.respond("425 Use PORT/EPRT or PASV/EPSV first.")
-            return
-        if self.data_connection_ready():
-            if transfer.command == "STOU":  # keep "FILE: name" (RFC 1123 4.1.2.9)
-                preliminary = "125" + preliminary[3:]
-            else:
-                preliminary = "125 Data connection already open. Transfer starting."
-        await self.reply_now(preliminary)
-        send, receive = trio.open_memory_channel[TransferResult](1)
-        scope = trio.CancelScope()
-        self._transfer_scope = scope
-        self._abort_requested = False
-        assert self._nursery is not None
-        self._nursery.start_soon(self._data_channel_task, transfer, scope, send)
+        started = False
+        try:
+            if self.no_data_endpoint():
+                return
+            if self.data_connection_ready():
+                if transfer.command == "STOU":  # keep "FILE: name" (RFC 1123 4.1.2.9)
+                    preliminary = "125" + preliminary[3:]
+                else:
+                    preliminary = "125 Data connection already open. Transfer starting."
+            await self.reply_now(preliminary)
+            send, receive = trio.open_memory_channel[TransferResult](1)
+            scope = trio.CancelScope()
+            self._transfer_scope = scope
+            self._abort_requested = False
+            assert self._nursery is not None
+            self._nursery.start_soon(self._data_channel_task, transfer, scope, send)
+            started = True
+        finally:
+            if not started:
+                with trio.CancelScope(shield=True):
+                    await self._release(transfer, used=False)
         async with receive:
             result = await self._serve_control_until(receive)
         self._transfer_scope = None
@@ -132,7 +146,7 @@ class TransferRunner(DataConnectionCommands):
                         return
                     break
                 name = _command_name(line, self.encoding, self.unicode_errors)
-                if name == "ABOR":
+                if name == "ABOR" and not self._abort_requested:
                     self.abort_transfer()
                 elif name == "STAT":
                     status = self.status_lines()
@@ -169,7 +183,7 @@ class TransferRunner(DataConnectionCommands):
         except Refused as refusal:
             self.respond(str(refusal))
         except (OSError, FilesystemError) as exc:
-            self.respond(f"{os_error_code(exc)} {os_error_text(exc)}.")
+            self.respond(os_error_reply(exc))
         return None
 
     async def _data_channel_task(
@@ -178,29 +192,33 @@ class TransferRunner(DataConnectionCommands):
         scope: trio.CancelScope,
         results: trio.MemorySendChannel[TransferResult],
     ) -> None:
-        result = TransferResult("426 Transfer aborted.", completed=False)
-        started = time.monotonic()
+        """Make the data connection, move the bytes, clean up, report the result."""
+        result: TransferResult | None = None
+        started = trio.current_time()
         try:
             with scope:
                 result = await self._move(transfer)
         finally:
+            dtp, self.data_channel = self.data_channel, None
+            moved = dtp.get_transmitted_bytes() if dtp is not None else 0
+            if result is None:  # ABOR, or the session is ending
+                result = self._failure(transfer, moved, "426 Transfer aborted")
             with trio.CancelScope(shield=True):
-                dtp, self.data_channel = self.data_channel, None
-                moved = dtp.get_transmitted_bytes() if dtp is not None else 0
                 if dtp is not None:
                     await dtp.aclose()
-                await self._release(transfer)
-                await self._report(transfer, result.completed, time.monotonic() - started, moved)
-        # The session may have ended while the cleanup above ran: then nobody listens.
-        with results, contextlib.suppress(trio.BrokenResourceError):
-            results.send_nowait(result)
+                await self._release(transfer, used=result.completed or moved > 0)
+            # The session may have ended meanwhile: then nobody listens.
+            with results, contextlib.suppress(trio.BrokenResourceError):
+                results.send_nowait(result)
+            with trio.CancelScope(shield=True) as hooks:
+                hooks.deadline = trio.current_time() + HOOK_GRACE_PERIOD
+                elapsed = trio.current_time() - started
+                await self._report(transfer, result.completed, elapsed, moved)
 
     async def _move(self, transfer: Transfer) -> TransferResult:
         try:
             stream = await self.open_data_connection()
         except NoDataConnection as exc:
-            if transfer.discard is not None:
-                await self.run_blocking(transfer.discard)
             self.log(f"{transfer.command}: {exc}", logfun=logger.info)
             return TransferResult("425 Can't open data connection.", completed=False)
         dtp = self.data_channel = self.dtp_handler(stream, self)
@@ -209,28 +227,36 @@ class TransferRunner(DataConnectionCommands):
                 transfer.file = await self.run_blocking(transfer.open_file)
             await transfer.move(dtp, transfer.file)
         except DataStalled:
-            return self._failure(transfer, dtp, "426 Data connection timed out")
+            return self._failure(transfer, dtp.transmitted, "426 Data connection timed out")
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return self._failure(transfer, dtp, "426 Connection closed")
+            return self._failure(transfer, dtp.transmitted, "426 Connection closed")
+        except Refused as refusal:
+            return TransferResult(str(refusal), completed=False)
         except (OSError, FilesystemError) as exc:
             code = os_error_code(exc, default=451 if dtp.transmitted else 550)
-            return self._failure(transfer, dtp, f"{code} {os_error_text(exc)}")
+            return self._failure(transfer, dtp.transmitted, f"{code} {os_error_text(exc)}")
         return TransferResult("226 Transfer complete.", completed=True)
 
-    def _failure(self, transfer: Transfer, dtp: DTPHandler, reason: str) -> TransferResult:
+    def _failure(self, transfer: Transfer, transmitted: int, reason: str) -> TransferResult:
+        """The reply for a transfer that stopped early; an upload says what it kept."""
+        if not reason.endswith("aborted"):
+            reason += "; transfer aborted"
         if transfer.receive and transfer.file is not None:
-            reason += f"; transfer aborted, partial file kept ({dtp.transmitted} bytes received)."
+            reason += f", partial file kept ({transmitted} bytes received)."
         else:
-            reason += "; transfer aborted."
+            reason += "."
         return TransferResult(reason, completed=False)
 
-    async def _release(self, transfer: Transfer) -> None:
+    async def _release(self, transfer: Transfer, *, used: bool) -> None:
+        """Close the transfer's file; drop STOU's file if the transfer never ran."""
         file, transfer.file = transfer.file, None
-        if file is not None:
-            try:
+        try:
+            if file is not None:
                 await self.run_blocking(file.close)
-            except OSError as exc:
-                self.logerror(f"closing {transfer.command} file failed: {exc}")
+            if not used and transfer.discard is not None:
+                await self.run_blocking(transfer.discard)
+        except (OSError, FilesystemError) as exc:
+            self.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
 
     async def _report(
         self, transfer: Transfer, completed: bool, elapsed: float, moved: int
