@@ -18,9 +18,10 @@ from typing import NoReturn
 
 from ._version import __version__
 from .authorizers import DummyAuthorizer
-from .handlers import FTPHandler
+from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
 from .servers import FTPServer
+from .tls.certificates import self_signed_certificate
 
 __all__ = ["build_parser", "main"]
 
@@ -115,8 +116,49 @@ def build_parser() -> argparse.ArgumentParser:
         default=FTPHandler.max_login_attempts,
         help=f"failed logins before disconnecting (default: {FTPHandler.max_login_attempts})",
     )
+    tls = parser.add_argument_group("FTPS (FTP over TLS)")
+    tls.add_argument(
+        "--tls",
+        action="store_true",
+        help="offer explicit FTPS (AUTH TLS); without --certfile a self-signed "
+        "certificate is made once and kept in ~/.config/trioftp",
+    )
+    tls.add_argument("--certfile", metavar="PATH", help="the certificate chain (PEM)")
+    tls.add_argument(
+        "--keyfile", metavar="PATH", help="the private key (PEM), if not in --certfile"
+    )
+    tls.add_argument(
+        "--tls-control-required", action="store_true", help="refuse login before AUTH TLS"
+    )
+    tls.add_argument(
+        "--tls-data-required", action="store_true", help="refuse transfers without PROT P"
+    )
+    tls.add_argument(
+        "--tls-implicit",
+        action="store_true",
+        help="implicit FTPS: TLS from the first byte (implies --tls)",
+    )
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
+
+
+def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
+    """Handler attributes for the TLS options; prints the certificate to trust."""
+    certfile, keyfile = options.certfile, options.keyfile
+    if certfile is None:
+        made = self_signed_certificate()
+        certfile, keyfile = str(made.certfile), str(made.keyfile)
+        print(
+            f"TLS: self-signed certificate {certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}",
+            flush=True,
+        )
+    return {
+        "certfile": certfile,
+        "keyfile": keyfile,
+        "tls_control_required": options.tls_control_required,
+        "tls_data_required": options.tls_data_required,
+        "tls_implicit": options.tls_implicit,
+    }
 
 
 def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
@@ -141,7 +183,11 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
         "max_login_attempts": options.max_login_attempts,
     }
-    return type("CommandLineFTPHandler", (FTPHandler,), attributes)
+    base: type[FTPHandler] = FTPHandler
+    if options.tls:
+        base = TLS_FTPHandler
+        attributes.update(_tls_attributes(options))
+    return type("CommandLineFTPHandler", (base,), attributes)
 
 
 def _stop(signum: int, frame: FrameType | None) -> NoReturn:
@@ -156,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("-u/--username needs -P/--password")
     if not os.path.isdir(options.directory):
         parser.error(f"no such directory: {options.directory!r}")
+    options.tls = options.tls or options.tls_implicit or options.certfile is not None
+    for path in (options.certfile, options.keyfile):
+        if path is not None and not os.path.isfile(path):
+            parser.error(f"no such file: {path!r}")
     config_logging(logging.DEBUG if options.debug else logging.INFO)
     handler = _make_handler(options)
     try:
@@ -172,9 +222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown_host = f"[{host}]" if ":" in host else host
     who = f"user {options.username!r}" if options.username else "anonymous users"
     mode = "read-write" if options.write else "read-only"
+    scheme = "ftps" if options.tls_implicit else "ftp"
+    tls = " (FTPS: AUTH TLS)" if options.tls and not options.tls_implicit else ""
     print(
         f"trioftp {__version__}: serving {os.path.abspath(options.directory)} "
-        f"({mode}) to {who} at ftp://{shown_host}:{port}/ - Ctrl-C to stop",
+        f"({mode}) to {who} at {scheme}://{shown_host}:{port}/{tls} - Ctrl-C to stop",
         flush=True,
     )
     signal.signal(signal.SIGTERM, _stop)

@@ -31,14 +31,18 @@ with :meth:`FTPHandler.respond`.
 
 from __future__ import annotations
 
-from .dtp import DTPHandler, ThrottledDTPHandler
+from OpenSSL import SSL
+
+from .dtp import DTPHandler, ThrottledDTPHandler, TLS_DTPHandler
+from .protocol.commands import proto_cmds
 from .session.files import FileCommands
 from .session.info import InfoCommands
 from .session.listings import ListingCommands
 from .session.login import LoginCommands
 from .session.navigation import NavigationCommands
+from .session.tls import TLS_COMMANDS, TLSCommands
 
-__all__ = ["DTPHandler", "FTPHandler", "ThrottledDTPHandler"]
+__all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "ThrottledDTPHandler"]
 
 
 class FTPHandler(LoginCommands, NavigationCommands, InfoCommands, ListingCommands, FileCommands):
@@ -51,3 +55,26 @@ class FTPHandler(LoginCommands, NavigationCommands, InfoCommands, ListingCommand
     """
 
     dtp_handler: type[DTPHandler] = DTPHandler
+
+
+class TLS_FTPHandler(TLSCommands, FTPHandler):
+    """An :class:`FTPHandler` with FTPS (RFC 4217): explicit ``AUTH TLS`` or implicit.
+
+    Configure it as in pyftpdlib::
+
+        handler = TLS_FTPHandler
+        handler.certfile = "keycert.pem"
+        handler.authorizer = authorizer
+        handler.tls_control_required = True
+        handler.tls_data_required = True
+
+    ``ssl_context`` may be a stdlib :class:`ssl.SSLContext`, a pyOpenSSL
+    ``SSL.Context`` or a function returning a new context per session. See
+    :mod:`trioftp.session.tls` for the trioftp-only settings (implicit FTPS,
+    data-session binding, strict SNI).
+    """
+
+    ssl_protocol: object = SSL.TLS_SERVER_METHOD
+    ssl_options: int | None = SSL.OP_NO_SSLv2 | SSL.OP_NO_SSLv3 | SSL.OP_NO_COMPRESSION
+    dtp_handler: type[DTPHandler] = TLS_DTPHandler
+    proto_cmds = {**FTPHandler.proto_cmds, **proto_cmds(TLS_COMMANDS)}

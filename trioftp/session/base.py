@@ -230,7 +230,7 @@ class SessionBase:
 
     async def _serve_commands(self) -> None:
         await self.call_hook(self.on_connect)
-        if self._closing:
+        if self._closing or not await self.prepare_control_connection():
             return
         self.respond(f"220 {self.banner}")
         await self._control.flush()
@@ -243,6 +243,11 @@ class SessionBase:
                 return
             await self.handle_line(line)
             await self._control.flush()
+
+    async def prepare_control_connection(self) -> bool:
+        """Called before the greeting; False ends the session (implicit FTPS
+        does its handshake here)."""
+        return True
 
     async def _read_command(self) -> bytes | LineTooLong | None:
         """Wait for the next command line, enforcing the idle timeout."""
@@ -321,10 +326,7 @@ class SessionBase:
             name = name[-4:]
             spec = self.proto_cmds.get(name)
         if spec is None:
-            if name in NOT_IMPLEMENTED:
-                self.respond(f"502 Command {name!r} not implemented.")
-            else:
-                self.respond(f'500 Command "{sanitize(name)}" not understood.')
+            self.unknown_command(name, arg)
             return
         problem = argument_error(spec["arg"], arg)
         if problem is not None:
@@ -341,6 +343,13 @@ class SessionBase:
         finally:
             if name not in _KEEP_RESTART_MARKER:
                 self._restart_position = 0
+
+    def unknown_command(self, name: str, arg: str) -> None:
+        """Answer a command the table does not have: ``502`` if FTP defines it, else ``500``."""
+        if name in NOT_IMPLEMENTED:
+            self.respond(f"502 Command {name!r} not implemented.")
+        else:
+            self.respond(f'500 Command "{sanitize(name)}" not understood.')
 
     async def run_command(self, name: str, arg: str, spec: Mapping[str, object]) -> None:
         """Call ``ftp_<NAME>``, turning path arguments into checked filesystem paths."""

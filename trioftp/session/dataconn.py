@@ -33,7 +33,11 @@ __all__ = ["ActiveEndpoint", "DataConnectionCommands", "NoDataConnection", "Pass
 
 
 class NoDataConnection(Exception):
-    """No data connection could be made (answered with ``425``)."""
+    """No usable data connection could be made; :attr:`reply` is the final reply."""
+
+    def __init__(self, why: str, reply: str = "425 Can't open data connection.") -> None:
+        super().__init__(why)
+        self.reply = reply
 
 
 @attrs.define(eq=False)
@@ -217,12 +221,20 @@ class DataConnectionCommands(SessionBase):
                 if endpoint.accepted is None:
                     raise NoDataConnection("The client did not connect in time.")
                 stream, endpoint.accepted = endpoint.accepted, None
-                return stream
             finally:
                 endpoint.close()
-        return await self._connect_active(endpoint)
+            return await self.secure_data_connection(stream)
+        return await self.secure_data_connection(await self._connect_active(endpoint))
 
-    async def _connect_active(self, endpoint: ActiveEndpoint) -> trio.abc.Stream:
+    async def secure_data_connection(self, stream: trio.SocketStream) -> trio.abc.Stream:
+        """Return the stream a transfer uses over a new data connection.
+
+        Plain FTP uses it as it is; FTPS puts TLS on it here (after the
+        ``150``, since clients such as ftplib start the handshake only then).
+        """
+        return stream
+
+    async def _connect_active(self, endpoint: ActiveEndpoint) -> trio.SocketStream:
         family = socket.AF_INET6 if ":" in endpoint.ip else socket.AF_INET
         sock = trio.socket.socket(family, socket.SOCK_STREAM)
         try:

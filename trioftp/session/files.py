@@ -33,7 +33,7 @@ class FileCommands(TransferRunner):
     async def ftp_RETR(self, file: str) -> None:
         """Send a file, from the REST offset if one was given."""
         offset, self._restart_position = self._restart_position, 0
-        if self.no_data_endpoint():
+        if self.refuse_transfer():
             return
         perm = self.perm_of("RETR")
 
@@ -72,7 +72,7 @@ class FileCommands(TransferRunner):
         """
         offset, self._restart_position = self._restart_position, 0
         command = "APPE" if "a" in mode else "STOR"
-        if self.no_data_endpoint():
+        if self.refuse_transfer():
             return
         perm = self.perm_of(command)
         fs = self.vfs
@@ -127,7 +127,7 @@ class FileCommands(TransferRunner):
         if self._restart_position:
             self.respond("450 Can't STOU while REST request is pending.")
             return
-        if self.no_data_endpoint():
+        if self.refuse_transfer():
             return
         fs = self.vfs
         if line:

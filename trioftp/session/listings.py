@@ -129,7 +129,7 @@ class ListingCommands(TransferRunner):
     async def _send_listing(
         self, command: str, path: str, make_lines: Callable[[], Iterator[bytes]]
     ) -> None:
-        if self.no_data_endpoint():
+        if self.refuse_transfer():
             return
         perm = self.perm_of(command)
 

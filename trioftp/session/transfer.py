@@ -78,10 +78,13 @@ class TransferRunner(DataConnectionCommands):
     _transfer_scope: trio.CancelScope | None = None
     _abort_requested = False
 
-    def no_data_endpoint(self) -> bool:
-        """Answer ``425`` and return True if no PASV/EPSV/PORT/EPRT prepared a connection.
+    def refuse_transfer(self) -> bool:
+        """Answer and return True if a transfer can't start now.
 
-        Transfer commands ask before they open anything, so they never hang.
+        ``425`` if no PASV/EPSV/PORT/EPRT prepared a connection (so a transfer
+        never hangs); subclasses add their own refusals (FTPS: ``522`` when
+        the data connection must be protected). Transfer commands ask before
+        they open anything.
         """
         if self.has_data_endpoint():
             return False
@@ -92,7 +95,7 @@ class TransferRunner(DataConnectionCommands):
         """Run *transfer*, answering with *preliminary* (a ``150``) before it starts."""
         started = False
         try:
-            if self.no_data_endpoint():
+            if self.refuse_transfer():
                 return
             if self.data_connection_ready():
                 if transfer.command == "STOU":  # keep "FILE: name" (RFC 1123 4.1.2.9)
@@ -220,7 +223,7 @@ class TransferRunner(DataConnectionCommands):
             stream = await self.open_data_connection()
         except NoDataConnection as exc:
             self.log(f"{transfer.command}: {exc}", logfun=logger.info)
-            return TransferResult("425 Can't open data connection.", completed=False)
+            return TransferResult(exc.reply, completed=False)
         dtp = self.data_channel = self.dtp_handler(stream, self)
         try:
             if transfer.open_file is not None:

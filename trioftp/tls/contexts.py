@@ -1,0 +1,150 @@
+"""TLS contexts for FTPS: built from pyftpdlib-style settings, with safe defaults.
+
+``TLS_FTPHandler`` is configured as in pyftpdlib: ``certfile``, ``keyfile``,
+``ssl_protocol``, ``ssl_options`` - with pyOpenSSL's constants or the stdlib's
+- or a ready ``ssl_context``. From the file settings trioftp builds stdlib
+:class:`ssl.SSLContext` objects itself, which lets it give every control
+session a context of its own: TLS sessions (and TLS 1.3 tickets) are only
+resumable on the context that issued them, so a data connection that resumes
+proves it belongs to this control session (see :class:`DataSessionBinding`).
+"""
+
+from __future__ import annotations
+
+import enum
+import ssl
+from collections.abc import Callable, Collection
+from typing import TypeAlias
+
+import attrs
+
+__all__ = [
+    "ContextFactory",
+    "DataSessionBinding",
+    "InsecureProtocol",
+    "TLSSettings",
+    "build_context",
+    "protocol_versions",
+]
+
+#: pyOpenSSL's method constants (``OpenSSL.SSL.*_METHOD``) are plain ints;
+#: the stdlib's are ``ssl._SSLMethod`` members. Values from pyOpenSSL 23-26.
+_PYOPENSSL_METHODS: dict[int, str] = {
+    1: "SSLv2",
+    2: "SSLv3",
+    3: "TLS",  # SSLv23_METHOD: negotiate the best version
+    4: "TLSv1",
+    5: "TLSv1.1",
+    6: "TLSv1.2",
+    7: "TLS",  # TLS_METHOD
+    8: "TLS",  # TLS_SERVER_METHOD
+}
+_STDLIB_METHODS: dict[int, str] = {
+    int(ssl.PROTOCOL_TLS): "TLS",
+    int(ssl.PROTOCOL_TLS_SERVER): "TLS",
+    int(ssl._SSLMethod.PROTOCOL_TLSv1_2): "TLSv1.2",
+}
+_VERSIONS = {
+    "TLS": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.MAXIMUM_SUPPORTED),
+    "TLSv1.2": (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
+}
+
+#: Options every context gets: no compression (CRIME), the server's cipher
+#: order, and an upload that ends with a bare TCP FIN instead of close_notify
+#: read as a normal end of file (as vsftpd's ``strict_ssl_read_eof=NO``).
+SAFE_OPTIONS = (
+    ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_IGNORE_UNEXPECTED_EOF
+)
+
+#: A context for one control session: a stdlib ``ssl.SSLContext`` or a
+#: pyOpenSSL ``SSL.Context``.
+TLSContext: TypeAlias = object
+#: Something that builds a fresh context each time it is called.
+ContextFactory: TypeAlias = Callable[[], TLSContext]
+
+
+class InsecureProtocol(ValueError):
+    """``ssl_protocol`` asks for SSL 2/3 or TLS 1.0/1.1, which trioftp refuses."""
+
+
+class DataSessionBinding(enum.Enum):
+    """Whether a protected data connection must resume the control session's TLS session.
+
+    * ``REQUIRED``: it must, or the transfer is refused (``522``). This stops
+      anybody else - even a client behind the same NAT that did an
+      ``AUTH TLS`` of its own - from stealing a passive data connection.
+      Python's ftplib does not resume sessions, so it can't transfer under
+      this policy; curl and lftp do.
+    * ``PREFERRED`` (the default): a data connection that does not resume is
+      accepted and logged.
+    * ``OFF``: no check, and all sessions share one context (cheapest login).
+    """
+
+    REQUIRED = "required"
+    PREFERRED = "preferred"
+    OFF = "off"
+
+
+def protocol_versions(protocol: object) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
+    """Translate ``ssl_protocol`` (pyOpenSSL or stdlib constant) into version bounds.
+
+    Negotiating methods mean TLS 1.2 or newer; ``TLSv1_2_METHOD`` pins 1.2;
+    anything older raises :class:`InsecureProtocol`.
+    """
+    if protocol is None:
+        name = "TLS"
+    elif isinstance(protocol, ssl._SSLMethod):
+        name = _STDLIB_METHODS.get(int(protocol), "old")
+    elif isinstance(protocol, int):
+        name = _PYOPENSSL_METHODS.get(protocol, "unknown")
+    else:
+        raise TypeError(f"ssl_protocol must be an SSL method constant, not {protocol!r}")
+    if name not in _VERSIONS:
+        raise InsecureProtocol(
+            f"ssl_protocol {protocol!r} selects {name}; trioftp speaks TLS 1.2 or newer only"
+        )
+    return _VERSIONS[name]
+
+
+@attrs.frozen
+class TLSSettings:
+    """The TLS settings of a handler class, as one comparable value."""
+
+    certfile: str
+    keyfile: str | None = None
+    protocol: object = None
+    options: int | None = None
+    sni_hosts: Collection[str] | None = None
+
+
+def build_context(settings: TLSSettings) -> ssl.SSLContext:
+    """Build a server context from *settings* (reads the certificate files: blocking).
+
+    ``ssl_options`` are OpenSSL option bits, the same numbers in pyOpenSSL
+    and the stdlib, so they are added as they are; the safe options and the
+    TLS 1.2 floor are always applied on top.
+    """
+    minimum, maximum = protocol_versions(settings.protocol)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = minimum
+    context.maximum_version = maximum
+    context.options |= SAFE_OPTIONS | int(settings.options or 0)
+    context.load_cert_chain(settings.certfile, settings.keyfile)
+    if settings.sni_hosts is not None:
+        require_known_sni(context, settings.sni_hosts)
+    return context
+
+
+def require_known_sni(context: ssl.SSLContext, hosts: Collection[str]) -> None:
+    """Refuse handshakes whose SNI names a host outside *hosts* (ALPACA hardening).
+
+    A client that sends no SNI (an IP address) is accepted.
+    """
+    known = {host.lower().rstrip(".") for host in hosts}
+
+    def check(sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> int | None:
+        if name is not None and name.lower().rstrip(".") not in known:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        return None
+
+    context.sni_callback = check
