@@ -143,14 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
-    """Handler attributes for the TLS options; prints the certificate to trust."""
+    """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
     if certfile is None:
         made = self_signed_certificate()
         certfile, keyfile = str(made.certfile), str(made.keyfile)
-        print(
-            f"TLS: self-signed certificate {certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}",
-            flush=True,
+        options.tls_note = (
+            f"TLS: self-signed certificate {certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}"
         )
     return {
         "certfile": certfile,
@@ -229,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({mode}) to {who} at {scheme}://{shown_host}:{port}/{tls} - Ctrl-C to stop",
         flush=True,
     )
+    if getattr(options, "tls_note", None):
+        print(options.tls_note, flush=True)
     signal.signal(signal.SIGTERM, _stop)
     server.serve_forever(handle_exit=True)
     return 0
