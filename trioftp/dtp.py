@@ -39,8 +39,16 @@ class DataStalled(Exception):
     """No byte moved on the data connection for ``DTPHandler.timeout`` seconds."""
 
 
-def _write_chunks(file: IO[bytes], chunks: list[bytes | bytearray]) -> None:
-    file.writelines(chunks)
+#: What the receiving side hands the disk writer: the chunks to write, and
+#: the block buffer to hand back for reuse once they are written (if any).
+_Block = tuple[list[bytes | bytearray | memoryview], bytearray | None]
+#: Block buffers per upload: one being received into, one queued, one being written.
+_BUFFERS = 3
+
+
+def _write_chunks(file: IO[bytes], chunks: list[bytes | bytearray | memoryview]) -> None:
+    for chunk in chunks:
+        file.write(chunk)
 
 
 class DTPHandler:
@@ -112,40 +120,126 @@ class DTPHandler:
     async def receive_file(self, file: IO[bytes], *, ascii: bool = False) -> None:
         """Write everything received until EOF into *file*, converting CRLF if *ascii*.
 
+        Blocks of :attr:`disk_block_size` bytes are written in worker threads
+        while the next block is being received; at most three blocks exist at
+        once, so a slow disk slows the client down instead of filling memory.
         A clean EOF ends the file; a reset connection raises
         :class:`trio.BrokenResourceError` and a stalled one :class:`DataStalled`.
+        Whatever ends the transfer - ABOR, a reset, a stall - every byte
+        received is written first.
         """
         self.receive = True
         self.file_obj = file
-        converter = ToDisk() if ascii else None
-        pending: list[bytes | bytearray] = []
-        pending_size = 0
+        to_disk, blocks = trio.open_memory_channel[_Block](1)
+        write_errors: list[Exception] = []
+        broken: trio.BrokenResourceError | trio.ClosedResourceError | None = None
         with self._transfer():
+            async with trio.open_nursery() as nursery:
+                recycled = self._start_writer(nursery, file, blocks, write_errors)
+                try:
+                    async with to_disk:
+                        if ascii or not isinstance(self.socket, trio.SocketStream):
+                            await self._receive_chunks(to_disk, ToDisk() if ascii else None)
+                        else:
+                            await self._receive_into_blocks(self.socket.socket, to_disk, recycled)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    broken = exc
+        if write_errors:
+            raise write_errors[0]
+        if broken is not None:
+            raise broken
+        await self.cmd_channel.run_blocking(file.flush)
+
+    def _start_writer(
+        self,
+        nursery: trio.Nursery,
+        file: IO[bytes],
+        blocks: trio.MemoryReceiveChannel[_Block],
+        errors: list[Exception],
+    ) -> trio.MemoryReceiveChannel[bytearray]:
+        """Start the disk writer; return the channel that hands written buffers back."""
+        give_back, recycled = trio.open_memory_channel[bytearray](_BUFFERS)
+        for _ in range(_BUFFERS):
+            give_back.send_nowait(bytearray(self.disk_block_size))
+        nursery.start_soon(
+            self._write_blocks, file, blocks, give_back, errors, nursery.cancel_scope
+        )
+        return recycled
+
+    async def _write_blocks(
+        self,
+        file: IO[bytes],
+        blocks: trio.MemoryReceiveChannel[_Block],
+        give_back: trio.MemorySendChannel[bytearray],
+        errors: list[Exception],
+        receiving: trio.CancelScope,
+    ) -> None:
+        """Write each received block; after a disk error, stop the receiving side."""
+        with trio.CancelScope(shield=True):  # queued bytes are written whatever happens
+            async with blocks:
+                async for chunks, buffer in blocks:
+                    if not errors:
+                        try:
+                            await self.cmd_channel.run_blocking(_write_chunks, file, chunks)
+                        except Exception as exc:  # OSError, or a filesystem's own error
+                            errors.append(exc)
+                            receiving.cancel()
+                    if buffer is not None:
+                        give_back.send_nowait(buffer)
+
+    async def _receive_into_blocks(
+        self,
+        sock: trio.socket.SocketType,
+        to_disk: trio.MemorySendChannel[_Block],
+        recycled: trio.MemoryReceiveChannel[bytearray],
+    ) -> None:
+        """Binary upload on a plain socket: ``recv_into`` reused block buffers, no copies."""
+        while True:
+            buffer = await recycled.receive()
+            view, filled, at_eof = memoryview(buffer), 0, False
             try:
-                while True:
-                    data = await self.socket.receive_some(self._receive_size())
-                    if not data:
+                while filled < len(buffer):
+                    try:
+                        wanted = min(len(buffer) - filled, self._receive_size())
+                        received = await sock.recv_into(view[filled:], wanted)
+                    except OSError as exc:
+                        raise trio.BrokenResourceError(str(exc)) from exc
+                    if not received:
+                        at_eof = True
                         break
-                    self.transmitted += len(data)
+                    filled += received
+                    self.transmitted += received
                     self._progress()
-                    if converter is not None:
-                        data = converter.convert(data)
-                    pending.append(data)
-                    pending_size += len(data)
-                    await self._after_receive(len(data))
-                    if pending_size >= self.disk_block_size:
-                        chunks, pending, pending_size = pending, [], 0
-                        await self.cmd_channel.run_blocking(_write_chunks, file, chunks)
-            except (trio.Cancelled, trio.BrokenResourceError, trio.ClosedResourceError):
-                # ABOR, a reset or a stall: keep every byte received, as the reply says.
-                with trio.CancelScope(shield=True), contextlib.suppress(OSError):
-                    await self.cmd_channel.run_blocking(_write_chunks, file, pending)
-                raise
+                    await self._after_receive(received)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await to_disk.send(([view[:filled]], buffer))
+            if at_eof:
+                return
+
+    async def _receive_chunks(
+        self, to_disk: trio.MemorySendChannel[_Block], converter: ToDisk | None
+    ) -> None:
+        """Any other upload (TYPE A, TLS): ``receive_some`` chunks gathered into blocks."""
+        pending: list[bytes | bytearray | memoryview] = []
+        pending_size = 0
+        try:
+            while data := await self.socket.receive_some(self._receive_size()):
+                self.transmitted += len(data)
+                self._progress()
+                if converter is not None:
+                    data = converter.convert(data)
+                pending.append(data)
+                pending_size += len(data)
+                await self._after_receive(len(data))
+                if pending_size >= self.disk_block_size:
+                    block, pending, pending_size = pending, [], 0
+                    await to_disk.send((block, None))
             if converter is not None:
                 pending.append(converter.flush())
-            pending.append(b"")
-            await self.cmd_channel.run_blocking(_write_chunks, file, pending)
-            await self.cmd_channel.run_blocking(file.flush)
+        finally:
+            with trio.CancelScope(shield=True):
+                await to_disk.send((pending, None))
 
     async def aclose(self) -> None:
         """Close the data connection (a TLS stream sends its close_notify)."""

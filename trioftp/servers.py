@@ -16,6 +16,7 @@ import errno
 import os
 import signal
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -151,7 +152,7 @@ class FTPServer:
 
     async def _session(self, stream: trio.SocketStream) -> None:
         try:
-            ip = normalize_ip(str(stream.socket.getpeername()[0]))
+            ip = sys.intern(normalize_ip(str(stream.socket.getpeername()[0])))
         except OSError:  # gone before we could look
             await stream.aclose()
             return

@@ -14,9 +14,11 @@ assembles them.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import inspect
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -180,12 +182,6 @@ class SessionBase:
             remote_address = remote_address or remote
         self.local_ip, self.local_port = local_address
         self.remote_ip, self.remote_port = remote_address
-        self.fs: AbstractedFS | None = None
-        self.authenticated = False
-        self.username = ""
-        self.password = ""
-        self.attempted_logins = 0
-        self.data_channel: DTPHandler | None = None
         self.started = time.time()
         self._control = ControlConnection(
             conn,
@@ -194,15 +190,30 @@ class SessionBase:
             max_line=self.max_line_length,
             send_timeout=self.timeout,
         )
-        self._nursery: trio.Nursery | None = None
-        self._closing = False
-        self._current_type = "a"
-        self._restart_position = 0
-        self._rnfr: str | None = None
-        self._epsvall = False
-        self._current_facts = list(DEFAULT_FACTS)
-        #: Commands read while a transfer ran, to run once it has finished.
-        self.held_commands: collections.deque[bytes | LineTooLong] = collections.deque()
+
+    # Per-session state. Defaults live on the class, so an idle session only
+    # stores what it changed (sessions are many; see the idle-memory benchmark).
+    fs: AbstractedFS | None = None
+    authenticated = False
+    username = ""
+    password = ""
+    attempted_logins = 0
+    data_channel: DTPHandler | None = None
+    _nursery: trio.Nursery | None = None
+    _closing = False
+    _current_type = "a"
+    _restart_position = 0
+    _rnfr: str | None = None
+    _epsvall = False
+    _current_facts: Sequence[str] = DEFAULT_FACTS
+    _held: collections.deque[bytes | LineTooLong] | None = None
+
+    @property
+    def held_commands(self) -> collections.deque[bytes | LineTooLong]:
+        """Commands read while a transfer ran, to run once it has finished."""
+        if self._held is None:
+            self._held = collections.deque()
+        return self._held
 
     # --- the session's life
 
@@ -217,51 +228,65 @@ class SessionBase:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 try:
-                    await self._serve_commands()
+                    await self._serve_commands(nursery.cancel_scope)
                 except ControlClosed:
                     pass
                 finally:
                     nursery.cancel_scope.cancel()
-        except Exception:
-            logger.exception("%s unhandled error; session closed", self._prefix())
+            scope = nursery.cancel_scope
+            if scope.cancelled_caught and trio.current_time() >= scope.deadline:  # idle
+                with trio.CancelScope(shield=True):
+                    await self.handle_timeout()
+        except (Exception, ControlClosed) as exc:
+            if not isinstance(exc, ControlClosed):
+                logger.exception("%s unhandled error; session closed", self._prefix())
         finally:
             with trio.CancelScope(shield=True):
                 await self._end_session()
 
-    async def _serve_commands(self) -> None:
-        await self.call_hook(self.on_connect)
-        if self._closing or not await self.prepare_control_connection():
+    async def _serve_commands(self, session_scope: trio.CancelScope) -> None:
+        """Greet, then read and run commands until the session ends.
+
+        The idle timeout is the session scope's own deadline, set while a
+        command is awaited: no timer object per command or per session.
+        """
+        if not await self._start():
             return
         self.respond(f"220 {self.banner}")
-        await self._control.flush()
-        while not self._closing:
-            if self.held_commands:
-                line: bytes | LineTooLong | None = self.held_commands.popleft()
+        timeout = self.timeout
+        control = self._control
+        while True:
+            # One deadline bounds both writing the replies and the wait for
+            # the next command: a client that reads nothing is timed out too.
+            if timeout:
+                session_scope.deadline = trio.current_time() + timeout
+            await control.flush(bounded=False)
+            if self._closing:
+                return
+            if self._held:
+                line: bytes | LineTooLong | None = self._held.popleft()
             else:
-                line = await self._read_command()
+                line = await control.read_line()
+            session_scope.deadline = math.inf
             if line is None:
                 return
             await self.handle_line(line)
-            await self._control.flush()
+
+    async def _start(self) -> bool:
+        """Run ``on_connect`` and prepare the connection; False: end the session."""
+        await self.call_hook(self.on_connect)
+        return not self._closing and await self.prepare_control_connection()
 
     async def prepare_control_connection(self) -> bool:
         """Called before the greeting; False ends the session (implicit FTPS
         does its handshake here)."""
         return True
 
-    async def _read_command(self) -> bytes | LineTooLong | None:
-        """Wait for the next command line, enforcing the idle timeout."""
-        if not self.timeout:
-            return await self._control.read_line()
-        with trio.move_on_after(self.timeout):
-            return await self._control.read_line()
-        await self.handle_timeout()
-        return None
-
     async def handle_timeout(self) -> None:
-        """Called when the client stays idle longer than :attr:`timeout`."""
+        """Called when the client stays idle longer than :attr:`timeout`; the session ends."""
         self.respond("421 Control connection timed out.", logfun=logger.info)
-        await self._control.flush()
+        with trio.move_on_after(5), contextlib.suppress(ControlClosed):
+            await self._control.flush()
         self._closing = True
 
     async def _end_session(self) -> None:

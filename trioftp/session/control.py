@@ -29,7 +29,7 @@ class ControlConnection:
     :class:`ControlClosed`.
     """
 
-    __slots__ = ("_out", "_send_lock", "encoding", "errors", "framer", "send_timeout", "stream")
+    __slots__ = ("_out", "encoding", "errors", "framer", "send_timeout", "stream")
 
     def __init__(
         self,
@@ -46,7 +46,6 @@ class ControlConnection:
         self.errors = errors
         self.send_timeout = send_timeout or math.inf
         self._out: list[str] = []
-        self._send_lock = trio.StrictFIFOLock()
 
     async def read_line(self) -> bytes | LineTooLong | None:
         """Return the next line (undecoded), a too-long marker, or None at EOF.
@@ -55,8 +54,13 @@ class ControlConnection:
         """
         framer = self.framer
         while (line := framer.next_line()) is None:
+            stream = self.stream
             try:
-                data = await self.stream.receive_some(_RECEIVE_SIZE)
+                data: bytes | bytearray
+                if type(stream) is trio.SocketStream:  # the common case, one call shorter
+                    data = await stream.socket.recv(_RECEIVE_SIZE)
+                else:
+                    data = await stream.receive_some(_RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise ControlClosed(str(exc)) from exc
             if not data:
@@ -68,20 +72,19 @@ class ControlConnection:
         """Queue one reply (``"CODE text"``, maybe multi-line) for the next flush."""
         self._out.append(format_reply(reply))
 
-    async def flush(self) -> None:
-        """Write every queued reply."""
+    async def flush(self, *, bounded: bool = True) -> None:
+        """Write every queued reply (within *send_timeout* unless the caller bounds it)."""
         if not self._out:
             return
-        async with self._send_lock:
-            data = "".join(self._out).encode(self.encoding, self.errors)
-            self._out.clear()
-            try:
-                with trio.fail_after(self.send_timeout):
-                    await self.stream.send_all(data)
-            except trio.TooSlowError:
-                raise ControlClosed("the client does not read its replies") from None
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                raise ControlClosed(str(exc)) from exc
+        data = "".join(self._out).encode(self.encoding, self.errors)
+        self._out.clear()
+        try:
+            with trio.fail_after(self.send_timeout if bounded else math.inf):
+                await self.stream.send_all(data)
+        except trio.TooSlowError:
+            raise ControlClosed("the client does not read its replies") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise ControlClosed(str(exc)) from exc
 
     def discard(self) -> None:
         """Drop queued replies (the connection is being torn down)."""

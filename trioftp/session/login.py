@@ -102,7 +102,7 @@ class LoginCommands(SessionBase):
         self._restart_position = 0
         self._rnfr = None
         self._epsvall = False
-        self._current_facts = list(DEFAULT_FACTS)
+        self._current_facts = DEFAULT_FACTS
         self.requested_host = None
 
     async def ftp_REIN(self, line: str) -> None:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import inspect
 import ssl
 from collections.abc import Collection, Mapping
 
@@ -111,6 +112,8 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         given.
         """
         given = self.ssl_context
+        if inspect.ismethod(given) and given.__self__ is self:
+            given = given.__func__  # a plain function set on the class came back bound
         if callable(given):  # a factory: a fresh context for every session
             return given()
         if given is not None:
@@ -142,12 +145,19 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         self._pbsz = self._prot_private = True
         return True
 
-    async def _secure_control_connection(self) -> bool:
+    async def _load_context(self) -> object:
+        """This session's context, or None (logged) if the settings can't make one."""
         try:
-            context = await self.run_blocking(self._context_for_session)
-        except (OSError, ssl.SSLError) as exc:
+            return await self.run_blocking(self._context_for_session)
+        except (OSError, ValueError, TypeError) as exc:  # a missing file, InsecureProtocol...
             self.logerror(f"TLS is not available: {exc}")
-            return False
+            return None
+
+    async def _secure_control_connection(self, context: object = None) -> bool:
+        if context is None:
+            context = await self._load_context()
+            if context is None:
+                return False
         tls = wrap_server(self._control.stream, context)
         try:
             await self._handshake(tls)
@@ -181,11 +191,14 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
             self.respond("504 Unrecognized AUTH type (use TLS or SSL).")
         elif not self.tls_configured():
             self.respond("502 TLS is not configured on this server.")
+        elif (context := await self._load_context()) is None:
+            # Refused before 234, so the client never starts a handshake nobody answers.
+            self.respond("431 TLS is not available on this server.")
         else:
             await self.reply_now(f"234 AUTH {mechanism} successful.")
             # Plaintext pipelined after AUTH is never run (CVE-2011-1575).
             self._control.framer.discard_buffered()
-            await self._secure_control_connection()
+            await self._secure_control_connection(context)
 
     def ftp_PBSZ(self, line: str) -> None:
         """Protection buffer size: always 0 under TLS (``200 PBSZ=0``)."""
@@ -289,8 +302,13 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         self._pbsz = self._prot_private = self.tls_implicit
 
     def features(self) -> list[str]:
-        """FEAT adds ``AUTH SSL`` next to ``AUTH TLS``."""
-        lines = super().features()
+        """FEAT adds the FTPS lines (``AUTH TLS``, ``AUTH SSL``, ``PBSZ``, ``PROT``, ``CCC``).
+
+        ``proto_cmds`` entries carry no FEAT line (pyftpdlib's format), so the
+        lines come from :data:`TLS_COMMANDS`, for the commands still in the table.
+        """
+        lines = set(super().features())
+        lines.update(s.feat for s in TLS_COMMANDS if s.feat and s.name in self.proto_cmds)
         return sorted({*lines, "AUTH SSL"} if "AUTH TLS" in lines else lines)
 
     def status_lines(self) -> list[str]:

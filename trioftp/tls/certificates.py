@@ -61,6 +61,7 @@ def self_signed_certificate(directory: Path | None = None) -> SelfSigned:
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = _certificate_for(key, now)
     descriptor = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # O_CREAT's mode does not apply to an existing file
     with os.fdopen(descriptor, "wb") as out:
         out.write(
             key.private_bytes(

@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 _CHUNK = 65536
 _RECORD_HEADER = 5
+#: The first byte of every TLS record: change_cipher_spec, alert, handshake, application_data.
+TLS_RECORD_TYPES = frozenset({20, 21, 22, 23})
 
 
 class OpenSSLStream(trio.abc.Stream):
@@ -40,6 +42,8 @@ class OpenSSLStream(trio.abc.Stream):
         self._conn.set_accept_state()
         self._handshaken = False
         self._send_lock = trio.Lock()
+        # TLS 1.3 session tickets, held back until we send something (see _drive).
+        self._delayed = b""
 
     # --- the Stream interface
 
@@ -47,7 +51,7 @@ class OpenSSLStream(trio.abc.Stream):
         """Run the TLS handshake (it also runs on first use)."""
         if not self._handshaken:
             try:
-                await self._drive(self._conn.do_handshake)
+                await self._drive(self._conn.do_handshake, handshake=True)
             except _EndOfStream:
                 raise trio.BrokenResourceError("the peer left during the handshake") from None
             self._handshaken = True
@@ -99,7 +103,9 @@ class OpenSSLStream(trio.abc.Stream):
         """Exchange close_notify alerts and hand back the transport (for CCC).
 
         Returns the transport and any bytes that followed the peer's
-        close_notify, which belong to the now unencrypted stream.
+        close_notify, which belong to the now unencrypted stream. A peer that
+        does not answer close_notify and goes on in clear text (curl's
+        passive CCC mode) gets the same: its clear text is returned.
         """
         try:
             done = self._conn.shutdown()
@@ -113,6 +119,8 @@ class OpenSSLStream(trio.abc.Stream):
                 if not data:
                     raise trio.BrokenResourceError("EOF before the peer's close_notify")
                 pending += data
+                if pending[0] not in TLS_RECORD_TYPES:  # clear text: no close_notify coming
+                    return self.transport_stream, pending
             end = _record_end(pending)
             self._conn.bio_write(pending[:end])
             pending = pending[end:]
@@ -127,8 +135,17 @@ class OpenSSLStream(trio.abc.Stream):
 
     # --- moving records
 
-    async def _drive(self, operation: Callable[..., T], *args: object) -> T:
-        """Call *operation* until it completes, moving TLS records as it asks."""
+    async def _drive(
+        self, operation: Callable[..., T], *args: object, handshake: bool = False
+    ) -> T:
+        """Call *operation* until it completes, moving TLS records as it asks.
+
+        What a TLS 1.3 server queues as its handshake completes is session
+        tickets: they are held back until the next record we send, as
+        :class:`trio.SSLStream` does. Sent at once, they would sit unread on
+        an upload's data connection, and the client's close would then reset
+        the connection (losing the upload's tail) instead of ending it.
+        """
         while True:
             try:
                 result = operation(*args)
@@ -148,8 +165,19 @@ class OpenSSLStream(trio.abc.Stream):
                 raise trio.BrokenResourceError(str(exc)) from exc
             except SSL.Error as exc:
                 raise trio.BrokenResourceError(str(exc)) from exc
+            if handshake and self.version() == "TLSv1.3":
+                self._delayed = self._queued()
             await self._flush()
             return result
+
+    def _queued(self) -> bytes:
+        """Take everything the TLS layer has queued for the peer (without sending it)."""
+        queued = b""
+        while True:
+            try:
+                queued += self._conn.bio_read(_CHUNK)
+            except SSL.WantReadError:
+                return queued
 
     async def _flush(self) -> None:
         """Send whatever the TLS layer has queued for the peer."""
@@ -159,6 +187,8 @@ class OpenSSLStream(trio.abc.Stream):
                     data = self._conn.bio_read(_CHUNK)
                 except SSL.WantReadError:
                     return
+                if self._delayed:
+                    data, self._delayed = self._delayed + data, b""
                 await self.transport_stream.send_all(data)
 
     async def _receive_transport(self) -> bytes:

@@ -7,7 +7,7 @@ from typing import TypeGuard
 
 import trio
 
-from .openssl_stream import OpenSSLStream
+from .openssl_stream import TLS_RECORD_TYPES, OpenSSLStream
 
 __all__ = ["TLSStream", "is_tls", "session_reused", "unwrap", "wrap_server"]
 
@@ -32,6 +32,56 @@ def is_tls(stream: trio.abc.Stream) -> TypeGuard[TLSStream]:
 
 
 async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
-    """Take TLS off *stream* (CCC): the transport and the bytes read past TLS."""
-    transport, trailing = await stream.unwrap()
-    return transport, bytes(trailing)
+    """Take TLS off *stream* (CCC): the transport and the bytes read past TLS.
+
+    The peer may answer our close_notify with its own, or - like curl's
+    default (passive) CCC mode - not at all, going on in clear text: then the
+    clear text read is handed back as the trailing bytes.
+    """
+    if isinstance(stream, OpenSSLStream):
+        transport, trailing = await stream.unwrap()
+        return transport, bytes(trailing)
+    watch = _ClearTextWatch(stream.transport_stream)
+    stream.transport_stream = watch
+    try:
+        _, rest = await stream.unwrap()
+    except _ClearText as clear:
+        return watch.transport, clear.data
+    return watch.transport, bytes(rest)
+
+
+class _ClearText(Exception):
+    """The peer sent clear text where its close_notify would be."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.data = data
+
+
+class _ClearTextWatch(trio.abc.Stream):
+    """The transport under an ``SSLStream`` being unwrapped, watching for clear text.
+
+    FTP commands never start with a TLS record's content type byte, so a
+    first chunk that does not is clear text: it ends the unwrapping with
+    :class:`_ClearText` (OpenSSL is not told: it would send close_notify again).
+    """
+
+    def __init__(self, transport: trio.abc.Stream) -> None:
+        self.transport = transport
+        self._first = True
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        data = bytes(await self.transport.receive_some(max_bytes))
+        if self._first and data and data[0] not in TLS_RECORD_TYPES:
+            raise _ClearText(data)
+        self._first = False
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

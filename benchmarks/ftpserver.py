@@ -1,0 +1,69 @@
+"""Start one FTP server for the benchmark: trioftp or pyftpdlib, configured alike.
+
+Both get the same user, home directory, passive port range and listen
+backlog, no per-session logging, and (with ``--certfile``) FTPS. The script
+prints ``READY <port>`` once the server listens and serves until SIGTERM.
+
+    python benchmarks/ftpserver.py trioftp --home DIR --port 0 --passive 50000-50999
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn
+
+
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("implementation", choices=["trioftp", "pyftpdlib"])
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--passive", default="50000-50999")
+    parser.add_argument("--backlog", type=int, default=1024)
+    parser.add_argument("--certfile")
+    options = parser.parse_args()
+    first, last = (int(part) for part in options.passive.split("-"))
+
+    if options.implementation == "trioftp":
+        from trioftp.authorizers import DummyAuthorizer
+        from trioftp.handlers import FTPHandler, TLS_FTPHandler
+        from trioftp.servers import FTPServer
+    else:
+        from pyftpdlib.authorizers import DummyAuthorizer  # type: ignore[no-redef]
+        from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler  # type: ignore[no-redef]
+        from pyftpdlib.servers import FTPServer  # type: ignore[no-redef]
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger(options.implementation).setLevel(logging.WARNING)
+    authorizer = DummyAuthorizer()
+    authorizer.add_user("bench", "bench", options.home, perm="elradfmwMT")
+    base = TLS_FTPHandler if options.certfile else FTPHandler
+    attributes: dict[str, object] = {
+        "authorizer": authorizer,
+        "passive_ports": range(first, last + 1),
+        "auth_failed_timeout": 0,
+    }
+    if options.certfile:
+        attributes["certfile"] = options.certfile
+    handler = type("BenchHandler", (base,), attributes)
+    server = FTPServer(("127.0.0.1", options.port), handler, backlog=options.backlog)
+    server.max_cons = 100_000
+    server.max_cons_per_ip = 0
+    print(f"READY {server.socket.getsockname()[1]}", flush=True)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever(handle_exit=False)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
