@@ -10,6 +10,8 @@ prints ``READY <port>`` once the server listens and serves until SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -32,20 +34,16 @@ def main() -> None:
     options = parser.parse_args()
     first, last = (int(part) for part in options.passive.split("-"))
 
-    if options.implementation == "trioftp":
-        from trioftp.authorizers import DummyAuthorizer
-        from trioftp.handlers import FTPHandler, TLS_FTPHandler
-        from trioftp.servers import FTPServer
-    else:
-        from pyftpdlib.authorizers import DummyAuthorizer  # type: ignore[no-redef]
-        from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler  # type: ignore[no-redef]
-        from pyftpdlib.servers import FTPServer  # type: ignore[no-redef]
+    package = options.implementation
+    authorizers = importlib.import_module(f"{package}.authorizers")
+    handlers = importlib.import_module(f"{package}.handlers")
+    servers = importlib.import_module(f"{package}.servers")
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    logging.getLogger(options.implementation).setLevel(logging.WARNING)
-    authorizer = DummyAuthorizer()
+    logging.getLogger(package).setLevel(logging.WARNING)
+    authorizer = authorizers.DummyAuthorizer()
     authorizer.add_user("bench", "bench", options.home, perm="elradfmwMT")
-    base = TLS_FTPHandler if options.certfile else FTPHandler
+    base = handlers.TLS_FTPHandler if options.certfile else handlers.FTPHandler
     attributes: dict[str, object] = {
         "authorizer": authorizer,
         "passive_ports": range(first, last + 1),
@@ -54,15 +52,13 @@ def main() -> None:
     if options.certfile:
         attributes["certfile"] = options.certfile
     handler = type("BenchHandler", (base,), attributes)
-    server = FTPServer(("127.0.0.1", options.port), handler, backlog=options.backlog)
+    server = servers.FTPServer(("127.0.0.1", options.port), handler, backlog=options.backlog)
     server.max_cons = 100_000
     server.max_cons_per_ip = 0
     print(f"READY {server.socket.getsockname()[1]}", flush=True)
     signal.signal(signal.SIGTERM, _stop)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever(handle_exit=False)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ Figures = dict[str, dict[str, dict[str, list[float]]]]
 
 
 @contextmanager
-def server(implementation: str, home: Path, *, certfile: str | None = None) -> Iterator[tuple[int, int]]:
+def server(
+    implementation: str, home: Path, *, certfile: str | None = None
+) -> Iterator[tuple[int, int]]:
     """Run one server process; yield its port and pid."""
     command = [sys.executable, str(_SERVER_SCRIPT), implementation, "--home", str(home)]
     command += ["--passive", "50000-50999", "--backlog", "1024"]
@@ -72,9 +74,10 @@ def run_round(
     """Every selected workload once against fresh servers of *implementation*."""
     certfile, client_context = tls
     results: dict[str, dict[str, float]] = {}
-    with server(implementation, home) as (port, pid), server(
-        implementation, home, certfile=certfile
-    ) as (tls_port, tls_pid):
+    with (
+        server(implementation, home) as (port, pid),
+        server(implementation, home, certfile=certfile) as (tls_port, tls_pid),
+    ):
         for name, workload in RUNS.items():
             if name not in only:
                 continue
@@ -85,8 +88,12 @@ def run_round(
             figures = workload(bench)
             figures["client CPU s"] = client_cpu() - cpu
             results[name] = figures
-            print(f"  {implementation:9s} {name:9s} " + ", ".join(
-                f"{key} {value:.4g}" for key, value in figures.items()), file=sys.stderr, flush=True)
+            print(
+                f"  {implementation:9s} {name:9s} "
+                + ", ".join(f"{key} {value:.4g}" for key, value in figures.items()),
+                file=sys.stderr,
+                flush=True,
+            )
     return results
 
 
@@ -98,38 +105,46 @@ def table(figures: Figures, only: list[str]) -> list[dict[str, object]]:
             continue
         ours = statistics.median(figures["trioftp"][target.run][target.figure])
         theirs = statistics.median(figures["pyftpdlib"][target.run][target.figure])
-        rows.append({
-            "workload": target.run,
-            "figure": target.figure,
-            "trioftp": ours,
-            "pyftpdlib": theirs,
-            "ratio": ours / theirs if theirs else float("inf"),
-            "target": target.describe(),
-            "met": target.met(ours, theirs),
-            "client CPU s (trioftp/pyftpdlib)": (
-                statistics.median(figures["trioftp"][target.run]["client CPU s"]),
-                statistics.median(figures["pyftpdlib"][target.run]["client CPU s"]),
-            ),
-        })
+        rows.append(
+            {
+                "workload": target.run,
+                "figure": target.figure,
+                "trioftp": ours,
+                "pyftpdlib": theirs,
+                "ratio": ours / theirs if theirs else float("inf"),
+                "target": target.describe(),
+                "met": target.met(ours, theirs),
+                "client CPU s (trioftp/pyftpdlib)": (
+                    statistics.median(figures["trioftp"][target.run]["client CPU s"]),
+                    statistics.median(figures["pyftpdlib"][target.run]["client CPU s"]),
+                ),
+            }
+        )
     return rows
 
 
 def print_table(rows: list[dict[str, object]], rounds: int) -> None:
     print(f"\ntrioftp vs pyftpdlib - medians of {rounds} round(s), {os.cpu_count()} CPUs\n")
-    header = f"{'workload':10} {'figure':18} {'trioftp':>10} {'pyftpdlib':>10} {'ratio':>7} {'target':>8} {'met':>4}  client CPU s"
+    header = (
+        f"{'workload':10} {'figure':18} {'trioftp':>10} {'pyftpdlib':>10} {'ratio':>7} "
+        f"{'target':>8} {'met':>4}  client CPU s"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         cpu_ours, cpu_theirs = row["client CPU s (trioftp/pyftpdlib)"]  # type: ignore[misc]
+        met = "yes" if row["met"] else "NO"
+        figures = f"{row['trioftp']:10.4g} {row['pyftpdlib']:10.4g} {row['ratio']:7.2f}"
         print(
-            f"{row['workload']:10} {row['figure']:18} {row['trioftp']:10.4g} {row['pyftpdlib']:10.4g} "
-            f"{row['ratio']:7.2f} {row['target']:>8} {'yes' if row['met'] else 'NO':>4}  "
+            f"{row['workload']:10} {row['figure']:18} {figures} {row['target']:>8} {met:>4}  "
             f"{cpu_ours:.2f} / {cpu_theirs:.2f}"
         )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round (CI smoke run)")
     parser.add_argument("--rounds", type=int, help="rounds (default 3; 1 with --quick)")
     parser.add_argument("--only", help=f"comma-separated workloads of: {','.join(RUNS)}")
@@ -143,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
     _raise_fd_limit()
-    home = options.home or Path(tempfile.gettempdir()) / f"trioftp-bench-{'quick' if options.quick else 'full'}"
+    home = (
+        options.home
+        or Path(tempfile.gettempdir()) / f"trioftp-bench-{'quick' if options.quick else 'full'}"
+    )
     make_fixtures(home, sizes)
     certificate = self_signed_certificate(home.parent / f"{home.name}-tls")
     client_context = ssl.create_default_context(cafile=str(certificate.certfile))
@@ -166,13 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, rounds)
     print(f"\n({time.monotonic() - started:.0f} s)")
     if options.json:
-        options.json.write_text(json.dumps({"rounds": rounds, "cpus": os.cpu_count(), "rows": rows,
-                                            "figures": figures}, indent=2, default=list))
+        options.json.write_text(
+            json.dumps(
+                {"rounds": rounds, "cpus": os.cpu_count(), "rows": rows, "figures": figures},
+                indent=2,
+                default=list,
+            )
+        )
     return 0
 
 
 def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 

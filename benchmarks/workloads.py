@@ -133,7 +133,9 @@ def latency(bench: Bench) -> dict[str, float]:
     session.quit()
     everything = [value for values in samples.values() for value in values]
     figures = {"p50 us": statistics.median(everything)}
-    figures.update({f"{name.split()[0]} p50 us": statistics.median(v) for name, v in samples.items()})
+    figures.update(
+        {f"{name.split()[0]} p50 us": statistics.median(v) for name, v in samples.items()}
+    )
     return figures
 
 

@@ -1,0 +1,34 @@
+"""The benchmark runner works (a smoke run: tiny sizes, one round, no thresholds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_runs_every_workload(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--home", str(tmp_path / "home"),
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trioftp vs pyftpdlib" in result.stdout
+    rows = json.loads(out.read_text())["rows"]
+    workloads = {row["workload"] for row in rows}
+    assert workloads == {
+        "retr", "stor", "retr-tls", "stor-tls", "login", "latency", "idle", "burst",
+        "downloads", "list",
+    }  # fmt: skip
+    for row in rows:
+        assert row["trioftp"] >= 0, row
+        assert row["pyftpdlib"] >= 0, row
+    burst_failures = [row for row in rows if row["figure"] == "failed"]
+    assert burst_failures == [{**burst_failures[0], "trioftp": 0.0, "pyftpdlib": 0.0}], (
+        "the smoke run's sessions must all succeed"
+    )
