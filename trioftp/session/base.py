@@ -344,7 +344,8 @@ class SessionBase:
             self.respond("501 Can't decode command.")
             return
         name, arg = split_command(line)
-        self.logline("<- " + (f"{name} ******" if name == "PASS" else sanitize(line)))
+        if logger.isEnabledFor(logging.DEBUG):
+            self.logline("<- " + (f"{name} ******" if name == "PASS" else sanitize(line)))
         spec = self.proto_cmds.get(name)
         if spec is None and name[-4:] in ("ABOR", "STAT", "QUIT"):
             # Telnet IP/Synch leftovers in front of an urgent command.
@@ -519,7 +520,7 @@ class SessionBase:
         self._control.push(resp)
         if logger.isEnabledFor(logging.DEBUG):
             self.logline("-> " + sanitize(resp), logfun=logfun)
-        elif logfun is not logger.debug:
+        elif logfun != logger.debug:  # bound methods: equal, never identical
             self.log(sanitize(resp[4:]), logfun=logfun)
 
     def respond_w_warning(self, resp: str) -> None:
@@ -542,7 +543,7 @@ class SessionBase:
 
     def log(self, msg: str, logfun: Callable[[str], None] = logger.info) -> None:
         """Log a message with the session prefix."""
-        if logger.isEnabledFor(logging.INFO) or logfun is not logger.info:
+        if logfun != logger.info or logger.isEnabledFor(logging.INFO):
             logfun(f"{self._prefix()} {msg}")
 
     def logline(self, msg: str, logfun: Callable[[str], None] = logger.debug) -> None:

@@ -79,7 +79,10 @@ class ControlConnection:
         data = "".join(self._out).encode(self.encoding, self.errors)
         self._out.clear()
         try:
-            with trio.fail_after(self.send_timeout if bounded else math.inf):
+            if bounded:
+                with trio.fail_after(self.send_timeout):
+                    await self.stream.send_all(data)
+            else:
                 await self.stream.send_all(data)
         except trio.TooSlowError:
             raise ControlClosed("the client does not read its replies") from None
