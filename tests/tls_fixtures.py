@@ -1,0 +1,157 @@
+"""Helpers for the FTPS tests: trustme certificates on disk and TLS servers in threads.
+
+The CAs and the server certificate are made once per test run (key generation
+is the slow part) and written into each test's own directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trustme
+
+from trioftp.handlers import TLS_FTPHandler
+from trioftp.servers import FTPServer
+
+from .conftest import ThreadedServer, make_handler
+
+
+@attrs.frozen
+class TLSFiles:
+    """PEM files in a test's directory."""
+
+    ca: Path  #: the CA that issued the server certificate
+    certfile: Path  #: the server certificate chain (127.0.0.1 and localhost)
+    keyfile: Path  #: its private key
+    other_ca: Path  #: a CA that issued nothing the server presents
+
+
+@functools.cache
+def _authorities() -> tuple[trustme.CA, trustme.LeafCert, trustme.CA]:
+    ca = trustme.CA()
+    return ca, ca.issue_cert("127.0.0.1", "localhost"), trustme.CA()
+
+
+def write_tls_files(directory: Path) -> TLSFiles:
+    """Write the CA, the server certificate and key, and another CA under *directory*."""
+    ca, leaf, other = _authorities()
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TLSFiles(
+        ca=directory / "ca.pem",
+        certfile=directory / "server-cert.pem",
+        keyfile=directory / "server-key.pem",
+        other_ca=directory / "other-ca.pem",
+    )
+    ca.cert_pem.write_to_path(str(files.ca))
+    other.cert_pem.write_to_path(str(files.other_ca))
+    leaf.private_key_pem.write_to_path(str(files.keyfile))
+    files.certfile.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    return files
+
+
+def client_context(files: TLSFiles) -> ssl.SSLContext:
+    """A verifying client context that trusts the test CA."""
+    return ssl.create_default_context(cafile=str(files.ca))
+
+
+@attrs.define
+class DataConnection:
+    """What the server saw of one protected data connection."""
+
+    version: str
+    reused: bool
+
+
+class RecordingTLSHandler(TLS_FTPHandler):
+    """A ``TLS_FTPHandler`` that records each protected data connection it accepts.
+
+    Subclasses get their own ``connections`` list (see :func:`tls_handler`).
+    """
+
+    connections: list[DataConnection] = []  # replaced per handler class
+
+    async def secure_data_connection(self, stream: trio.SocketStream) -> trio.abc.Stream:
+        secured = await super().secure_data_connection(stream)
+        if secured is not stream:
+            tls: Any = secured
+            self.connections.append(DataConnection(tls.version(), bool(tls.session_reused)))
+        return secured
+
+
+def tls_handler(home: Path, files: TLSFiles, **attributes: Any) -> type[RecordingTLSHandler]:
+    """A recording TLS handler class for *home* with the test certificate."""
+    attributes.setdefault("certfile", str(files.certfile))
+    attributes.setdefault("keyfile", str(files.keyfile))
+    attributes.setdefault("connections", [])
+    handler = make_handler(home, base=RecordingTLSHandler, **attributes)
+    assert issubclass(handler, RecordingTLSHandler)
+    return handler
+
+
+@contextlib.contextmanager
+def serve_in_thread(server: FTPServer, home: Path) -> Iterator[ThreadedServer]:
+    """Run *server* with ``serve_forever()`` in a thread; close it afterwards."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
+    thread.start()
+    try:
+        yield ThreadedServer(server, home)
+    finally:
+        server.close_all()
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+@attrs.define
+class TLSServer:
+    """A TLS server in a thread, its handler class and the test's PEM files."""
+
+    running: ThreadedServer
+    handler: type[RecordingTLSHandler]
+    files: TLSFiles
+
+    @property
+    def host(self) -> str:
+        return self.running.host
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    @property
+    def home(self) -> Path:
+        return self.running.home
+
+
+@contextlib.contextmanager
+def tls_servers(home: Path, files: TLSFiles) -> Iterator[Any]:
+    """Yield ``start(**attributes) -> TLSServer``; every server started is closed at the end."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**attributes: Any) -> TLSServer:
+            handler = tls_handler(home, files, **attributes)
+            server = FTPServer(("127.0.0.1", 0), handler)
+            running = stack.enter_context(serve_in_thread(server, home))
+            return TLSServer(running, handler, files)
+
+        yield start
+
+
+def require_binary(name: str) -> str:
+    """The path of *name*, or a clear failure saying it must be installed."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} is not installed: the FTPS interop tests need it "
+            f"(run scripts/test.sh, which installs curl and lftp, or apt-get install {name})"
+        )
+    return path
