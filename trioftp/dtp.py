@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO, TYPE_CHECKING
@@ -87,6 +88,7 @@ class DTPHandler:
         self.transmitted = 0
         self._transferring = False
         self._stall_scope: trio.CancelScope | None = None
+        self._next_refresh = -math.inf
 
     # --- what the session asks
 
@@ -327,6 +329,7 @@ class DTPHandler:
         try:
             with trio.CancelScope() as scope:
                 self._stall_scope = scope
+                self._next_refresh = -math.inf
                 self._progress()
                 yield
             if scope.cancelled_caught:
@@ -336,8 +339,17 @@ class DTPHandler:
             self._stall_scope = None
 
     def _progress(self) -> None:
+        """Bytes moved: push the stall deadline back.
+
+        Moving a deadline costs more than a chunk of data, so it moves at
+        most 32 times per timeout: a stall is caught after between 31/32 of
+        the timeout and all of it.
+        """
         if self._stall_scope is not None and self.timeout:
-            self._stall_scope.deadline = trio.current_time() + self.timeout
+            now = trio.current_time()
+            if now >= self._next_refresh:
+                self._stall_scope.deadline = now + self.timeout
+                self._next_refresh = now + self.timeout / 32
 
     def _piece_size(self, total: int) -> int:
         """Bytes per ``send_all``: everything at once, unless throttled."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, cast
 
+from trioftp.authorizers import DummyAuthorizer
 from trioftp.exceptions import FilesystemError
 from trioftp.protocol.listing import (
     ALL_FACTS,
@@ -379,8 +380,9 @@ class AbstractedFS:
         wanted = {fact.lower() for fact in facts}
         enabled = [fact for fact in ALL_FACTS if fact in wanted]
         letters = self._perm_letters(perms) if "perm" in wanted else None
+        prefix = basedir if basedir.endswith("/") else basedir + "/"
         for name in listing:
-            path = self._entry_path(basedir, name)
+            path = self._entry_path(basedir, name) if name == ".." else prefix + name
             try:
                 st = self.lstat(path)
             except (OSError, FilesystemError):
@@ -390,23 +392,24 @@ class AbstractedFS:
             if stat.S_ISLNK(st.st_mode):
                 st = self._follow(path) or st
             is_dir = stat.S_ISDIR(st.st_mode)
-            if is_dir:
-                kind = {".": "cdir", "..": "pdir"}.get(name, "dir")
-            elif stat.S_ISLNK(st.st_mode):
-                kind = "OS.unix=slink"
-            else:
-                kind = "file"
-            entry = {
-                "type": kind,
-                "size": str(st.st_size),
-                "modify": format_mlsx_time(st.st_mtime),
-                "unique": unique_fact(st.st_dev, st.st_ino),
-                "unix.mode": f"{stat.S_IMODE(st.st_mode):04o}",
-                "unix.uid": str(st.st_uid),
-                "unix.gid": str(st.st_gid),
-            }
-            if letters is not None:
-                entry["perm"] = mlsx_perm(letters(path, is_dir), is_dir=is_dir)
+            entry: dict[str, str] = {}
+            for fact in enabled:  # only the facts asked for are computed
+                if fact == "type":
+                    entry[fact] = _mlsx_type(name, st.st_mode)
+                elif fact == "size":
+                    entry[fact] = str(st.st_size)
+                elif fact == "modify":
+                    entry[fact] = format_mlsx_time(st.st_mtime)
+                elif fact == "perm" and letters is not None:
+                    entry[fact] = mlsx_perm(letters(path, is_dir), is_dir=is_dir)
+                elif fact == "unique":
+                    entry[fact] = unique_fact(st.st_dev, st.st_ino)
+                elif fact == "unix.mode":
+                    entry[fact] = f"{stat.S_IMODE(st.st_mode):04o}"
+                elif fact == "unix.uid":
+                    entry[fact] = str(st.st_uid)
+                elif fact == "unix.gid":
+                    entry[fact] = str(st.st_gid)
             yield format_mlsx_line(name, entry, enabled).encode(encoding, errors)
 
     def _codec(self) -> tuple[str, str]:
@@ -439,12 +442,31 @@ class AbstractedFS:
         has_perm = getattr(authorizer, "has_perm", None)
         if not (isinstance(username, str) and username and callable(has_perm)):
             return lambda _path, _is_dir: perms
+        if _without_overrides(authorizer, username):  # the same letters everywhere
+            return lambda _path, _is_dir: perms
 
         def letters(path: str, is_dir: bool) -> str:
             wanted = _DIR_LETTERS if is_dir else _FILE_LETTERS
             return "".join(x for x in wanted if has_perm(username, x, path))
 
         return letters
+
+
+def _mlsx_type(name: str, mode: int) -> str:
+    """The MLSx ``type`` fact of an entry."""
+    if stat.S_ISDIR(mode):
+        return "cdir" if name == "." else "pdir" if name == ".." else "dir"
+    return "OS.unix=slink" if stat.S_ISLNK(mode) else "file"
+
+
+def _without_overrides(authorizer: object, username: str) -> bool:
+    """True if *authorizer* is a plain DummyAuthorizer table with no override for *username*."""
+    if not isinstance(authorizer, DummyAuthorizer):
+        return False
+    if type(authorizer).has_perm is not DummyAuthorizer.has_perm:
+        return False
+    user = authorizer.user_table.get(username)
+    return user is not None and not user["operms"]
 
 
 class UnixFilesystem(AbstractedFS):
