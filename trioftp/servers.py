@@ -163,7 +163,7 @@ class FTPServer:
         self.ip_map.append(ip)
         self._per_ip[ip] += 1
         try:
-            _tune_control_socket(stream, self.handler.tcp_no_delay)
+            _tune_control_socket(stream, no_delay=self.handler.tcp_no_delay)
             session = self.handler(stream, self, self.ioloop)
             await session.handle_session()
         except Exception:
@@ -332,11 +332,14 @@ def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return first
 
 
-def _tune_control_socket(stream: trio.SocketStream, no_delay: bool) -> None:
-    """Read urgent data inline (ftplib sends ABOR as TCP urgent data)."""
+def _tune_control_socket(stream: trio.SocketStream, *, no_delay: bool) -> None:
+    """Read urgent data inline (ftplib sends ABOR as TCP urgent data).
+
+    Trio's SocketStream already sets TCP_NODELAY; only clear it if asked to.
+    """
     stream.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
-    if no_delay:
-        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if not no_delay:
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
 
 
 async def _refuse(stream: trio.SocketStream, reply: str) -> None:

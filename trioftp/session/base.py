@@ -18,7 +18,6 @@ import contextlib
 import errno
 import inspect
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -267,14 +266,14 @@ class SessionBase:
                 line: bytes | LineTooLong | None = self._held.popleft()
             else:
                 line = await control.read_line()
-            session_scope.deadline = math.inf
             if line is None:
                 return
             await self.handle_line(line)
 
     async def _start(self) -> bool:
         """Run ``on_connect`` and prepare the connection; False: end the session."""
-        await self.call_hook(self.on_connect)
+        if self.overrides("on_connect"):
+            await self.call_hook(self.on_connect)
         return not self._closing and await self.prepare_control_connection()
 
     async def prepare_control_connection(self) -> bool:
@@ -294,8 +293,9 @@ class SessionBase:
         await self._control.aclose()
         self.fs = None
         self.log("FTP session closed (disconnect).")
-        with trio.move_on_after(HOOK_GRACE_PERIOD):
-            await self.call_hook(self.on_disconnect)
+        if self.overrides("on_disconnect"):
+            with trio.move_on_after(HOOK_GRACE_PERIOD):
+                await self.call_hook(self.on_disconnect)
 
     async def _close_data_channels(self) -> None:
         """Close every data endpoint the session still holds (see the data mixin)."""
@@ -498,6 +498,11 @@ class SessionBase:
             limiter = trio.CapacityLimiter(self.max_worker_threads)
             _THREAD_LIMITER.set(limiter)
             return limiter
+
+    @classmethod
+    def overrides(cls, name: str) -> bool:
+        """True if this handler class replaces the callback *name* (else it does nothing)."""
+        return getattr(cls, name) is not getattr(SessionBase, name)
 
     async def call_hook(self, hook: Callable[..., object], *args: object) -> None:
         """Call a user callback (plain or ``async def``); log, never raise, its errors."""

@@ -95,6 +95,9 @@ class ControlConnection:
 
     async def aclose(self) -> None:
         """Close the stream, without waiting long on a peer that does not read."""
+        if type(self.stream) is trio.SocketStream:  # closing a plain socket never waits
+            await self.stream.aclose()
+            return
         with trio.move_on_after(5) as scope:
             scope.shield = True
             with contextlib.suppress(trio.BrokenResourceError, OSError):

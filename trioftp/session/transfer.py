@@ -17,6 +17,7 @@ calls :meth:`TransferRunner.run_transfer`, which
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from typing import IO, TypeVar
 
@@ -103,6 +104,10 @@ class TransferRunner(DataConnectionCommands):
                 else:
                     preliminary = "125 Data connection already open. Transfer starting."
             await self.reply_now(preliminary)
+            # No idle timeout while a transfer runs (the data connection has
+            # its own stall timeout); the command loop sets a new one after.
+            assert self._nursery is not None
+            self._nursery.cancel_scope.deadline = math.inf
             send, receive = trio.open_memory_channel[TransferResult](1)
             scope = trio.CancelScope()
             self._transfer_scope = scope
