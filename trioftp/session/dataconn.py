@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Iterator
 
 import attrs
 import trio
@@ -30,6 +31,10 @@ from ..protocol.addresses import (
 from .base import SessionBase, logger
 
 __all__ = ["ActiveEndpoint", "DataConnectionCommands", "NoDataConnection", "PassiveEndpoint"]
+
+
+#: Ports of ``passive_ports`` tried before the kernel is asked for one.
+_MAX_PORT_PROBES = 64
 
 
 class NoDataConnection(Exception):
@@ -170,21 +175,33 @@ class DataConnectionCommands(SessionBase):
                 sock.listen(1)
             except OSError:
                 sock.close()
+                if port == 0:
+                    break
                 continue
             endpoint = PassiveEndpoint(sock, sock.getsockname()[1])
             self._data_endpoint = endpoint
             assert self._nursery is not None
             self._nursery.start_soon(self._accept_passive, endpoint)
             return endpoint
-        self.respond_w_warning("425 Can't open passive connection: no free port in range.")
+        self.respond_w_warning("425 Can't open passive connection.")
         return None
 
-    def _passive_port_candidates(self) -> list[int]:
-        if not self.passive_ports:
-            return [0]
-        ports = list(self.passive_ports)
-        random.shuffle(ports)
-        return ports
+    def _passive_port_candidates(self) -> Iterator[int]:
+        """Ports to try: from ``passive_ports`` at a random place, then the kernel's.
+
+        Probing a few ports from a random start finds a free one at once
+        even when many sessions hold ports; if the whole range is busy, the
+        kernel picks one (as pyftpdlib does) and a warning says so.
+        """
+        ports = self.passive_ports
+        if ports:
+            start = random.randrange(len(ports))
+            for i in range(min(len(ports), _MAX_PORT_PROBES)):
+                yield ports[(start + i) % len(ports)]
+            self.log(
+                "No free port in passive_ports; using one the kernel chose.", logfun=logger.warning
+            )
+        yield 0
 
     async def _accept_passive(self, endpoint: PassiveEndpoint) -> None:
         """Accept the client's connection; drop other hosts; then stop listening."""

@@ -259,7 +259,9 @@ class TransferRunner(DataConnectionCommands):
         """Close the transfer's file; drop STOU's file if the transfer never ran."""
         file, transfer.file = transfer.file, None
         try:
-            if file is not None:
+            if file is not None and not transfer.receive:
+                file.close()  # a file only read from has nothing to flush: closing can't block
+            elif file is not None:
                 await self.run_blocking(file.close)
             if not used and transfer.discard is not None:
                 await self.run_blocking(transfer.discard)
