@@ -52,10 +52,29 @@ _WRITE_SIZE = 65536
 
 
 def _write_chunks(file: IO[bytes], chunks: list[bytes | bytearray | memoryview]) -> None:
+    """Write *chunks* in pieces of about :data:`_WRITE_SIZE` (blocking).
+
+    Large chunks are cut; small ones (a TLS stream yields 16 KiB records) are
+    joined, since a write(2) per record costs more than copying them.
+    """
+    small: list[bytes | bytearray | memoryview] = []
+    small_size = 0
     for chunk in chunks:
+        if len(chunk) < _WRITE_SIZE:
+            small.append(chunk)
+            small_size += len(chunk)
+            if small_size >= _WRITE_SIZE:
+                file.write(b"".join(small))
+                small, small_size = [], 0
+            continue
+        if small:
+            file.write(b"".join(small))
+            small, small_size = [], 0
         view = memoryview(chunk)
         for start in range(0, len(view), _WRITE_SIZE):
             file.write(view[start : start + _WRITE_SIZE])
+    if small:
+        file.write(b"".join(small))
 
 
 class DTPHandler:
