@@ -72,6 +72,9 @@ def _throughput(bench: Bench, mib: int, *, upload: bool, tls: bool) -> dict[str,
     assert port is not None
     session = Session(port, tls=bench.tls_context if tls else None)  # type: ignore[arg-type]
     size = mib << 20
+    # Start every transfer with no dirty pages from earlier uploads being
+    # written back meanwhile: that noise would land on whichever server runs next.
+    os.sync()
     cpu = bench.server_cpu()
     start = time.perf_counter()
     if upload:
