@@ -202,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(options.directory):
         parser.error(f"no such directory: {options.directory!r}")
     options.tls = options.tls or options.tls_implicit or options.certfile is not None
+    if options.keyfile is not None and options.certfile is None:
+        parser.error("--keyfile needs --certfile")
     for path in (options.certfile, options.keyfile):
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")

@@ -33,7 +33,13 @@ __all__ = ["DTPHandler", "DataStalled", "TLS_DTPHandler", "ThrottledDTPHandler"]
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK}
 # os.sendfile runs without yielding while the socket keeps accepting data;
 # give other tasks a turn after this many bytes.
-_YIELD_EVERY = 8 << 20
+_YIELD_EVERY = 4 << 20
+# Bytes per os.sendfile call: the kernel may read that much from disk while
+# the event loop waits, so keep it modest.
+_SENDFILE_CHUNK = 1 << 20
+# Bytes per disk read for buffered downloads: one block is sent while the next
+# is read, so a stalled download holds about two of them.
+_READ_AHEAD = 1 << 20
 
 
 class DataStalled(Exception):
@@ -134,7 +140,7 @@ class DTPHandler:
     async def _send_blocks(self, file: IO[bytes], converter: ToNetwork | None) -> None:
         """Buffered send: the next block is read from disk while this one is sent."""
         failures: list[Exception] = []
-        to_network, blocks = trio.open_memory_channel[bytes](1)
+        to_network, blocks = trio.open_memory_channel[bytes](0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._read_blocks, file, to_network, failures)
             try:
@@ -293,8 +299,10 @@ class DTPHandler:
                 pending_size += len(data)
                 await self._after_receive(len(data))
                 if pending_size >= self.disk_block_size:
-                    block, pending, pending_size = pending, [], 0
-                    await to_disk.send((block, None))
+                    # Only forget the block once the writer has it: a cancel
+                    # here leaves it in *pending* for the shielded send below.
+                    await to_disk.send((pending, None))
+                    pending, pending_size = [], 0
             if converter is not None:
                 pending.append(converter.flush())
         finally:
@@ -319,7 +327,7 @@ class DTPHandler:
         """Called after each receive; :class:`ThrottledDTPHandler` sleeps here."""
 
     def _send_block_size(self) -> int:
-        return self.disk_block_size
+        return min(self.disk_block_size, _READ_AHEAD)
 
     def _receive_size(self) -> int:
         return self.ac_in_buffer_size
@@ -397,7 +405,7 @@ class DTPHandler:
         while True:
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                sent = os.sendfile(out_fd, in_fd, offset, self.disk_block_size)
+                sent = os.sendfile(out_fd, in_fd, offset, _SENDFILE_CHUNK)
             except BlockingIOError:
                 await trio.lowlevel.wait_writable(sock)
                 since_yield = 0
@@ -448,8 +456,8 @@ class ThrottledDTPHandler(DTPHandler):
 
     def _send_block_size(self) -> int:
         if self.write_limit:
-            return max(1, min(self.disk_block_size, self.write_limit))
-        return self.disk_block_size
+            return max(1, min(super()._send_block_size(), self.write_limit))
+        return super()._send_block_size()
 
     def _receive_size(self) -> int:
         if self.read_limit:
@@ -480,10 +488,10 @@ class ThrottledDTPHandler(DTPHandler):
 class TLS_DTPHandler(DTPHandler):
     """A :class:`DTPHandler` for protected (PROT P) data connections.
 
-    The session puts TLS on the connection before this handler gets it; this
+    The session puts TLS on the connection before this handler gets it (and
+    closing that stream sends the close_notify FileZilla requires); this
     class sends in pieces of :attr:`ac_out_buffer_size`, the sizes at which
-    Trio's TLS stream is fastest (64-256 KiB), and downloads end with a
-    close_notify (FileZilla requires one).
+    Trio's TLS stream is fastest (64-256 KiB).
     """
 
     ac_out_buffer_size: int = 262144

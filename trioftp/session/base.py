@@ -18,28 +18,26 @@ import contextlib
 import errno
 import inspect
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from .._version import __version__
-from ..authorizers import Authorizer, DummyAuthorizer
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
 from ..protocol.commands import (
-    COMMANDS,
     NOT_IMPLEMENTED,
     argument_error,
-    proto_cmds,
     split_command,
 )
-from ..protocol.framing import DEFAULT_MAX_LINE, LineTooLong
+from ..protocol.framing import LineTooLong
 from ..protocol.listing import DEFAULT_FACTS
 from ..protocol.replies import sanitize
 from .control import ControlClosed, ControlConnection
+from .settings import SessionSettings
 
 if TYPE_CHECKING:
     from ..dtp import DTPHandler
@@ -105,59 +103,8 @@ def os_error_code(exc: OSError | FilesystemError, default: int = 550) -> int:
     return default
 
 
-class SessionBase:
+class SessionBase(SessionSettings):
     """State and machinery shared by every command of an FTP session."""
-
-    # --- configuration: class attributes, set the way pyftpdlib programs do
-
-    #: Checks passwords and permissions (see :mod:`trioftp.authorizers`).
-    authorizer: Authorizer = DummyAuthorizer()
-    #: The filesystem class; one instance per logged-in session.
-    abstracted_fs: type[AbstractedFS] = AbstractedFS
-    #: The class that moves a transfer's bytes (see :mod:`trioftp.dtp`).
-    dtp_handler: type[DTPHandler]
-    #: The command table in pyftpdlib's format: name -> perm, auth, arg, help.
-    proto_cmds: ClassVar[dict[str, dict[str, object]]] = proto_cmds(COMMANDS.values())
-    #: Seconds a client may stay idle between commands (``0``/None: forever).
-    timeout: float | None = 300
-    #: Text of the ``220`` greeting (several lines allowed).
-    banner: str = f"trioftp {__version__} ready."
-    #: Failed logins after which the connection is closed.
-    max_login_attempts: int = 3
-    #: Allow data connections with another host than the client (FXP).
-    permit_foreign_addresses: bool = False
-    #: Allow PORT/EPRT to ports below 1024.
-    permit_privileged_ports: bool = False
-    #: Address announced in PASV replies instead of the local one (NAT).
-    masquerade_address: str | None = None
-    #: Per local address masquerade addresses: ``{"10.0.0.1": "1.2.3.4"}``.
-    masquerade_address_map: ClassVar[dict[str, str]] = {}
-    #: Ports used for passive data connections (None: the kernel chooses).
-    passive_ports: Sequence[int] | None = None
-    #: LIST times in UTC (True) or local time; MDTM and MLSx are always UTC.
-    use_gmt_times: bool = True
-    #: Set TCP_NODELAY on the control connection.
-    tcp_no_delay: bool = True
-    #: Send plain binary downloads with ``os.sendfile``.
-    use_sendfile: bool = hasattr(os, "sendfile")
-    #: Encoding of commands and replies (RFC 2640: UTF-8).
-    encoding: str = "utf8"
-    #: Error handler for the encoding; the default keeps undecodable bytes
-    #: of file names intact in both directions.
-    unicode_errors: str = "surrogateescape"
-    #: Prefix of every log line; instance attributes may be used.
-    log_prefix: str = "%(remote_ip)s:%(remote_port)s-[%(username)s]"
-    #: Seconds to wait before answering a failed login (slows guessing).
-    auth_failed_timeout: float = 3
-    #: trioftp: seconds to wait for a data connection to be made.
-    data_connect_timeout: float = 30
-    #: trioftp: longest accepted command line, in bytes.
-    max_line_length: int = DEFAULT_MAX_LINE
-    #: trioftp: worker threads for blocking calls, shared by all sessions of a run.
-    max_worker_threads: int = 40
-    #: trioftp: host names the ``HOST`` command accepts, besides the server's
-    #: own address and ``localhost`` on loopback (RFC 7151).
-    host_names: Sequence[str] = ()
 
     def __init__(
         self,
@@ -200,6 +147,7 @@ class SessionBase:
     data_channel: DTPHandler | None = None
     _nursery: trio.Nursery | None = None
     _closing = False
+    _awaiting_command = False
     _current_type = "a"
     _restart_position = 0
     _rnfr: str | None = None
@@ -232,8 +180,8 @@ class SessionBase:
                     pass
                 finally:
                     nursery.cancel_scope.cancel()
-            scope = nursery.cancel_scope
-            if scope.cancelled_caught and trio.current_time() >= scope.deadline:  # idle
+            idle = self._awaiting_command and not self._closing
+            if idle and nursery.cancel_scope.cancelled_caught:  # the idle deadline fired
                 with trio.CancelScope(shield=True):
                     await self.handle_timeout()
         except (Exception, ControlClosed) as exc:
@@ -246,8 +194,9 @@ class SessionBase:
     async def _serve_commands(self, session_scope: trio.CancelScope) -> None:
         """Greet, then read and run commands until the session ends.
 
-        The idle timeout is the session scope's own deadline, set while a
-        command is awaited: no timer object per command or per session.
+        The idle timeout is the session scope's own deadline, set while the
+        replies go out and the next command is awaited (and only then): no
+        timer object per command or per session.
         """
         if not await self._start():
             return
@@ -259,6 +208,7 @@ class SessionBase:
             # the next command: a client that reads nothing is timed out too.
             if timeout:
                 session_scope.deadline = trio.current_time() + timeout
+            self._awaiting_command = True
             await control.flush(bounded=False)
             if self._closing:
                 return
@@ -266,6 +216,8 @@ class SessionBase:
                 line: bytes | LineTooLong | None = self._held.popleft()
             else:
                 line = await control.read_line()
+            self._awaiting_command = False
+            session_scope.deadline = math.inf
             if line is None:
                 return
             await self.handle_line(line)

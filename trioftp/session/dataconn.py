@@ -33,8 +33,8 @@ from .base import SessionBase, logger
 __all__ = ["ActiveEndpoint", "DataConnectionCommands", "NoDataConnection", "PassiveEndpoint"]
 
 
-#: Ports of ``passive_ports`` tried before the kernel is asked for one.
-_MAX_PORT_PROBES = 64
+#: Random picks from ``passive_ports`` before the whole range is tried in turn.
+_RANDOM_PORT_PROBES = 32
 
 
 class NoDataConnection(Exception):
@@ -187,17 +187,19 @@ class DataConnectionCommands(SessionBase):
         return None
 
     def _passive_port_candidates(self) -> Iterator[int]:
-        """Ports to try: from ``passive_ports`` at a random place, then the kernel's.
+        """Ports to try: ``passive_ports`` in random order, then one the kernel picks.
 
-        Probing a few ports from a random start finds a free one at once
-        even when many sessions hold ports; if the whole range is busy, the
-        kernel picks one (as pyftpdlib does) and a warning says so.
+        A few random picks find a free port at once even when most are held;
+        only then is the whole range tried. If it is all busy, the kernel
+        picks a port (as pyftpdlib does) and a warning says so.
         """
         ports = self.passive_ports
         if ports:
-            start = random.randrange(len(ports))
-            for i in range(min(len(ports), _MAX_PORT_PROBES)):
-                yield ports[(start + i) % len(ports)]
+            for _ in range(min(len(ports), _RANDOM_PORT_PROBES)):
+                yield random.choice(ports)
+            rest = list(ports)
+            random.shuffle(rest)
+            yield from rest
             self.log(
                 "No free port in passive_ports; using one the kernel chose.", logfun=logger.warning
             )

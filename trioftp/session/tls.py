@@ -26,7 +26,7 @@ from ..log import logger
 from ..protocol.commands import CommandSpec
 from ..protocol.replies import sanitize
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
-from ..tls.streams import TLSStream, is_tls, session_reused, unwrap, wrap_server
+from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
 from .dataconn import NoDataConnection
 from .info import InfoCommands
 from .login import LoginCommands
@@ -89,6 +89,7 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
     _pbsz = False
     _prot_private = False
     _session_context: object = None
+    _control_session_id: bytes | None = None
 
     # --- configuration
 
@@ -124,7 +125,7 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         if settings is None:
             raise ssl.SSLError("no certificate configured (certfile or ssl_context)")
         if self.binding() is not DataSessionBinding.OFF:
-            return build_context(settings)
+            return build_context(settings, bind_sessions=True)
         shared = _SHARED_CONTEXTS.get(settings)
         if shared is None:
             shared = _SHARED_CONTEXTS[settings] = build_context(settings)
@@ -169,6 +170,7 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
             return False
         self._control.stream = tls
         self._session_context = context
+        self._control_session_id = session_id(tls)
         self._tls_control = True
         return True
 
@@ -196,8 +198,11 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
             self.respond("431 TLS is not available on this server.")
         else:
             await self.reply_now(f"234 AUTH {mechanism} successful.")
-            # Plaintext pipelined after AUTH is never run (CVE-2011-1575).
+            # Plaintext pipelined after AUTH is never run (CVE-2011-1575),
+            # whether still unparsed or read while a transfer was running.
             self._control.framer.discard_buffered()
+            if self._held:
+                self._held.clear()
             await self._secure_control_connection(context)
 
     def ftp_PBSZ(self, line: str) -> None:
@@ -277,6 +282,14 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         tls = wrap_server(stream, self._session_context)
         try:
             await self._handshake(tls)
+            binding = self.binding()
+            if binding is not DataSessionBinding.OFF and not self._resumes_control_session(tls):
+                if binding is DataSessionBinding.REQUIRED:
+                    raise NoDataConnection(
+                        "data connection did not resume the control connection's TLS session",
+                        "522 Data connection must reuse the control connection's TLS session.",
+                    )
+                self.log("Data connection did not resume the control session's TLS session.")
         except trio.BrokenResourceError as exc:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
@@ -284,17 +297,24 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
                 f"data connection TLS handshake failed: {exc}",
                 "425 TLS negotiation on the data connection failed.",
             ) from exc
-        binding = self.binding()
-        if binding is not DataSessionBinding.OFF and not session_reused(tls):
-            if binding is DataSessionBinding.REQUIRED:
-                with trio.CancelScope(shield=True):
-                    await trio.aclose_forcefully(tls)
-                raise NoDataConnection(
-                    "data connection did not resume the control connection's TLS session",
-                    "522 Data connection must reuse the control connection's TLS session.",
-                )
-            self.log("Data connection did not resume the control session's TLS session.")
+        except BaseException:  # refused, ABOR, the session ending: never leak the socket
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(tls)
+            raise
         return tls
+
+    def _resumes_control_session(self, tls: TLSStream) -> bool:
+        """True if *tls* resumed this control connection's own TLS session.
+
+        Resumption alone proves the session came from this session's context.
+        With TLS 1.2 a stranger could get such a session from the data port
+        itself (the session is made during the handshake), so there the
+        session must also be the control connection's, by its id.
+        """
+        if not session_reused(tls):
+            return False
+        data_id = session_id(tls)
+        return data_id is None or data_id == self._control_session_id
 
     def flush_account(self) -> None:
         """REIN and a new USER also reset PBSZ and PROT (not the control TLS)."""

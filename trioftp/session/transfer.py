@@ -17,7 +17,6 @@ calls :meth:`TransferRunner.run_transfer`, which
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Awaitable, Callable
 from typing import IO, TypeVar
 
@@ -104,10 +103,6 @@ class TransferRunner(DataConnectionCommands):
                 else:
                     preliminary = "125 Data connection already open. Transfer starting."
             await self.reply_now(preliminary)
-            # No idle timeout while a transfer runs (the data connection has
-            # its own stall timeout); the command loop sets a new one after.
-            assert self._nursery is not None
-            self._nursery.cancel_scope.deadline = math.inf
             send, receive = trio.open_memory_channel[TransferResult](1)
             scope = trio.CancelScope()
             self._transfer_scope = scope
@@ -161,7 +156,8 @@ class TransferRunner(DataConnectionCommands):
                     self.respond(
                         multiline_reply("211", "Transfer status:", status, "End of status.")
                     )
-                    await self._control.flush()
+                    with trio.CancelScope(shield=True):  # never half a reply (bounded by flush)
+                        await self._control.flush()
                 else:
                     quit_held = quit_held or name == "QUIT"
                     held.append(line)
@@ -203,9 +199,11 @@ class TransferRunner(DataConnectionCommands):
         """Make the data connection, move the bytes, clean up, report the result."""
         result: TransferResult | None = None
         started = trio.current_time()
+        ending = True  # unless the transfer itself returns: the session is going
         try:
             with scope:
                 result = await self._move(transfer)
+            ending = False
         finally:
             dtp, self.data_channel = self.data_channel, None
             moved = dtp.get_transmitted_bytes() if dtp is not None else 0
@@ -218,10 +216,15 @@ class TransferRunner(DataConnectionCommands):
             # The session may have ended meanwhile: then nobody listens.
             with results, contextlib.suppress(trio.BrokenResourceError):
                 results.send_nowait(result)
-            with trio.CancelScope(shield=True) as hooks:
-                hooks.deadline = trio.current_time() + HOOK_GRACE_PERIOD
-                elapsed = trio.current_time() - started
+            elapsed = trio.current_time() - started
+            if not ending:
                 await self._report(transfer, result.completed, elapsed, moved)
+            else:  # the callbacks still run, for a bounded time
+                with trio.CancelScope(shield=True) as hooks:
+                    hooks.deadline = trio.current_time() + HOOK_GRACE_PERIOD
+                    await self._report(transfer, result.completed, elapsed, moved)
+                if hooks.cancelled_caught:
+                    self.logerror(f"{transfer.command} callback cut off at the session's end")
 
     async def _move(self, transfer: Transfer) -> TransferResult:
         try:
@@ -249,7 +252,7 @@ class TransferRunner(DataConnectionCommands):
         """The reply for a transfer that stopped early; an upload says what it kept."""
         if not reason.endswith("aborted"):
             reason += "; transfer aborted"
-        if transfer.receive and transfer.file is not None:
+        if transfer.receive and transfer.file is not None and (transmitted or not transfer.discard):
             reason += f", partial file kept ({transmitted} bytes received)."
         else:
             reason += "."
@@ -259,14 +262,14 @@ class TransferRunner(DataConnectionCommands):
         """Close the transfer's file; drop STOU's file if the transfer never ran."""
         file, transfer.file = transfer.file, None
         try:
-            if file is not None and not transfer.receive:
-                file.close()  # a file only read from has nothing to flush: closing can't block
-            elif file is not None:
+            if file is not None:
                 await self.run_blocking(file.close)
             if not used and transfer.discard is not None:
                 await self.run_blocking(transfer.discard)
         except (OSError, FilesystemError) as exc:
             self.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
+        except Exception:  # a custom file object's own error must not end the session
+            logger.exception("%s cleaning up after %s failed", self._prefix(), transfer.command)
 
     async def _report(
         self, transfer: Transfer, completed: bool, elapsed: float, moved: int

@@ -53,7 +53,10 @@ _VERSIONS = {
 #: order, and an upload that ends with a bare TCP FIN instead of close_notify
 #: read as a normal end of file (as vsftpd's ``strict_ssl_read_eof=NO``).
 SAFE_OPTIONS = (
-    ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_IGNORE_UNEXPECTED_EOF
+    ssl.OP_NO_COMPRESSION
+    | ssl.OP_CIPHER_SERVER_PREFERENCE
+    | ssl.OP_IGNORE_UNEXPECTED_EOF
+    | ssl.OP_NO_RENEGOTIATION
 )
 
 #: A context for one control session: a stdlib ``ssl.SSLContext`` or a
@@ -106,6 +109,10 @@ def protocol_versions(protocol: object) -> tuple[ssl.TLSVersion, ssl.TLSVersion]
     return _VERSIONS[name]
 
 
+def _host_set(hosts: Collection[str] | None) -> frozenset[str] | None:
+    return None if hosts is None else frozenset(hosts)
+
+
 @attrs.frozen
 class TLSSettings:
     """The TLS settings of a handler class, as one comparable value."""
@@ -114,21 +121,25 @@ class TLSSettings:
     keyfile: str | None = None
     protocol: object = None
     options: int | None = None
-    sni_hosts: Collection[str] | None = None
+    sni_hosts: frozenset[str] | None = attrs.field(default=None, converter=_host_set)
 
 
-def build_context(settings: TLSSettings) -> ssl.SSLContext:
+def build_context(settings: TLSSettings, *, bind_sessions: bool = False) -> ssl.SSLContext:
     """Build a server context from *settings* (reads the certificate files: blocking).
 
     ``ssl_options`` are OpenSSL option bits, the same numbers in pyOpenSSL
     and the stdlib, so they are added as they are; the safe options and the
-    TLS 1.2 floor are always applied on top.
+    TLS 1.2 floor are always applied on top. With *bind_sessions* (a context
+    for one control session) TLS 1.2 resumes by session id instead of
+    tickets, so a resumed session can be compared with the control one.
     """
     minimum, maximum = protocol_versions(settings.protocol)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = minimum
     context.maximum_version = maximum
     context.options |= SAFE_OPTIONS | int(settings.options or 0)
+    if bind_sessions:
+        context.options |= ssl.OP_NO_TICKET
     context.load_cert_chain(settings.certfile, settings.keyfile)
     if settings.sni_hosts is not None:
         require_known_sni(context, settings.sni_hosts)

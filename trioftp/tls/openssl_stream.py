@@ -92,8 +92,15 @@ class OpenSSLStream(trio.abc.Stream):
 
     @property
     def session_reused(self) -> bool:
-        """True if the client resumed an earlier TLS session."""
-        return bool(_lib.SSL_session_reused(self._conn._ssl))
+        """True if the client resumed an earlier TLS session.
+
+        pyOpenSSL has no public call for this; if its internals ever change,
+        the answer is False, so a binding policy fails closed.
+        """
+        try:
+            return bool(_lib.SSL_session_reused(self._conn._ssl))
+        except AttributeError:
+            return False
 
     def version(self) -> str:
         """The negotiated protocol version, e.g. ``TLSv1.3``."""

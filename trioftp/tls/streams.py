@@ -26,6 +26,18 @@ def session_reused(stream: TLSStream) -> bool:
     return bool(stream.session_reused)
 
 
+def session_id(stream: TLSStream) -> bytes | None:
+    """The TLS 1.2 session id of *stream*, or None (TLS 1.3, pyOpenSSL, no session).
+
+    Under TLS 1.2 without tickets a resumed session keeps its id, so equal
+    ids mean the same session; TLS 1.3 gives every resumption a new id.
+    """
+    if not isinstance(stream, trio.SSLStream) or stream.version() != "TLSv1.2":
+        return None
+    session = stream.session
+    return bytes(session.id) if session is not None and session.id else None
+
+
 def is_tls(stream: trio.abc.Stream) -> TypeGuard[TLSStream]:
     """True if *stream* is a TLS stream."""
     return isinstance(stream, (trio.SSLStream, OpenSSLStream))
