@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from trioftp.handlers import FTPHandler
 from trioftp.servers import FTPServer
 
 from .ftpclient import FTPClient
+from .interop import require_binary
 
 T = TypeVar("T")
 
@@ -114,10 +116,9 @@ class ThreadedServer:
         return self.server.address[1]
 
 
-@pytest.fixture
-def threaded_server(home: Path) -> Iterator[ThreadedServer]:
-    """A server running ``serve_forever()`` in a thread, for ftplib/curl/lftp tests."""
-    server = FTPServer(("127.0.0.1", 0), make_handler(home))
+@contextlib.contextmanager
+def serve_in_thread(server: FTPServer, home: Path) -> Iterator[ThreadedServer]:
+    """Run *server* with ``serve_forever()`` in a thread; close it afterwards."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
     thread.start()
     try:
@@ -126,3 +127,33 @@ def threaded_server(home: Path) -> Iterator[ThreadedServer]:
         server.close_all()
         thread.join(10)
         assert not thread.is_alive()
+
+
+@pytest.fixture
+def threaded_server(home: Path) -> Iterator[ThreadedServer]:
+    """A server running ``serve_forever()`` in a thread, for ftplib/curl/lftp tests."""
+    with serve_in_thread(FTPServer(("127.0.0.1", 0), make_handler(home)), home) as running:
+        yield running
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty local directory for a client command to run in."""
+    path = tmp_path / "client"
+    path.mkdir()
+    return path
+
+
+# --- client commands for the interop tests (they fail, saying how to install them, without)
+
+
+@pytest.fixture(scope="session")
+def curl_binary() -> str:
+    """The path of the ``curl`` command."""
+    return require_binary("curl")
+
+
+@pytest.fixture(scope="session")
+def lftp_binary() -> str:
+    """The path of the ``lftp`` command."""
+    return require_binary("lftp")

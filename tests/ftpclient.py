@@ -12,6 +12,9 @@ import trio
 _PASV = re.compile(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)")
 _EPSV = re.compile(r"\(\|\|\|(\d+)\|\)")
 
+#: A function giving a data connection once the transfer command has its preliminary reply.
+Connector = Callable[[], Awaitable[trio.SocketStream]]
+
 
 @attrs.frozen
 class Reply:
@@ -117,7 +120,7 @@ class FTPClient:
         host = self.stream.socket.getpeername()[0]
         return await trio.open_tcp_stream(host, port)
 
-    async def port(self) -> Callable[[], Awaitable[trio.SocketStream]]:
+    async def port(self) -> Connector:
         """Listen, send PORT/EPRT for it; return a function that accepts the connection."""
         family = self.stream.socket.family
         listener = trio.socket.socket(family, socket.SOCK_STREAM)
@@ -130,16 +133,7 @@ class FTPClient:
         else:
             reply = await self.cmd(f"EPRT |2|{host}|{port}|")
         assert reply.code == 200, reply
-
-        async def accept() -> trio.SocketStream:
-            try:
-                with trio.fail_after(10):
-                    sock, _ = await listener.accept()
-                return trio.SocketStream(sock)
-            finally:
-                listener.close()
-
-        return accept
+        return accept_once(listener)
 
     async def retr(self, path: str, *, command: str = "RETR") -> tuple[bytes, Reply]:
         """Download over PASV; return the bytes and the final reply."""
@@ -180,3 +174,47 @@ async def read_all(stream: trio.abc.ReceiveStream) -> bytes:
         while data := await stream.receive_some(1 << 20):
             chunks.append(data)
     return b"".join(chunks)
+
+
+def accept_once(listener: trio.socket.SocketType) -> Connector:
+    """A function that accepts one connection on *listener* (within 10 s), then closes it."""
+
+    async def accept() -> trio.SocketStream:
+        try:
+            with trio.fail_after(10):
+                sock, _ = await listener.accept()
+            return trio.SocketStream(sock)
+        finally:
+            listener.close()
+
+    return accept
+
+
+async def active_ipv4(client: FTPClient, mode: str) -> Connector:
+    """Listen on 127.0.0.1 and send PORT or EPRT |1| for it; return the accept function."""
+    listener = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    if mode == "PORT":
+        reply = await client.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}")
+    else:
+        reply = await client.cmd(f"EPRT |1|127.0.0.1|{port}|")
+    assert reply.first == "200 Active data connection established.", reply
+    return accept_once(listener)
+
+
+async def transmitted(client: FTPClient) -> int:
+    """STAT during a transfer: the bytes moved so far (-1 if no transfer shows)."""
+    reply = await client.cmd("STAT")
+    assert reply.code == 211, reply
+    found = re.search(r"transfer in progress: (\d+) bytes transmitted", str(reply))
+    return int(found.group(1)) if found else -1
+
+
+async def wait_transmitted(client: FTPClient, at_least: int) -> int:
+    """Ask STAT until the running transfer has moved *at_least* bytes; return how many it has."""
+    with trio.fail_after(10):
+        while (moved := await transmitted(client)) < at_least:
+            pass
+    return moved

@@ -23,7 +23,7 @@ from trioftp.dtp import DTPHandler, ThrottledDTPHandler
 from trioftp.filesystems import AbstractedFS
 
 from .conftest import InlineFTPHandler, RunningServer
-from .ftpclient import FTPClient, Reply, read_all
+from .ftpclient import FTPClient, Reply, read_all, wait_transmitted
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 
@@ -58,21 +58,6 @@ def pasv_port(reply: Reply) -> int:
     match = re.search(r"\(\d+,\d+,\d+,\d+,(\d+),(\d+)\)", reply.text)
     assert match, reply
     return int(match.group(1)) * 256 + int(match.group(2))
-
-
-async def transmitted(client: FTPClient) -> int:
-    """STAT during a transfer: the bytes moved so far (-1 if no transfer shows)."""
-    reply = await client.cmd("STAT")
-    assert reply.code == 211, reply
-    found = re.search(r"transfer in progress: (\d+) bytes transmitted", str(reply))
-    return int(found.group(1)) if found else -1
-
-
-async def wait_transmitted(client: FTPClient, at_least: int) -> int:
-    with trio.fail_after(10):
-        while (moved := await transmitted(client)) < at_least:
-            pass
-    return moved
 
 
 async def start_stalled_retr(client: FTPClient, name: str) -> trio.SocketStream:

@@ -38,8 +38,9 @@ from trioftp.ioloop import IOLoop
 from trioftp.servers import FTPServer
 
 from .conftest import PASSWORD, USER, InlineFTPHandler, RunningServer
-from .ftpclient import FTPClient, Reply
-from .test_cli import assert_clean_stop, running
+from .ftpclient import FTPClient, Reply, wait_transmitted
+from .interop import download
+from .serverprocess import make_share, running
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 
@@ -80,20 +81,6 @@ async def connect(server: RunningServer, user: str = USER, password: str = PASSW
 def listed_names(reply: Reply) -> list[str]:
     """The words of a multi-line HELP reply's body."""
     return [word for line in reply.lines[1:-1] for word in line.split()]
-
-
-async def transmitted(client: FTPClient) -> int:
-    """STAT during a transfer: the bytes moved so far (-1 if no transfer shows)."""
-    reply = await client.cmd("STAT")
-    assert reply.code == 211, reply
-    found = re.search(r"transfer in progress: (\d+) bytes transmitted", str(reply))
-    return int(found.group(1)) if found else -1
-
-
-async def wait_transmitted(client: FTPClient, at_least: int) -> None:
-    with trio.fail_after(10):
-        while await transmitted(client) < at_least:
-            pass
 
 
 # --- adding commands through proto_cmds
@@ -920,9 +907,7 @@ if __name__ == '__main__':
 
 
 def test_pyftpdlib_tutorial_script_runs_with_imports_rewritten(tmp_path: Path) -> None:
-    share = tmp_path / "share"
-    share.mkdir()
-    (share / "readme.txt").write_bytes(b"from the tutorial\n")
+    share = make_share(tmp_path, "readme.txt", b"from the tutorial\n")
     script = tmp_path / "tutorial_ftpd.py"
     script.write_text(PYFTPDLIB_TUTORIAL.replace("from pyftpdlib.", "from trioftp."))
     assert "pyftpdlib." not in script.read_text()
@@ -931,9 +916,7 @@ def test_pyftpdlib_tutorial_script_runs_with_imports_rewritten(tmp_path: Path) -
             assert ftp.getwelcome() == "220 pyftpdlib based ftpd ready."
             assert ftp.login("user", "12345") == "230 Login successful."
             ftp.storbinary("STOR up.bin", io.BytesIO(b"\x00\xff" * 5000))
-            chunks: list[bytes] = []
-            ftp.retrbinary("RETR readme.txt", chunks.append)
-            assert b"".join(chunks) == b"from the tutorial\n"
+            assert download(ftp, "readme.txt") == b"from the tutorial\n"
             pasv = re.search(r",(\d+),(\d+)\)", ftp.sendcmd("PASV"))
             assert pasv is not None
             assert int(pasv.group(1)) * 256 + int(pasv.group(2)) in range(60000, 65535)
@@ -943,6 +926,6 @@ def test_pyftpdlib_tutorial_script_runs_with_imports_rewritten(tmp_path: Path) -
             with pytest.raises(ftplib.error_perm, match=r"^550 Not enough privileges\."):
                 ftp.delete("readme.txt")
             ftp.quit()
-        stderr = assert_clean_stop(server, signal.SIGINT)
+        stderr = server.stop_cleanly(signal.SIGINT)
     assert (share / "up.bin").read_bytes() == b"\x00\xff" * 5000
     assert "received interrupt signal" in stderr

@@ -12,146 +12,20 @@ import ftplib
 import io
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 import trioftp
 
-URL = re.compile(rb"ftp://(\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+)/")
+from .interop import assert_disconnected, assert_read_only, download
+from .serverprocess import make_share, running, trioftp_command
+
 PASV_REPLY = re.compile(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)")
-STARTUP_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
-
-
-@contextmanager
-def sigint_not_ignored() -> Iterator[None]:
-    """Let children see SIGINT even if this process was started with it ignored.
-
-    A process started in the background by a non-interactive shell inherits
-    SIGINT as ignored, and so would its children: Python then never turns
-    SIGINT into KeyboardInterrupt. Dispositions other than "ignored" are reset
-    to the default by exec, so setting any handler here is enough.
-    """
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def read_line(stream: IO[bytes], timeout: float) -> bytes:
-    """Read one line from a pipe, failing after *timeout* seconds."""
-    fd = stream.fileno()
-    deadline = time.monotonic() + timeout
-    line = b""
-    while not line.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(remaining, 0))
-        if not ready:
-            raise TimeoutError(f"no complete line within {timeout} s (got {line!r})")
-        byte = os.read(fd, 1)
-        if not byte:
-            raise EOFError(f"the process closed stdout (got {line!r})")
-        line += byte
-    return line
-
-
-class ServerProcess:
-    """A server command running as a subprocess, with its announced address."""
-
-    def __init__(
-        self, argv: Sequence[str], *, cwd: Path, stderr: IO[bytes], env: dict[str, str] | None
-    ) -> None:
-        self.argv = list(argv)
-        self._stderr = stderr
-        with sigint_not_ignored():
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                cwd=cwd,
-                env=env,
-            )
-        try:
-            assert self.proc.stdout is not None
-            self.line = read_line(self.proc.stdout, STARTUP_TIMEOUT).decode()
-        except (TimeoutError, EOFError) as exc:
-            self.kill()
-            pytest.fail(f"{self.argv} did not announce its address: {exc}\n{self.stderr()}")
-        match = URL.search(self.line.encode())
-        assert match is not None, self.line
-        self.host = match.group(1).decode().strip("[]")
-        self.port = int(match.group(2))
-
-    def ftp(self, user: str | None = None, password: str = "") -> ftplib.FTP:
-        """Connect with ftplib (and log in if *user* is given)."""
-        ftp = ftplib.FTP(timeout=10)
-        ftp.connect(self.host, self.port)
-        if user is not None:
-            ftp.login(user, password)
-        return ftp
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
-
-    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
-        """Send *signum*; return the exit status and everything on stderr."""
-        self.proc.send_signal(signum)
-        try:
-            status = self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"{self.argv} did not stop on signal {signum}:\n{self.stderr()}")
-        return status, self.stderr()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def close(self) -> None:
-        self.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-@contextmanager
-def running(
-    argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None
-) -> Iterator[ServerProcess]:
-    with tempfile.TemporaryFile() as stderr:
-        server = ServerProcess(argv, cwd=cwd, stderr=stderr, env=env)
-        try:
-            yield server
-        finally:
-            server.close()
-
-
-def trioftp_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "trioftp", "-p", "0", *args]
-
-
-def assert_clean_stop(server: ServerProcess, signum: int = signal.SIGINT) -> str:
-    status, stderr = server.stop(signum)
-    assert status == 0, stderr
-    assert "Traceback" not in stderr
-    return stderr
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -166,19 +40,10 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-def download(ftp: ftplib.FTP, name: str) -> bytes:
-    chunks: list[bytes] = []
-    ftp.retrbinary(f"RETR {name}", chunks.append)
-    return b"".join(chunks)
-
-
 @pytest.fixture
 def share(tmp_path: Path) -> Path:
     """A directory to serve, holding one file."""
-    path = tmp_path / "share"
-    path.mkdir()
-    (path / "hello.txt").write_bytes(b"Hello, FTP!\n")
-    return path
+    return make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
 
 
 # --- defaults
@@ -193,14 +58,9 @@ def test_default_serves_cwd_read_only_to_anonymous(share: Path) -> None:
             assert ftp.getwelcome() == f"220 trioftp {trioftp.__version__} ready."
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             assert ftp.nlst() == ["hello.txt"]
-            with pytest.raises(ftplib.error_perm, match=r"^550 "):
-                ftp.storbinary("STOR new.txt", io.BytesIO(b"nope"))
-            with pytest.raises(ftplib.error_perm, match=r"^550 "):
-                ftp.mkd("dir")
-            with pytest.raises(ftplib.error_perm, match=r"^550 "):
-                ftp.delete("hello.txt")
+            assert_read_only(ftp, existing="hello.txt", new="new.txt")
             ftp.quit()
-        stderr = assert_clean_stop(server)
+        stderr = server.stop_cleanly()
     assert sorted(p.name for p in share.iterdir()) == ["hello.txt"]
     # Session log lines, through the "trioftp" logger at INFO level.
     assert re.search(r"127\.0\.0\.1:\d+-\[\] FTP session opened \(connect\)", stderr)
@@ -222,7 +82,7 @@ def test_write_allows_uploads(share: Path) -> None:
             assert ftp.mkd("dir") == "/dir"
             ftp.rename("hello.txt", "dir/moved.txt")
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
     assert (share / "up.bin").read_bytes() == b"\x00\xffuploaded"
     assert (share / "dir" / "moved.txt").read_bytes() == b"Hello, FTP!\n"
 
@@ -236,7 +96,7 @@ def test_directory_option(share: Path, tmp_path: Path) -> None:
             assert ftp.nlst() == ["hello.txt"]
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:
@@ -261,7 +121,7 @@ def test_user_and_password(share: Path) -> None:
             ftp.storbinary("STOR alice.txt", io.BytesIO(b"from alice"))
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             ftp.quit()
-        stderr = assert_clean_stop(server)
+        stderr = server.stop_cleanly()
     assert (share / "alice.txt").read_bytes() == b"from alice"
     assert "USER 'anonymous' failed login." in stderr
     assert "USER 'alice' logged in." in stderr
@@ -275,7 +135,7 @@ def test_user_is_read_only_without_write(share: Path) -> None:
             with pytest.raises(ftplib.error_perm, match=r"^550 "):
                 ftp.storbinary("STOR x", io.BytesIO(b"x"))
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
     assert not (share / "x").exists()
 
 
@@ -294,7 +154,7 @@ def test_max_login_attempts(share: Path) -> None:
             # The server hangs up (a reset if it closed before reading NOOP).
             with pytest.raises((EOFError, ConnectionError)):
                 ftp.sendcmd("NOOP")
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 # --- data connections
@@ -316,7 +176,7 @@ def test_passive_port_range(share: Path) -> None:
             port = int(re.search(r"\(\|\|\|(\d+)\|\)", epsv).group(1))  # type: ignore[union-attr]
             assert 60000 <= port <= 60010
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_invalid_port_range(share: Path) -> None:
@@ -331,7 +191,7 @@ def test_nat_address_in_pasv_reply(share: Path) -> None:
             reply = ftp.sendcmd("PASV")
             assert re.fullmatch(r"227 Entering Passive Mode \(10,1,2,3,\d+,\d+\)\.", reply)
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_disable_sendfile_still_downloads(share: Path) -> None:
@@ -341,7 +201,7 @@ def test_disable_sendfile_still_downloads(share: Path) -> None:
         with server.ftp("anonymous", "x@y") as ftp:
             assert download(ftp, "big.bin") == data
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 @pytest.mark.parametrize("permit", [False, True])
@@ -355,7 +215,7 @@ def test_permit_foreign_addresses(share: Path, permit: bool) -> None:
                 with pytest.raises(ftplib.error_perm, match=r"^501 Rejected data connection"):
                     ftp.sendcmd("PORT 10,1,2,3,200,1")
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 @pytest.mark.parametrize("permit", [False, True])
@@ -369,7 +229,7 @@ def test_permit_privileged_ports(share: Path, permit: bool) -> None:
                 with pytest.raises(ftplib.error_perm, match=r"^501 .*privileged port 21"):
                     ftp.sendcmd("PORT 127,0,0,1,0,21")
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 # --- session settings
@@ -380,7 +240,7 @@ def test_banner(share: Path) -> None:
         with server.ftp() as ftp:
             assert ftp.getwelcome() == "220 Welcome to the test server"
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_idle_timeout(share: Path) -> None:
@@ -395,7 +255,7 @@ def test_idle_timeout(share: Path) -> None:
                 f"220 trioftp {trioftp.__version__} ready.\r\n421 Control connection timed out.\r\n"
             ).encode()
         )
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_use_localtime(share: Path) -> None:
@@ -410,7 +270,7 @@ def test_use_localtime(share: Path) -> None:
                 lines: list[str] = []
                 ftp.dir(lines.append)
                 ftp.quit()
-            assert_clean_stop(server)
+            server.stop_cleanly()
         assert len(lines) == 1
         dates[bool(args)] = lines[0].split()[5:8]
     assert dates == {False: ["Jan", "02", "2020"], True: ["Jan", "03", "2020"]}
@@ -422,7 +282,7 @@ def test_max_cons(share: Path) -> None:
             with pytest.raises(ftplib.error_temp, match=r"^421 Too many connections\."):
                 server.ftp()
             first.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_max_cons_per_ip(share: Path) -> None:
@@ -431,7 +291,7 @@ def test_max_cons_per_ip(share: Path) -> None:
             with pytest.raises(ftplib.error_temp, match=r"^421 .*same IP address"):
                 server.ftp()
             first.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 def test_debug_logs_commands_and_replies(share: Path) -> None:
@@ -439,7 +299,7 @@ def test_debug_logs_commands_and_replies(share: Path) -> None:
         with server.ftp("anonymous", "secret-password@x") as ftp:
             ftp.voidcmd("NOOP")
             ftp.quit()
-        stderr = assert_clean_stop(server)
+        stderr = server.stop_cleanly()
     assert "[] <- USER anonymous" in stderr
     assert "[anonymous] <- PASS ******" in stderr
     assert "secret-password" not in stderr
@@ -455,7 +315,7 @@ def test_ipv6_interface(share: Path) -> None:
         with server.ftp("anonymous", "x@y") as ftp:
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             ftp.quit()
-        assert_clean_stop(server)
+        server.stop_cleanly()
 
 
 # --- informational options
@@ -509,23 +369,21 @@ def test_signal_stops_cleanly(share: Path, signum: int) -> None:
         with server.ftp("anonymous", "x@y") as ftp:
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             ftp.quit()
-        stderr = assert_clean_stop(server, signum)
+        stderr = server.stop_cleanly(signum)
     assert "received interrupt signal" in stderr
     assert ">>> FTP server stopped <<<" in stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_with_connected_client(share: Path, signum: int) -> None:
-    with running(trioftp_command(), cwd=share) as server:
-        ftp = server.ftp("anonymous", "x@y")
-        try:
-            assert ftp.pwd() == "/"
-            stderr = assert_clean_stop(server, signum)
-            # The session was closed with the server.
-            with pytest.raises((EOFError, ConnectionError)):
-                ftp.voidcmd("NOOP")
-        finally:
-            ftp.close()
+    with (
+        running(trioftp_command(), cwd=share) as server,
+        server.ftp("anonymous", "x@y") as ftp,
+    ):
+        assert ftp.pwd() == "/"
+        stderr = server.stop_cleanly(signum)
+        # The session was closed with the server.
+        assert_disconnected(ftp)
     assert "[anonymous] FTP session closed (disconnect)." in stderr
     assert ">>> FTP server stopped <<<" in stderr
 
@@ -554,7 +412,7 @@ def test_console_script(share: Path) -> None:
         with server.ftp("anonymous", "x@y") as ftp:
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             ftp.quit()
-        stderr = assert_clean_stop(server)
+        stderr = server.stop_cleanly()
     assert "FTP session opened" in stderr
     result = subprocess.run(
         [str(script), "--version"], capture_output=True, text=True, timeout=30, check=False

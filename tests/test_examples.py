@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import ServerProcess, running
+from .interop import assert_disconnected, download
+from .serverprocess import ServerProcess, make_share, running
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DATA = bytes(range(256)) * 4099
@@ -20,29 +21,13 @@ DATA = bytes(range(256)) * 4099
 
 @pytest.fixture
 def share(tmp_path: Path) -> Path:
-    path = tmp_path / "share"
-    path.mkdir()
-    (path / "readme.txt").write_bytes(b"served by an example\n")
-    return path
+    return make_share(tmp_path, "readme.txt", b"served by an example\n")
 
 
 def example(name: str, *args: str) -> list[str]:
     script = EXAMPLES / name
     assert script.is_file(), f"missing example {script}"
     return [sys.executable, str(script), *args]
-
-
-def download(ftp: ftplib.FTP, name: str) -> bytes:
-    chunks: list[bytes] = []
-    ftp.retrbinary(f"RETR {name}", chunks.append)
-    return b"".join(chunks)
-
-
-def stop(server: ServerProcess, signum: int = signal.SIGINT) -> str:
-    status, stderr = server.stop(signum)
-    assert status == 0, stderr
-    assert "Traceback" not in stderr
-    return stderr
 
 
 def round_trip(server: ServerProcess, share: Path) -> None:
@@ -58,7 +43,7 @@ def round_trip(server: ServerProcess, share: Path) -> None:
 
 def test_basic_ftpd(share: Path) -> None:
     with running(example("basic_ftpd.py", "0", str(share)), cwd=share) as server:
-        assert server.line == f"basic_ftpd: serving {share} at ftp://127.0.0.1:{server.port}/\n"
+        assert server.line == f"basic_ftpd: serving {share} at ftp://127.0.0.1:{server.port}/"
         with server.ftp() as ftp:
             assert ftp.getwelcome() == "220 trioftp basic_ftpd ready."
             ftp.login("user", "12345")
@@ -72,7 +57,7 @@ def test_basic_ftpd(share: Path) -> None:
             with pytest.raises(ftplib.error_perm, match=r"^550 "):
                 anonymous.storbinary("STOR nope", io.BytesIO(b"x"))
             anonymous.quit()
-        stderr = stop(server)
+        stderr = server.stop_cleanly()
     assert "hello, user" in stderr
     assert f"received up.bin ({len(DATA)} bytes)" in stderr
     assert "received interrupt signal" in stderr
@@ -84,24 +69,20 @@ def test_basic_ftpd_from_environment(share: Path, tmp_path: Path) -> None:
     with running(example("basic_ftpd.py"), cwd=tmp_path, env=env) as server:
         assert f"serving {share} at" in server.line
         round_trip(server, share)
-        stop(server)
+        server.stop_cleanly()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_trio_ftpd(share: Path, signum: int) -> None:
     with running(example("trio_ftpd.py", "0", str(share)), cwd=share) as server:
-        assert server.line == f"trio_ftpd: serving {share} at ftp://127.0.0.1:{server.port}/\n"
+        assert server.line == f"trio_ftpd: serving {share} at ftp://127.0.0.1:{server.port}/"
         with server.ftp() as ftp:
             assert ftp.getwelcome() == "220 trioftp trio_ftpd ready."
         round_trip(server, share)
         # A client still connected when the signal comes is disconnected.
-        idle = server.ftp("user", "12345")
-        try:
-            stderr = stop(server, signum)
-            with pytest.raises((EOFError, ConnectionError)):
-                idle.voidcmd("NOOP")
-        finally:
-            idle.close()
+        with server.ftp("user", "12345") as idle:
+            stderr = server.stop_cleanly(signum)
+            assert_disconnected(idle)
     assert "upload finished: up.bin" in stderr
     assert f"{signal.Signals(signum).name} received, stopping" in stderr
     assert stderr.rstrip().endswith("server stopped")

@@ -27,10 +27,9 @@ NOW = MTIME + 86_400
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "home"
-    path.mkdir()
-    return path
+def root(home: Path) -> Path:
+    """The filesystem's root: conftest's empty ``home`` directory (``tmp_path / "home"``)."""
+    return home
 
 
 @pytest.fixture

@@ -7,21 +7,15 @@ trace on stderr) the FTP commands it sent.
 
 from __future__ import annotations
 
-import grp
-import os
-import pwd
 import random
-import shutil
-import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from .conftest import PASSWORD, USER, ThreadedServer
+from .interop import MTIME, curl_commands, curl_replies, ls_lines, make_listing_tree, put, run_curl
 
-MTIME = 1577934245  # 2020-01-02 03:04:05 UTC
-LS_DATE = "Jan 02  2020"
 DATA = random.Random(2).randbytes(5 * 1024 * 1024 + 3)
 
 # curl exit codes (see "EXIT CODES" in curl(1)).
@@ -29,17 +23,6 @@ CURLE_FTP_COULDNT_STOR_FILE = 25
 CURLE_QUOTE_ERROR = 21
 CURLE_LOGIN_DENIED = 67
 CURLE_REMOTE_FILE_NOT_FOUND = 78
-
-
-@pytest.fixture(scope="module")
-def curl_binary() -> str:
-    path = shutil.which("curl")
-    if path is None:
-        pytest.fail(
-            "curl is not installed: the interop tests need it "
-            "(run scripts/test.sh, which installs curl and lftp, or apt-get install curl)"
-        )
-    return path
 
 
 class Curl:
@@ -55,48 +38,12 @@ class Curl:
         return f"ftp://{auth}{self.server.host}:{self.server.port}/{path}"
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [self.binary, "-sS", "-v", *args],
-            timeout=30,
-            capture_output=True,
-            cwd=self.workdir,
-            check=False,
-        )
-
-
-def commands(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    """The FTP commands curl sent, from its ``-v`` trace."""
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[2:] for line in lines if line.startswith("> ")]
-
-
-def replies(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    """The replies curl read, from its ``-v`` trace."""
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[2:] for line in lines if line.startswith("< ")]
+        return run_curl(self.binary, *args, cwd=self.workdir, timeout=30)
 
 
 @pytest.fixture
-def curl(curl_binary: str, threaded_server: ThreadedServer, tmp_path: Path) -> Curl:
-    workdir = tmp_path / "client"
-    workdir.mkdir()
+def curl(curl_binary: str, threaded_server: ThreadedServer, workdir: Path) -> Curl:
     return Curl(curl_binary, threaded_server, workdir)
-
-
-def put(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    os.utime(path, (MTIME, MTIME))
-    return path
-
-
-def ls_line(path: Path) -> str:
-    st = path.lstat()
-    owner = pwd.getpwuid(st.st_uid).pw_name
-    group = grp.getgrgid(st.st_gid).gr_name
-    return (
-        f"{stat.filemode(st.st_mode)} {st.st_nlink:3d} {owner:<8} {group:<8} "
-        f"{st.st_size:8d} {LS_DATE} {path.name}\n"
-    )
 
 
 # --- downloads
@@ -108,9 +55,9 @@ def test_download(curl: Curl) -> None:
     result = curl(curl.url("data.bin"), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == DATA
-    assert commands(result)[-2:] == ["SIZE data.bin", "RETR data.bin"]
-    assert "EPSV" in commands(result)
-    assert "226 Transfer complete." in replies(result)
+    assert curl_commands(result)[-2:] == ["SIZE data.bin", "RETR data.bin"]
+    assert "EPSV" in curl_commands(result)
+    assert "226 Transfer complete." in curl_replies(result)
 
 
 def test_download_missing_file(curl: Curl) -> None:
@@ -126,7 +73,7 @@ def test_ascii_download(curl: Curl) -> None:
     put(curl.server.home / "text.txt", b"dos\r\nunix\n")
     result = curl(curl.url("text.txt;type=a"))
     assert result.returncode == 0, result.stderr
-    assert "TYPE A" in commands(result)
+    assert "TYPE A" in curl_commands(result)
     assert result.stdout == b"dos\nunix\n"
     binary = curl(curl.url("text.txt"))
     assert binary.stdout == b"dos\r\nunix\n"
@@ -137,11 +84,11 @@ def test_range_download_aborts_the_transfer(curl: Curl) -> None:
     result = curl(curl.url("data.bin"), "-r", "1000-1999")
     assert result.returncode == 0, result.stderr
     assert result.stdout == DATA[1000:2000]
-    sent = commands(result)
+    sent = curl_commands(result)
     assert "REST 1000" in sent
     # curl closes the data connection early and sends ABOR (not as urgent data).
     assert "ABOR" in sent
-    assert any(reply.startswith("426 ") for reply in replies(result))
+    assert any(reply.startswith("426 ") for reply in curl_replies(result))
 
 
 @pytest.mark.parametrize(
@@ -158,7 +105,7 @@ def test_ftp_method(curl: Curl, method: str, expected: list[str]) -> None:
     result = curl("--ftp-method", method, curl.url("sub/deeper/f.txt"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"deep\n"
-    relevant = [c for c in commands(result) if c.split(" ")[0] in ("CWD", "SIZE", "RETR")]
+    relevant = [c for c in curl_commands(result) if c.split(" ")[0] in ("CWD", "SIZE", "RETR")]
     assert relevant == expected
 
 
@@ -171,8 +118,8 @@ def test_head_uses_mdtm_and_size(curl: Curl) -> None:
         b"Content-Length: 6\r\n"
         b"Accept-ranges: bytes\r\n"
     )
-    assert "MDTM a.txt" in commands(result)
-    assert "RETR a.txt" not in commands(result)
+    assert "MDTM a.txt" in curl_commands(result)
+    assert "RETR a.txt" not in curl_commands(result)
 
 
 def test_remote_time(curl: Curl) -> None:
@@ -191,8 +138,8 @@ def test_several_files_on_one_connection(curl: Curl) -> None:
     assert result.returncode == 0, result.stderr
     for n in (1, 2, 3):
         assert (curl.workdir / f"{n}.out").read_bytes() == f"file {n}\n".encode() * n
-    assert commands(result).count(f"USER {USER}") == 1  # the connection was reused
-    assert [c for c in commands(result) if c.startswith("RETR")] == [
+    assert curl_commands(result).count(f"USER {USER}") == 1  # the connection was reused
+    assert [c for c in curl_commands(result) if c.startswith("RETR")] == [
         "RETR f1.txt",
         "RETR f2.txt",
         "RETR f3.txt",
@@ -220,7 +167,7 @@ def test_upload(curl: Curl) -> None:
     result = curl("-T", str(source), curl.url("up.bin"))
     assert result.returncode == 0, result.stderr
     assert (curl.server.home / "up.bin").read_bytes() == DATA
-    assert commands(result)[-1] == "STOR up.bin"
+    assert curl_commands(result)[-1] == "STOR up.bin"
 
 
 def test_upload_to_directory_url_uses_local_name(curl: Curl) -> None:
@@ -238,7 +185,7 @@ def test_ascii_upload_round_trips(curl: Curl, content: bytes) -> None:
     source = put(curl.workdir / "text.txt", content)
     result = curl("-T", str(source), curl.url("text.txt;type=a"))
     assert result.returncode == 0, result.stderr
-    assert commands(result)[-2:] == ["TYPE A", "STOR text.txt"]
+    assert curl_commands(result)[-2:] == ["TYPE A", "STOR text.txt"]
     assert (curl.server.home / "text.txt").read_bytes() == content
 
 
@@ -247,13 +194,13 @@ def test_ftp_create_dirs(curl: Curl) -> None:
     result = curl("--ftp-create-dirs", "-T", str(source), curl.url("x/y/z.bin"))
     assert result.returncode == 0, result.stderr
     assert (curl.server.home / "x" / "y" / "z.bin").read_bytes() == DATA[:4096]
-    sent = commands(result)
+    sent = curl_commands(result)
     assert sent.index("MKD x") < sent.index("CWD y") < sent.index("STOR z.bin")
     assert "MKD y" in sent
     # Again: the directories exist now, no MKD needed.
     result = curl("--ftp-create-dirs", "-T", str(source), curl.url("x/y/again.bin"))
     assert result.returncode == 0, result.stderr
-    assert not [line for line in commands(result) if line.startswith("MKD")]
+    assert not [line for line in curl_commands(result) if line.startswith("MKD")]
     assert (curl.server.home / "x" / "y" / "again.bin").read_bytes() == DATA[:4096]
 
 
@@ -273,7 +220,7 @@ def test_resume_download(curl: Curl) -> None:
     result = curl("-C", "-", curl.url("data.bin"), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == DATA
-    assert "REST 1000000" in commands(result)
+    assert "REST 1000000" in curl_commands(result)
 
 
 def test_resume_upload(curl: Curl) -> None:
@@ -283,7 +230,7 @@ def test_resume_upload(curl: Curl) -> None:
     assert result.returncode == 0, result.stderr
     assert remote.read_bytes() == DATA
     # curl asks the size, then appends the rest.
-    assert commands(result)[-2:] == ["SIZE up.bin", "APPE up.bin"]
+    assert curl_commands(result)[-2:] == ["SIZE up.bin", "APPE up.bin"]
 
 
 def test_resume_upload_with_explicit_offset(curl: Curl) -> None:
@@ -302,10 +249,10 @@ def test_active_mode_eprt(curl: Curl) -> None:
     result = curl("--ftp-port", "127.0.0.1", curl.url("data.bin"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == DATA
-    eprt = [line for line in commands(result) if line.startswith("EPRT")]
+    eprt = [line for line in curl_commands(result) if line.startswith("EPRT")]
     assert len(eprt) == 1
     assert eprt[0].startswith("EPRT |1|127.0.0.1|")
-    assert "EPSV" not in commands(result)
+    assert "EPSV" not in curl_commands(result)
 
 
 def test_active_mode_port_upload(curl: Curl) -> None:
@@ -313,8 +260,8 @@ def test_active_mode_port_upload(curl: Curl) -> None:
     result = curl("-P", "127.0.0.1", "--disable-eprt", "-T", str(source), curl.url("up.bin"))
     assert result.returncode == 0, result.stderr
     assert (curl.server.home / "up.bin").read_bytes() == DATA
-    assert [line for line in commands(result) if line.startswith("PORT 127,0,0,1,")]
-    assert "EPRT" not in {line.split(" ")[0] for line in commands(result)}
+    assert [line for line in curl_commands(result) if line.startswith("PORT 127,0,0,1,")]
+    assert "EPRT" not in {line.split(" ")[0] for line in curl_commands(result)}
 
 
 def test_passive_epsv_and_pasv(curl: Curl) -> None:
@@ -322,25 +269,23 @@ def test_passive_epsv_and_pasv(curl: Curl) -> None:
     result = curl(curl.url("data.bin"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == DATA
-    assert "EPSV" in commands(result)
-    assert "PASV" not in commands(result)
+    assert "EPSV" in curl_commands(result)
+    assert "PASV" not in curl_commands(result)
     result = curl("--disable-epsv", curl.url("data.bin"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == DATA
-    assert "PASV" in commands(result)
-    assert "EPSV" not in commands(result)
-    assert [r for r in replies(result) if r.startswith("227 Entering Passive Mode (127,0,0,1,")]
+    assert "PASV" in curl_commands(result)
+    assert "EPSV" not in curl_commands(result)
+    assert [
+        r for r in curl_replies(result) if r.startswith("227 Entering Passive Mode (127,0,0,1,")
+    ]
 
 
 # --- listings
 
 
 def make_tree(home: Path) -> None:
-    put(home / "a.txt", b"alpha\n")
-    put(home / "b.bin", DATA[:1000])
-    (home / "dir").mkdir()
-    put(home / "dir" / "inner.txt", b"inner")
-    os.utime(home / "dir", (MTIME, MTIME))
+    make_listing_tree(home, DATA[:1000], "dir")
 
 
 def test_list_directory(curl: Curl) -> None:
@@ -349,12 +294,12 @@ def test_list_directory(curl: Curl) -> None:
     result = curl(curl.url())
     assert result.returncode == 0, result.stderr
     # Listings are ASCII: curl turns the server's CRLFs into LFs.
-    expected = ls_line(home / "a.txt") + ls_line(home / "b.bin") + ls_line(home / "dir")
+    expected = ls_lines(home / "a.txt", home / "b.bin", home / "dir")
     assert result.stdout.decode() == expected
-    assert commands(result)[-1] == "LIST"
+    assert curl_commands(result)[-1] == "LIST"
     result = curl(curl.url("dir/"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.decode() == ls_line(home / "dir" / "inner.txt")
+    assert result.stdout.decode() == ls_lines(home / "dir" / "inner.txt")
 
 
 def test_list_only(curl: Curl) -> None:
@@ -362,7 +307,7 @@ def test_list_only(curl: Curl) -> None:
     result = curl("--list-only", curl.url())
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"a.txt\nb.bin\ndir\n"
-    assert commands(result)[-1] == "NLST"
+    assert curl_commands(result)[-1] == "NLST"
 
 
 def test_custom_list_command(curl: Curl) -> None:
@@ -382,7 +327,7 @@ def test_quote_dele(curl: Curl) -> None:
     result = curl("-Q", "DELE a.txt", curl.url())
     assert result.returncode == 0, result.stderr
     assert not (curl.server.home / "a.txt").exists()
-    assert "250 File removed." in replies(result)
+    assert "250 File removed." in curl_replies(result)
     # The listing that follows no longer shows it.
     assert b"a.txt" not in result.stdout
     assert result.stdout.decode().splitlines()[0].endswith(" b.bin")
@@ -409,7 +354,7 @@ def test_quote_commands_before_and_after(curl: Curl) -> None:
 def test_quote_failure(curl: Curl) -> None:
     result = curl("-Q", "DELE nothing", curl.url())
     assert result.returncode == CURLE_QUOTE_ERROR
-    assert any(reply.startswith("550 ") for reply in replies(result))
+    assert any(reply.startswith("550 ") for reply in curl_replies(result))
 
 
 # --- logins
@@ -420,14 +365,14 @@ def test_anonymous_download(curl: Curl) -> None:
     result = curl(curl.url("pub.txt", user=None))
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"public\n"
-    assert "USER anonymous" in commands(result)
+    assert "USER anonymous" in curl_commands(result)
 
 
 def test_anonymous_upload_refused(curl: Curl) -> None:
     source = put(curl.workdir / "src.bin", b"x")
     result = curl("-T", str(source), curl.url("nope.bin", user=None))
     assert result.returncode == CURLE_FTP_COULDNT_STOR_FILE
-    assert "550 Not enough privileges." in replies(result)
+    assert "550 Not enough privileges." in curl_replies(result)
     assert not (curl.server.home / "nope.bin").exists()
 
 
@@ -436,7 +381,7 @@ def test_failed_login(curl: Curl) -> None:
     result = curl(curl.url("a.txt", password="wrong"))
     assert result.returncode == CURLE_LOGIN_DENIED
     assert result.stdout == b""
-    assert "530 Authentication failed." in replies(result)
+    assert "530 Authentication failed." in curl_replies(result)
 
 
 def test_ssl_opportunistic_falls_back_to_plain(curl: Curl) -> None:
@@ -444,9 +389,9 @@ def test_ssl_opportunistic_falls_back_to_plain(curl: Curl) -> None:
     result = curl("--ssl", curl.url("a.txt"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"still plain\n"
-    sent = commands(result)
+    sent = curl_commands(result)
     assert sent[:3] == ["AUTH SSL", "AUTH TLS", f"USER {USER}"]
-    assert [r[:1] for r in replies(result)[1:3]] == ["5", "5"]
+    assert [r[:1] for r in curl_replies(result)[1:3]] == ["5", "5"]
 
 
 def test_ssl_required_fails_cleanly(curl: Curl) -> None:

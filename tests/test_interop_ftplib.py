@@ -7,14 +7,10 @@ matters which commands ftplib sent (PASV/EPSV, PORT/EPRT, REST, ABOR).
 from __future__ import annotations
 
 import ftplib
-import grp
 import io
 import os
-import pwd
 import random
 import socket
-import stat
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +19,10 @@ import pytest
 
 from trioftp.servers import FTPServer
 
-from .conftest import PASSWORD, USER, ThreadedServer, make_handler
+from .conftest import PASSWORD, USER, ThreadedServer, make_handler, serve_in_thread
+from .interop import MTIME, assert_read_only, ls_line, make_listing_tree, put
 
-# A fixed modification time (2020-01-02 03:04:05 UTC): more than six months
-# ago, so ``ls -l`` shows the year, and listings are reproducible.
-MTIME = 1577934245
-LS_DATE = "Jan 02  2020"
-MLSX_DATE = "20200102030405"
+MLSX_DATE = "20200102030405"  # MTIME in MLST facts
 
 DATA = random.Random(1).randbytes(3 * 1024 * 1024 + 17)  # not a multiple of any block size
 TEXT_LF = b"first line\nsecond line\n\nlast line without newline"
@@ -71,21 +64,8 @@ def ipv6_server(home: Path) -> Iterator[ThreadedServer]:
     """Like ``threaded_server``, listening on ``::1``."""
     if not socket.has_ipv6:
         pytest.fail("this Python has no IPv6 support; the IPv6 interop test needs it")
-    server = FTPServer(("::1", 0), make_handler(home))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
-    thread.start()
-    try:
-        yield ThreadedServer(server, home)
-    finally:
-        server.close_all()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
-def put(path: Path, data: bytes, mtime: float = MTIME) -> Path:
-    path.write_bytes(data)
-    os.utime(path, (mtime, mtime))
-    return path
+    with serve_in_thread(FTPServer(("::1", 0), make_handler(home)), home) as running:
+        yield running
 
 
 def retrieve(ftp: ftplib.FTP, command: str, rest: int | None = None) -> bytes:
@@ -250,21 +230,7 @@ def test_epsv_on_ipv4_when_forced(threaded_server: ThreadedServer, ftp: Recordin
 
 
 def make_tree(home: Path) -> None:
-    put(home / "a.txt", b"alpha\n")
-    put(home / "b.bin", DATA[:1000])
-    (home / "sub").mkdir()
-    put(home / "sub" / "inner.txt", b"inner")
-    os.utime(home / "sub", (MTIME, MTIME))
-
-
-def ls_line(path: Path) -> str:
-    st = path.lstat()
-    owner = pwd.getpwuid(st.st_uid).pw_name
-    group = grp.getgrgid(st.st_gid).gr_name
-    return (
-        f"{stat.filemode(st.st_mode)} {st.st_nlink:3d} {owner:<8} {group:<8} "
-        f"{st.st_size:8d} {LS_DATE} {path.name}"
-    )
+    make_listing_tree(home, DATA[:1000], "sub")
 
 
 def test_nlst(threaded_server: ThreadedServer, ftp: RecordingFTP) -> None:
@@ -396,12 +362,7 @@ def test_anonymous_is_read_only(threaded_server: ThreadedServer) -> None:
     put(threaded_server.home / "pub.txt", b"public")
     with connect(threaded_server.host, threaded_server.port, "anonymous", "a@b") as anon:
         assert retrieve(anon, "RETR pub.txt") == b"public"
-        with pytest.raises(ftplib.error_perm, match=r"^550 "):
-            anon.storbinary("STOR nope", io.BytesIO(b"x"))
-        with pytest.raises(ftplib.error_perm, match=r"^550 "):
-            anon.delete("pub.txt")
-        with pytest.raises(ftplib.error_perm, match=r"^550 "):
-            anon.mkd("dir")
+        assert_read_only(anon, existing="pub.txt", new="nope")
     assert sorted(p.name for p in threaded_server.home.iterdir()) == ["pub.txt"]
     assert (threaded_server.home / "pub.txt").read_bytes() == b"public"
 

@@ -8,38 +8,26 @@ the ``-d`` trace on stderr) the commands it sent.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
-import random
-import shutil
-import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from .conftest import PASSWORD, USER, ThreadedServer
-
-MTIME = 1577934245  # 2020-01-02 03:04:05 UTC
-LS_DATE = "Jan 02  2020"
-DATA = random.Random(3).randbytes(4 * 1024 * 1024 + 5)
-
-SETTINGS = (
-    "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 10; "
-    "set net:reconnect-interval-base 1; set cmd:fail-exit yes; set cache:enable no"
+from .interop import (
+    MTIME,
+    TREE_DATA,
+    assert_ok,
+    lftp_commands,
+    ls_lines,
+    make_mirror_tree,
+    put,
+    run_lftp,
+    snapshot,
 )
 
-
-@pytest.fixture(scope="module")
-def lftp_binary() -> str:
-    path = shutil.which("lftp")
-    if path is None:
-        pytest.fail(
-            "lftp is not installed: the interop tests need it "
-            "(run scripts/test.sh, which installs curl and lftp, or apt-get install lftp)"
-        )
-    return path
+DATA = TREE_DATA  # make_mirror_tree()'s big file: the same bytes
 
 
 class Lftp:
@@ -49,70 +37,29 @@ class Lftp:
         self.binary = binary
         self.server = server
         self.workdir = workdir
-        self.env = {**os.environ, "HOME": str(workdir.parent), "LC_ALL": "C.UTF-8"}
 
     def __call__(
         self, script: str, *, user: str | None = USER, password: str = PASSWORD
     ) -> subprocess.CompletedProcess[bytes]:
         login = f"-u {user},{password} " if user is not None else ""
         url = f"ftp://{self.server.host}:{self.server.port}"
-        return subprocess.run(
-            [self.binary, "-d", "-c", f"{SETTINGS}; open {login}{url}; {script}"],
-            timeout=30,
-            capture_output=True,
+        return run_lftp(
+            self.binary,
+            "set ftp:ssl-allow no",
+            f"{login}{url}",
+            script,
             cwd=self.workdir,
-            env=self.env,
-            check=False,
+            timeout=30,
         )
 
 
-def commands(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    """The FTP commands lftp sent, from its ``-d`` trace."""
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[5:] for line in lines if line.startswith("---> ")]
-
-
 def verbs(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    return [line.split(" ", 1)[0] for line in commands(result)]
-
-
-def check(result: subprocess.CompletedProcess[bytes]) -> None:
-    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-3000:]
+    return [line.split(" ", 1)[0] for line in lftp_commands(result)]
 
 
 @pytest.fixture
-def lftp(lftp_binary: str, threaded_server: ThreadedServer, tmp_path: Path) -> Lftp:
-    workdir = tmp_path / "client"
-    workdir.mkdir()
+def lftp(lftp_binary: str, threaded_server: ThreadedServer, workdir: Path) -> Lftp:
     return Lftp(lftp_binary, threaded_server, workdir)
-
-
-def put(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, (MTIME, MTIME))
-    return path
-
-
-def snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every path under *root*: file contents, or None for a directory."""
-    tree: dict[str, bytes | None] = {}
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root).as_posix()
-        tree[relative] = None if path.is_dir() else path.read_bytes()
-    return tree
-
-
-def make_tree(root: Path) -> dict[str, bytes | None]:
-    put(root / "top.txt", b"top level\n")
-    put(root / "empty.bin", b"")
-    put(root / "big.bin", DATA)
-    put(root / "one" / "a.txt", b"in one\r\nwith CRLF\r\n")
-    put(root / "one" / "two" / "b.bin", DATA[:70000])
-    put(root / "one" / "two" / "three" / "c.txt", b"deep")
-    put(root / "caf\u00e9" / "\u00fcber.txt", "contenu \u00e9t\u00e9".encode())
-    (root / "void").mkdir()
-    return snapshot(root)
 
 
 # --- get and put
@@ -121,20 +68,20 @@ def make_tree(root: Path) -> dict[str, bytes | None]:
 def test_get(lftp: Lftp) -> None:
     put(lftp.server.home / "data.bin", DATA)
     result = lftp("get data.bin -o fetched.bin")
-    check(result)
+    assert_ok(result)
     assert (lftp.workdir / "fetched.bin").read_bytes() == DATA
-    assert "RETR data.bin" in commands(result)
-    assert "TYPE I" in commands(result)
+    assert "RETR data.bin" in lftp_commands(result)
+    assert "TYPE I" in lftp_commands(result)
 
 
 def test_put(lftp: Lftp) -> None:
     source = put(lftp.workdir / "source.bin", DATA)
     result = lftp(f"put {source} -o stored.bin")
-    check(result)
+    assert_ok(result)
     assert (lftp.server.home / "stored.bin").read_bytes() == DATA
-    assert "STOR stored.bin" in commands(result)
+    assert "STOR stored.bin" in lftp_commands(result)
     # lftp then sets the modification time with MFMT.
-    assert "MFMT 20200102030405 stored.bin" in commands(result)
+    assert "MFMT 20200102030405 stored.bin" in lftp_commands(result)
     assert (lftp.server.home / "stored.bin").stat().st_mtime == MTIME
 
 
@@ -149,19 +96,19 @@ def test_get_missing_file_fails(lftp: Lftp) -> None:
 
 
 def test_mirror_downloads_a_tree(lftp: Lftp) -> None:
-    expected = make_tree(lftp.server.home / "tree")
+    expected = make_mirror_tree(lftp.server.home / "tree")
     result = lftp("mirror tree copy")
-    check(result)
+    assert_ok(result)
     assert snapshot(lftp.workdir / "copy") == expected
     assert "MLSD" in verbs(result)
 
 
 def test_mirror_reverse_uploads_a_tree(lftp: Lftp) -> None:
-    expected = make_tree(lftp.workdir / "local")
+    expected = make_mirror_tree(lftp.workdir / "local")
     result = lftp("mirror -R local /uploaded")
-    check(result)
+    assert_ok(result)
     assert snapshot(lftp.server.home / "uploaded") == expected
-    sent = commands(result)
+    sent = lftp_commands(result)
     assert "MKD uploaded" in sent
     assert "MKD two" in sent
     # lftp copies permissions with SITE CHMOD.
@@ -169,18 +116,18 @@ def test_mirror_reverse_uploads_a_tree(lftp: Lftp) -> None:
 
 
 def test_mirror_again_transfers_nothing(lftp: Lftp) -> None:
-    expected = make_tree(lftp.server.home / "tree")
-    check(lftp("mirror tree copy"))
+    expected = make_mirror_tree(lftp.server.home / "tree")
+    assert_ok(lftp("mirror tree copy"))
     result = lftp("mirror tree copy")
-    check(result)
+    assert_ok(result)
     assert "RETR" not in verbs(result)
     assert snapshot(lftp.workdir / "copy") == expected
 
 
 def test_mirror_in_parallel_both_ways(lftp: Lftp) -> None:
-    expected = make_tree(lftp.server.home / "tree")
+    expected = make_mirror_tree(lftp.server.home / "tree")
     result = lftp("mirror --parallel=4 tree copy; mirror -R --parallel=4 copy /back")
-    check(result)
+    assert_ok(result)
     assert snapshot(lftp.workdir / "copy") == expected
     assert snapshot(lftp.server.home / "back") == expected
 
@@ -189,26 +136,16 @@ def test_pget_segmented_download(lftp: Lftp) -> None:
     # pget splits the file into ranges fetched over several connections.
     put(lftp.server.home / "data.bin", DATA)
     result = lftp("pget -n 4 data.bin -o segmented.bin")
-    check(result)
+    assert_ok(result)
     assert (lftp.workdir / "segmented.bin").read_bytes() == DATA
     # lftp logs in on extra connections at once; how many segments they get
     # (REST n + RETR, aborted at the segment's end) depends on timing.
-    assert commands(result).count(f"USER {USER}") >= 2
-    rests = [int(c.split(" ")[1]) for c in commands(result) if c.startswith("REST ")]
+    assert lftp_commands(result).count(f"USER {USER}") >= 2
+    rests = [int(c.split(" ")[1]) for c in lftp_commands(result) if c.startswith("REST ")]
     assert all(0 < offset < len(DATA) for offset in rests)
 
 
 # --- listings
-
-
-def ls_line(path: Path) -> str:
-    st = path.lstat()
-    owner = pwd.getpwuid(st.st_uid).pw_name
-    group = grp.getgrgid(st.st_gid).gr_name
-    return (
-        f"{stat.filemode(st.st_mode)} {st.st_nlink:3d} {owner:<8} {group:<8} "
-        f"{st.st_size:8d} {LS_DATE} {path.name}\n"
-    )
 
 
 def test_ls(lftp: Lftp) -> None:
@@ -217,8 +154,8 @@ def test_ls(lftp: Lftp) -> None:
     put(home / "dir" / "inner.bin", DATA[:10])
     os.utime(home / "dir", (MTIME, MTIME))
     result = lftp("ls; ls dir")
-    check(result)
-    expected = ls_line(home / "a.txt") + ls_line(home / "dir") + ls_line(home / "dir/inner.bin")
+    assert_ok(result)
+    expected = ls_lines(home / "a.txt", home / "dir", home / "dir/inner.bin")
     assert result.stdout.decode() == expected
     assert verbs(result).count("LIST") == 2
 
@@ -229,7 +166,7 @@ def test_cls(lftp: Lftp) -> None:
     put(home / "a.txt", b"a")
     put(home / "dir" / "inner.bin", b"x")
     result = lftp("cls -1; cls -1 dir")
-    check(result)
+    assert_ok(result)
     assert result.stdout.decode() == "a.txt\nb.txt\ndir/\ndir/inner.bin\n"
     assert "MLSD" in verbs(result)
 
@@ -245,7 +182,7 @@ def test_mkdir_rm_mv(lftp: Lftp) -> None:
     result = lftp(
         "mkdir newdir; mkdir -p deep/er/est; mv old.txt newdir/new.txt; rm junk.txt; rm -r gone"
     )
-    check(result)
+    assert_ok(result)
     assert snapshot(home) == {
         "deep": None,
         "deep/er": None,
@@ -253,7 +190,7 @@ def test_mkdir_rm_mv(lftp: Lftp) -> None:
         "newdir": None,
         "newdir/new.txt": b"moving",
     }
-    sent = commands(result)
+    sent = lftp_commands(result)
     assert "MKD newdir" in sent
     assert "RNFR old.txt" in sent
     assert "RNTO newdir/new.txt" in sent
@@ -281,18 +218,18 @@ def test_get_continue(lftp: Lftp) -> None:
     put(lftp.server.home / "data.bin", DATA)
     local = put(lftp.workdir / "data.bin", DATA[:123457])
     result = lftp("get -c data.bin")
-    check(result)
+    assert_ok(result)
     assert local.read_bytes() == DATA
-    assert "REST 123457" in commands(result)
+    assert "REST 123457" in lftp_commands(result)
 
 
 def test_put_continue(lftp: Lftp) -> None:
     source = put(lftp.workdir / "data.bin", DATA)
     remote = put(lftp.server.home / "data.bin", DATA[:654321])
     result = lftp(f"put -c {source}")
-    check(result)
+    assert_ok(result)
     assert remote.read_bytes() == DATA
-    sent = commands(result)
+    sent = lftp_commands(result)
     assert sent.index("SIZE data.bin") < sent.index("REST 654321") < sent.index("STOR data.bin")
 
 
@@ -306,7 +243,7 @@ def test_passive_and_active(lftp: Lftp, passive: str, command: str) -> None:
     result = lftp(
         f"set ftp:passive-mode {passive}; get data.bin -o down.bin; put {source} -o up.bin; cls -1"
     )
-    check(result)
+    assert_ok(result)
     assert (lftp.workdir / "down.bin").read_bytes() == DATA
     assert (lftp.server.home / "up.bin").read_bytes() == DATA[:100001]
     assert result.stdout == b"data.bin\nup.bin\n"
@@ -317,7 +254,7 @@ def test_passive_and_active(lftp: Lftp, passive: str, command: str) -> None:
 def test_epsv_when_preferred(lftp: Lftp) -> None:
     put(lftp.server.home / "data.bin", DATA[:5000])
     result = lftp("set ftp:prefer-epsv yes; get data.bin -o down.bin")
-    check(result)
+    assert_ok(result)
     assert (lftp.workdir / "down.bin").read_bytes() == DATA[:5000]
     assert "EPSV" in verbs(result)
 
@@ -329,9 +266,9 @@ def test_anonymous(lftp: Lftp) -> None:
     put(lftp.server.home / "pub.txt", b"public")
     source = put(lftp.workdir / "up.bin", b"x")
     result = lftp("get pub.txt", user=None)
-    check(result)
+    assert_ok(result)
     assert (lftp.workdir / "pub.txt").read_bytes() == b"public"
-    assert "USER anonymous" in commands(result)
+    assert "USER anonymous" in lftp_commands(result)
     result = lftp(f"put {source}", user=None)
     assert result.returncode == 1
     assert b"550" in result.stderr

@@ -7,15 +7,7 @@ from hypothesis import strategies as st
 
 from trioftp.protocol.ascii import ToDisk, ToNetwork
 
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(data)) for c in cuts})
-    chunks, start = [], 0
-    for point in points:
-        chunks.append(data[start:point])
-        start = point
-    chunks.append(data[start:])
-    return chunks
+from .chunking import split_at
 
 
 def to_network(chunks: list[bytes]) -> bytes:

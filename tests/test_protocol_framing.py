@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 from trioftp.protocol.framing import DEFAULT_MAX_LINE, LineFramer, LineTooLong
 
+from .chunking import split_at
+
 TOO_LONG = LineTooLong.LINE_TOO_LONG
 IAC = 0xFF
 IP, DM, NOP, AYT = 0xF4, 0xF2, 0xF1, 0xF6
@@ -31,16 +33,6 @@ def feed_all(chunks: list[bytes], max_line: int = DEFAULT_MAX_LINE) -> Result:
         framer.feed(chunk)
         out.extend(drain(framer))
     return out
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({min(c, len(data)) for c in cuts})
-    chunks, start = [], 0
-    for point in points:
-        chunks.append(data[start:point])
-        start = point
-    chunks.append(data[start:])
-    return chunks
 
 
 def reference_lines(data: bytes, max_line: int) -> Result:

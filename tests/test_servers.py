@@ -33,7 +33,8 @@ from trioftp.servers import FTPServer
 
 from .conftest import PASSWORD, USER, make_handler
 from .ftpclient import FTPClient
-from .test_cli import ServerProcess, assert_clean_stop, running
+from .interop import assert_disconnected, download
+from .serverprocess import make_share, running
 
 GOODBYE = "221 Goodbye."
 NOOP_OK = "200 I successfully did nothing."
@@ -57,18 +58,6 @@ def ftp_login(host: str, port: int) -> ftplib.FTP:
     ftp.connect(host, port)
     ftp.login(USER, PASSWORD)
     return ftp
-
-
-def download(ftp: ftplib.FTP, name: str) -> bytes:
-    chunks: list[bytes] = []
-    ftp.retrbinary(f"RETR {name}", chunks.append)
-    return b"".join(chunks)
-
-
-def assert_disconnected(ftp: ftplib.FTP) -> None:
-    with pytest.raises((EOFError, ConnectionError)):
-        ftp.voidcmd("NOOP")
-    ftp.close()
 
 
 @pytest.fixture
@@ -504,21 +493,13 @@ print("ftp://127.0.0.1:%d/" % server.address[1], flush=True)
 
 @pytest.fixture
 def share(tmp_path: Path) -> Path:
-    path = tmp_path / "share"
-    path.mkdir()
-    (path / "hello.txt").write_bytes(b"Hello, FTP!\n")
-    return path
+    return make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
 
 
 def script(tmp_path: Path, body: str) -> list[str]:
     path = tmp_path / "server_script.py"
     path.write_text(SCRIPT_HEAD + body)
     return [sys.executable, str(path), str(tmp_path / "share")]
-
-
-def rest_of_stdout(server: ServerProcess) -> str:
-    assert server.proc.stdout is not None
-    return server.proc.stdout.read().decode()
 
 
 def served_by(ftp: ftplib.FTP) -> int:
@@ -533,8 +514,8 @@ def test_default_logging_goes_to_stderr(tmp_path: Path, share: Path) -> None:
         with server.ftp("user", "12345") as ftp:
             assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             assert ftp.quit() == GOODBYE
-        stderr = assert_clean_stop(server, signal.SIGINT)
-        assert rest_of_stdout(server) == "returned\n"
+        stderr = server.stop_cleanly(signal.SIGINT)
+        assert server.rest_of_stdout() == "returned\n"
     pid = server.proc.pid
     lines = stderr.splitlines()
     assert re.fullmatch(
@@ -561,8 +542,8 @@ print("serve_forever returned", flush=True)
     with running(script(tmp_path, body), cwd=tmp_path) as server:
         ftp = server.ftp("user", "12345")
         assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
-        stderr = assert_clean_stop(server, signal.SIGTERM)
-        assert rest_of_stdout(server) == "serve_forever returned\n"
+        stderr = server.stop_cleanly(signal.SIGTERM)
+        assert server.rest_of_stdout() == "serve_forever returned\n"
         assert_disconnected(ftp)
     assert "received interrupt signal" in stderr
     assert "[user] FTP session closed (disconnect)." in stderr
@@ -581,8 +562,8 @@ except KeyboardInterrupt:
         server.ftp("user", "12345") as ftp,
     ):
         assert ftp.pwd() == "/"
-        stderr = assert_clean_stop(server, signal.SIGINT)
-        assert rest_of_stdout(server) == "KeyboardInterrupt reached the program\n"
+        stderr = server.stop_cleanly(signal.SIGINT)
+        assert server.rest_of_stdout() == "KeyboardInterrupt reached the program\n"
         assert_disconnected(ftp)
     assert "received interrupt signal" not in stderr  # the server did not handle it
 
@@ -618,8 +599,8 @@ print("parent returned", flush=True)
             assert pids <= workers  # every session was served by a worker
             for ftp in clients:
                 assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
-            stderr = assert_clean_stop(server, signal.SIGTERM)
-            assert rest_of_stdout(server) == "parent returned\n"
+            stderr = server.stop_cleanly(signal.SIGTERM)
+            assert server.rest_of_stdout() == "parent returned\n"
             for ftp in clients:
                 assert_disconnected(ftp)
         for pid in workers:  # reaped by the parent before it exited

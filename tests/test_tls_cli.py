@@ -19,104 +19,34 @@ import socket
 import ssl
 import stat
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 import trioftp
 
-from .test_cli import STARTUP_TIMEOUT, STOP_TIMEOUT, read_line, sigint_not_ignored
-from .tls_fixtures import TLSFiles, client_context, require_binary, write_tls_files
+from .interop import assert_disconnected, download, run_curl
+from .serverprocess import ServerProcess, make_share, running, trioftp_command
+from .tls_fixtures import TLSFiles, client_context, write_tls_files
 
-URL = re.compile(r"\b(ftps?)://([0-9.]+):(\d+)/")
 FINGERPRINT = re.compile(r"^TLS: SHA-256 fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})$")
 HELLO = b"Hello, FTPS!\n"
 
 
-class TLSServerProcess:
-    """``python -m trioftp -p 0 ARGS`` with its own ``XDG_CONFIG_HOME``."""
-
-    def __init__(
-        self, args: Sequence[str], *, cwd: Path, config_home: Path, stderr: IO[bytes]
-    ) -> None:
-        self.argv = [sys.executable, "-m", "trioftp", "-p", "0", *args]
-        self._stderr = stderr
-        env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
-        with sigint_not_ignored():
-            self.proc = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                cwd=cwd,
-                env=env,
-            )
-        self.line = self.read_line()
-        match = URL.search(self.line)
-        assert match is not None, self.line
-        self.scheme, self.host, self.port = match.group(1), match.group(2), int(match.group(3))
-
-    def read_line(self) -> str:
-        """The next line on stdout (without its newline), within the startup deadline."""
-        assert self.proc.stdout is not None
-        try:
-            return read_line(self.proc.stdout, STARTUP_TIMEOUT).decode().rstrip("\n")
-        except (TimeoutError, EOFError) as exc:
-            self.kill()
-            pytest.fail(f"{self.argv}: no line on stdout: {exc}\n{self.stderr()}")
-
-    def stderr(self) -> str:
-        self._stderr.seek(0)
-        return self._stderr.read().decode("utf-8", "replace")
-
-    def stop(self, signum: int = signal.SIGINT) -> tuple[str, str]:
-        """Stop with *signum*; check a clean exit; return the rest of stdout and stderr."""
-        self.proc.send_signal(signum)
-        try:
-            status = self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"{self.argv} did not stop on signal {signum}:\n{self.stderr()}")
-        assert self.proc.stdout is not None
-        rest = self.proc.stdout.read().decode()
-        stderr = self.stderr()
-        assert status == 0, stderr
-        assert "Traceback" not in stderr
-        return rest, stderr
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def close(self) -> None:
-        self.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
 @contextmanager
-def running(args: Sequence[str], cwd: Path, config_home: Path) -> Iterator[TLSServerProcess]:
-    with tempfile.TemporaryFile() as stderr:
-        server = TLSServerProcess(args, cwd=cwd, config_home=config_home, stderr=stderr)
-        try:
-            yield server
-        finally:
-            server.close()
+def serving(args: Sequence[str], cwd: Path, config_home: Path) -> Iterator[ServerProcess]:
+    """``python -m trioftp -p 0 ARGS`` with its own ``XDG_CONFIG_HOME``."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
+    with running(trioftp_command(*args), cwd=cwd, env=env) as server:
+        yield server
 
 
 @pytest.fixture
 def share(tmp_path: Path) -> Path:
     """The directory to serve, holding one file."""
-    path = tmp_path / "share"
-    path.mkdir()
-    (path / "hello.txt").write_bytes(HELLO)
-    return path
+    return make_share(tmp_path, "hello.txt", HELLO)
 
 
 @pytest.fixture
@@ -130,29 +60,18 @@ def tls_files(tmp_path: Path) -> TLSFiles:
     return write_tls_files(tmp_path / "tls")
 
 
-@pytest.fixture(scope="module")
-def curl_binary() -> str:
-    return require_binary("curl")
-
-
 def cert_options(files: TLSFiles) -> list[str]:
     return ["--certfile", str(files.certfile), "--keyfile", str(files.keyfile)]
 
 
-def ftps(server: TLSServerProcess, context: ssl.SSLContext) -> ftplib.FTP_TLS:
+def ftps(server: ServerProcess, context: ssl.SSLContext) -> ftplib.FTP_TLS:
     """ftplib over AUTH TLS, not logged in yet."""
     ftp = ftplib.FTP_TLS(context=context, timeout=10)
     ftp.connect(server.host, server.port)
     return ftp
 
 
-def download(ftp: ftplib.FTP, name: str) -> bytes:
-    chunks: list[bytes] = []
-    ftp.retrbinary(f"RETR {name}", chunks.append)
-    return b"".join(chunks)
-
-
-def presented_fingerprint(server: TLSServerProcess) -> str:
+def presented_fingerprint(server: ServerProcess) -> str:
     """SHA-256 of the certificate the server presents after AUTH TLS, as ``AB:CD:...``."""
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -168,7 +87,7 @@ def presented_fingerprint(server: TLSServerProcess) -> str:
     return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
 
 
-def self_signed_lines(server: TLSServerProcess, config_home: Path) -> tuple[Path, str]:
+def self_signed_lines(server: ServerProcess, config_home: Path) -> tuple[Path, str]:
     """Read and check the two ``TLS:`` lines; return the certificate path and fingerprint."""
     certfile = config_home / "trioftp" / "selfsigned-cert.pem"
     assert server.read_line() == f"TLS: self-signed certificate {certfile}"
@@ -177,19 +96,13 @@ def self_signed_lines(server: TLSServerProcess, config_home: Path) -> tuple[Path
     return certfile, match.group(1)
 
 
-def curl(binary: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [binary, "-sS", "-v", *args], timeout=60, capture_output=True, cwd=cwd, check=False
-    )
-
-
 # --- the self-signed certificate
 
 
 def test_self_signed_certificate(
     share: Path, config_home: Path, tmp_path: Path, curl_binary: str
 ) -> None:
-    with running(["--tls"], cwd=share, config_home=config_home) as server:
+    with serving(["--tls"], cwd=share, config_home=config_home) as server:
         assert server.line.endswith(
             f"ftp://127.0.0.1:{server.port}/ (FTPS: AUTH TLS) - Ctrl-C to stop"
         )
@@ -199,17 +112,18 @@ def test_self_signed_certificate(
         # ... and of the file it printed.
         der = ssl.PEM_cert_to_DER_cert(certfile.read_text())
         assert ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest()) == fingerprint
-        rest, _ = server.stop()
+        server.stop_cleanly()
+        rest = server.rest_of_stdout()
     assert rest == ""
     keyfile = config_home / "trioftp" / "selfsigned-key.pem"
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
     pem = certfile.read_bytes()
 
     # A second run reuses the certificate; clients that trust it can verify the server.
-    with running(["--tls"], cwd=share, config_home=config_home) as server:
+    with serving(["--tls"], cwd=share, config_home=config_home) as server:
         assert self_signed_lines(server, config_home) == (certfile, fingerprint)
         assert presented_fingerprint(server) == fingerprint
-        result = curl(
+        result = run_curl(
             curl_binary,
             "--ssl-reqd",
             "--cacert",
@@ -222,18 +136,18 @@ def test_self_signed_certificate(
         assert 'subjectAltName: host "127.0.0.1" matched cert\'s IP address!' in (
             result.stderr.decode()
         )
-        server.stop()
+        server.stop_cleanly()
     assert certfile.read_bytes() == pem
 
 
 def test_implicit_with_self_signed_certificate(
     share: Path, config_home: Path, tmp_path: Path, curl_binary: str
 ) -> None:
-    with running(["--tls-implicit"], cwd=share, config_home=config_home) as server:
+    with serving(["--tls-implicit"], cwd=share, config_home=config_home) as server:
         assert server.scheme == "ftps"
         assert server.line.endswith(f"ftps://127.0.0.1:{server.port}/ - Ctrl-C to stop")
         certfile, _ = self_signed_lines(server, config_home)
-        result = curl(
+        result = run_curl(
             curl_binary,
             "--cacert",
             str(certfile),
@@ -242,7 +156,7 @@ def test_implicit_with_self_signed_certificate(
         )
         assert result.returncode == 0, result.stderr.decode()
         assert result.stdout == HELLO
-        server.stop()
+        server.stop_cleanly()
 
 
 # --- certificate files and policies
@@ -250,7 +164,7 @@ def test_implicit_with_self_signed_certificate(
 
 def test_certfile_and_keyfile(share: Path, config_home: Path, tls_files: TLSFiles) -> None:
     args = [*cert_options(tls_files), "-u", "alice", "-P", "s3cret", "-w"]
-    with running(args, cwd=share, config_home=config_home) as server:
+    with serving(args, cwd=share, config_home=config_home) as server:
         assert server.line.endswith(
             f"ftp://127.0.0.1:{server.port}/ (FTPS: AUTH TLS) - Ctrl-C to stop"
         )
@@ -265,7 +179,8 @@ def test_certfile_and_keyfile(share: Path, config_home: Path, tls_files: TLSFile
             assert download(ftp, "up.bin") == data
             assert download(ftp, "hello.txt") == HELLO
             ftp.quit()
-        rest, stderr = server.stop()
+        stderr = server.stop_cleanly()
+        rest = server.rest_of_stdout()
     # No self-signed certificate was made or announced.
     assert rest == ""
     assert not config_home.exists()
@@ -274,7 +189,7 @@ def test_certfile_and_keyfile(share: Path, config_home: Path, tls_files: TLSFile
 
 def test_tls_control_required(share: Path, config_home: Path, tls_files: TLSFiles) -> None:
     args = [*cert_options(tls_files), "--tls-control-required"]
-    with running(args, cwd=share, config_home=config_home) as server:
+    with serving(args, cwd=share, config_home=config_home) as server:
         with ftplib.FTP(timeout=10) as plain:
             plain.connect(server.host, server.port)
             with pytest.raises(
@@ -287,12 +202,12 @@ def test_tls_control_required(share: Path, config_home: Path, tls_files: TLSFile
             ftp.prot_p()
             assert download(ftp, "hello.txt") == HELLO
             ftp.quit()
-        server.stop()
+        server.stop_cleanly()
 
 
 def test_tls_data_required(share: Path, config_home: Path, tls_files: TLSFiles) -> None:
     args = [*cert_options(tls_files), "--tls-data-required"]
-    with running(args, cwd=share, config_home=config_home) as server:
+    with serving(args, cwd=share, config_home=config_home) as server:
         with ftps(server, client_context(tls_files)) as ftp:
             ftp.login("anonymous", "x@y")
             with pytest.raises(
@@ -304,23 +219,25 @@ def test_tls_data_required(share: Path, config_home: Path, tls_files: TLSFiles) 
             assert download(ftp, "hello.txt") == HELLO
             assert ftp.nlst() == ["hello.txt"]
             ftp.quit()
-        server.stop()
+        server.stop_cleanly()
 
 
 def test_tls_implicit(
     share: Path, config_home: Path, tls_files: TLSFiles, tmp_path: Path, curl_binary: str
 ) -> None:
     args = [*cert_options(tls_files), "--tls-implicit", "-w"]
-    with running(args, cwd=share, config_home=config_home) as server:
+    with serving(args, cwd=share, config_home=config_home) as server:
         assert server.scheme == "ftps"
         assert server.line.endswith(f"ftps://127.0.0.1:{server.port}/ - Ctrl-C to stop")
         base = f"ftps://127.0.0.1:{server.port}"
-        result = curl(curl_binary, "--cacert", str(tls_files.ca), f"{base}/hello.txt", cwd=tmp_path)
+        result = run_curl(
+            curl_binary, "--cacert", str(tls_files.ca), f"{base}/hello.txt", cwd=tmp_path
+        )
         assert result.returncode == 0, result.stderr.decode()
         assert result.stdout == HELLO
         source = tmp_path / "source.bin"
         source.write_bytes(os.urandom(100_001))
-        result = curl(
+        result = run_curl(
             curl_binary,
             "--cacert",
             str(tls_files.ca),
@@ -336,7 +253,8 @@ def test_tls_implicit(
             raw.sendall(b"USER anonymous\r\n")
             raw.settimeout(10)
             assert raw.recv(100) == b""
-        rest, _ = server.stop()
+        server.stop_cleanly()
+        rest = server.rest_of_stdout()
     assert rest == ""
 
 
@@ -347,7 +265,7 @@ def test_missing_certificate_file(
     missing = share / "missing.pem"
     args = {"--certfile": str(tls_files.certfile), "--keyfile": str(tls_files.keyfile)}
     args[option] = str(missing)
-    argv = [sys.executable, "-m", "trioftp", "-p", "0"]
+    argv = trioftp_command()
     for name, value in args.items():
         argv += [name, value]
     result = subprocess.run(
@@ -373,18 +291,16 @@ def test_missing_certificate_file(
 def test_sigint_stops_tls_server_with_a_client(
     share: Path, config_home: Path, tls_files: TLSFiles
 ) -> None:
-    with running(cert_options(tls_files), cwd=share, config_home=config_home) as server:
-        ftp = ftps(server, client_context(tls_files))
-        try:
-            ftp.login("anonymous", "x@y")
-            ftp.prot_p()
-            assert download(ftp, "hello.txt") == HELLO
-            _, stderr = server.stop(signal.SIGINT)
-            # The session was closed with the server.
-            with pytest.raises((EOFError, OSError)):
-                ftp.voidcmd("NOOP")
-        finally:
-            ftp.close()
+    with (
+        serving(cert_options(tls_files), cwd=share, config_home=config_home) as server,
+        ftps(server, client_context(tls_files)) as ftp,
+    ):
+        ftp.login("anonymous", "x@y")
+        ftp.prot_p()
+        assert download(ftp, "hello.txt") == HELLO
+        stderr = server.stop_cleanly(signal.SIGINT)
+        # The session was closed with the server.
+        assert_disconnected(ftp, (EOFError, OSError))
     assert "received interrupt signal" in stderr
     assert "[anonymous] FTP session closed (disconnect)." in stderr
     assert ">>> FTP server stopped <<<" in stderr

@@ -27,15 +27,27 @@ from OpenSSL import SSL
 import trioftp
 
 from .conftest import PASSWORD, USER
-from .test_interop_curl import ls_line
-from .test_interop_lftp import MTIME, make_tree, snapshot
-from .test_interop_lftp import put as put_file
+from .interop import (
+    MTIME,
+    assert_ok,
+    curl_commands,
+    curl_replies,
+    download,
+    lftp_commands,
+    lftp_replies,
+    ls_line,
+    ls_lines,
+    make_mirror_tree,
+    put,
+    run_curl,
+    run_lftp,
+    snapshot,
+)
 from .tls_fixtures import (
     DataConnection,
     TLSFiles,
     TLSServer,
     client_context,
-    require_binary,
     tls_servers,
     write_tls_files,
 )
@@ -48,6 +60,8 @@ REFUSED_522 = "522 Data connection must reuse the control connection's TLS sessi
 CURLE_PARTIAL_FILE = 18
 CURLE_SSL_CONNECT_ERROR = 35
 CURLE_PEER_FAILED_VERIFICATION = 60
+# What curl sends first with --ssl or --ssl-reqd (explicit FTPS).
+CURL_SECURE_LOGIN = ["AUTH SSL", f"USER {USER}", "PASS pass", "PBSZ 0", "PROT P"]
 
 StartServer = Callable[..., TLSServer]
 
@@ -71,13 +85,6 @@ def start(home: Path, tls_files: TLSFiles) -> Iterator[StartServer]:
 def tls_server(start: StartServer) -> TLSServer:
     """A TLS server with default settings (explicit FTPS, binding preferred)."""
     return start()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    path = tmp_path / "client"
-    path.mkdir()
-    return path
 
 
 # --- ftplib
@@ -139,12 +146,6 @@ def ftps_login(
     return ftp
 
 
-def download(ftp: ftplib.FTP, name: str) -> bytes:
-    chunks: list[bytes] = []
-    ftp.retrbinary(f"RETR {name}", chunks.append)
-    return b"".join(chunks)
-
-
 def listing(ftp: ftplib.FTP, command: str = "LIST") -> list[str]:
     lines: list[str] = []
     ftp.retrlines(command, lines.append)
@@ -154,16 +155,16 @@ def listing(ftp: ftplib.FTP, command: str = "LIST") -> list[str]:
 @pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
 def test_ftplib_protected_transfers(tls_server: TLSServer, passive: bool) -> None:
     home = tls_server.home
-    put_file(home / "listed.txt", b"listed\n")
+    put(home / "listed.txt", b"listed\n")
     with ftps_login(tls_server, passive=passive) as ftp:
         assert ftp.prot_p() == "200 Protection set to Private."
         assert ftp.storbinary("STOR up.bin", io.BytesIO(DATA)) == "226 Transfer complete."
         assert (home / "up.bin").read_bytes() == DATA
         assert download(ftp, "up.bin") == DATA
-        put_file(home / "up.bin", DATA)  # a fixed mtime for the exact LIST line
+        put(home / "up.bin", DATA)  # a fixed mtime for the exact LIST line
         assert listing(ftp) == [
-            ls_line(home / "listed.txt").rstrip("\n"),
-            ls_line(home / "up.bin").rstrip("\n"),
+            ls_line(home / "listed.txt"),
+            ls_line(home / "up.bin"),
         ]
         facts = dict(ftp.mlsd(facts=["type", "size"]))
         assert (facts.pop(".")["type"], facts.pop("..")["type"]) == ("cdir", "pdir")
@@ -218,7 +219,7 @@ def test_ftplib_resuming_client_under_binding_required(start: StartServer) -> No
 
 def test_ftplib_without_resumption_gets_522_under_binding_required(start: StartServer) -> None:
     server = start(tls_data_session_binding="required")
-    put_file(server.home / "a.txt", b"abc")
+    put(server.home / "a.txt", b"abc")
     with ftps_login(server) as ftp:
         ftp.prot_p()
         for transfer in (lambda: download(ftp, "a.txt"), ftp.nlst):
@@ -249,7 +250,7 @@ def context_server(
 
 
 def test_ftplib_ccc_after_login(context_server: TLSServer) -> None:
-    put_file(context_server.home / "a.txt", b"abc")
+    put(context_server.home / "a.txt", b"abc")
     with ftps_login(context_server) as ftp:
         ftp.prot_p()
         assert isinstance(ftp.sock, ssl.SSLSocket)
@@ -282,37 +283,11 @@ class Curl:
         self.workdir = workdir
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [self.binary, "-sS", "-v", *args],
-            timeout=60,
-            capture_output=True,
-            cwd=self.workdir,
-            check=False,
-        )
+        return run_curl(self.binary, *args, cwd=self.workdir)
 
 
 def url(server: TLSServer, path: str = "", *, scheme: str = "ftp") -> str:
     return f"{scheme}://{USER}:{PASSWORD}@{server.host}:{server.port}/{path}"
-
-
-def commands(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    """The FTP commands curl sent, from its ``-v`` trace."""
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[2:] for line in lines if line.startswith("> ")]
-
-
-def replies(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[2:] for line in lines if line.startswith("< ")]
-
-
-def ok(result: subprocess.CompletedProcess[bytes]) -> None:
-    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")[-3000:]
-
-
-@pytest.fixture(scope="module")
-def curl_binary() -> str:
-    return require_binary("curl")
 
 
 @pytest.fixture
@@ -327,12 +302,12 @@ def curl_round_trip(
     source = curl.workdir / "source.bin"
     source.write_bytes(DATA)
     result = curl(*options, "-T", str(source), url(server, "up.bin", scheme=scheme))
-    ok(result)
+    assert_ok(result)
     assert (server.home / "up.bin").read_bytes() == DATA
-    assert "226 Transfer complete." in replies(result)
+    assert "226 Transfer complete." in curl_replies(result)
     out = curl.workdir / "down.bin"
     download = curl(*options, url(server, "up.bin", scheme=scheme), "-o", str(out))
-    ok(download)
+    assert_ok(download)
     assert out.read_bytes() == DATA
     return result, download
 
@@ -348,12 +323,12 @@ def test_curl_download_and_upload(curl: Curl, tls_server: TLSServer) -> None:
         str(source),
         url(tls_server, "up.bin"),
     )
-    ok(result)
+    assert_ok(result)
     assert (tls_server.home / "up.bin").read_bytes() == DATA
     # curl sends AUTH SSL first (it would try AUTH TLS next if that were refused).
-    assert commands(result)[:5] == ["AUTH SSL", f"USER {USER}", "PASS pass", "PBSZ 0", "PROT P"]
-    assert replies(result)[1] == "234 AUTH SSL successful."
-    assert commands(result)[-1] == "STOR up.bin"
+    assert curl_commands(result)[:5] == CURL_SECURE_LOGIN
+    assert curl_replies(result)[1] == "234 AUTH SSL successful."
+    assert curl_commands(result)[-1] == "STOR up.bin"
     assert "SSL connection using TLSv1.3" in result.stderr.decode()
     out = curl.workdir / "down.bin"
     result = curl(
@@ -364,32 +339,32 @@ def test_curl_download_and_upload(curl: Curl, tls_server: TLSServer) -> None:
         "-o",
         str(out),
     )
-    ok(result)
+    assert_ok(result)
     assert out.read_bytes() == DATA
-    assert commands(result)[-1] == "RETR up.bin"
+    assert curl_commands(result)[-1] == "RETR up.bin"
     # curl resumes the control connection's session on every data connection.
     assert tls_server.handler.connections == [TLS13, TLS13]
 
 
 def test_curl_directory_listing(curl: Curl, tls_server: TLSServer) -> None:
     home = tls_server.home
-    put_file(home / "a.txt", b"abc")
-    put_file(home / "dir" / "inner.txt", b"inner")
+    put(home / "a.txt", b"abc")
+    put(home / "dir" / "inner.txt", b"inner")
     os.utime(home / "dir", (MTIME, MTIME))
     ca = str(tls_server.files.ca)
     result = curl("--ssl-reqd", "--cacert", ca, url(tls_server))
-    ok(result)
-    assert result.stdout.decode() == ls_line(home / "a.txt") + ls_line(home / "dir")
-    assert commands(result)[-1] == "LIST"
+    assert_ok(result)
+    assert result.stdout.decode() == ls_lines(home / "a.txt", home / "dir")
+    assert curl_commands(result)[-1] == "LIST"
     result = curl("--ssl-reqd", "--cacert", ca, "--list-only", url(tls_server, "dir/"))
-    ok(result)
+    assert_ok(result)
     assert result.stdout == b"inner.txt\n"
-    assert commands(result)[-1] == "NLST"
+    assert curl_commands(result)[-1] == "NLST"
     assert tls_server.handler.connections == [TLS13, TLS13]
 
 
 def test_curl_rejects_a_certificate_from_another_ca(curl: Curl, tls_server: TLSServer) -> None:
-    put_file(tls_server.home / "a.txt", b"secret")
+    put(tls_server.home / "a.txt", b"secret")
     out = curl.workdir / "a.txt"
     result = curl(
         "--ssl-reqd",
@@ -402,19 +377,19 @@ def test_curl_rejects_a_certificate_from_another_ca(curl: Curl, tls_server: TLSS
     assert result.returncode == CURLE_PEER_FAILED_VERIFICATION, result.stderr
     assert not out.exists()
     # curl gave up after the handshake: no credentials were sent.
-    assert commands(result) == ["AUTH SSL"]
+    assert curl_commands(result) == ["AUTH SSL"]
     # The server is unharmed.
     result = curl("--ssl-reqd", "--cacert", str(tls_server.files.ca), url(tls_server, "a.txt"))
-    ok(result)
+    assert_ok(result)
     assert result.stdout == b"secret"
 
 
 def test_curl_ssl_upgrades_when_offered(curl: Curl, tls_server: TLSServer) -> None:
-    put_file(tls_server.home / "a.txt", b"upgraded\n")
+    put(tls_server.home / "a.txt", b"upgraded\n")
     result = curl("--ssl", "--cacert", str(tls_server.files.ca), url(tls_server, "a.txt"))
-    ok(result)
+    assert_ok(result)
     assert result.stdout == b"upgraded\n"
-    assert commands(result)[:5] == ["AUTH SSL", f"USER {USER}", "PASS pass", "PBSZ 0", "PROT P"]
+    assert curl_commands(result)[:5] == CURL_SECURE_LOGIN
     assert tls_server.handler.connections == [TLS13]
 
 
@@ -422,9 +397,9 @@ def test_curl_implicit_ftps(curl: Curl, start: StartServer) -> None:
     server = start(tls_implicit=True)
     for result in curl_round_trip(curl, server, "--cacert", str(server.files.ca), scheme="ftps"):
         # TLS from the first byte: no AUTH; curl still sends PBSZ and PROT P.
-        assert commands(result)[:4] == [f"USER {USER}", "PASS pass", "PBSZ 0", "PROT P"]
-        assert not {"AUTH SSL", "AUTH TLS"} & set(commands(result))
-        assert replies(result)[0] == f"220 trioftp {trioftp.__version__} ready."
+        assert curl_commands(result)[:4] == [f"USER {USER}", "PASS pass", "PBSZ 0", "PROT P"]
+        assert not {"AUTH SSL", "AUTH TLS"} & set(curl_commands(result))
+        assert curl_replies(result)[0] == f"220 trioftp {trioftp.__version__} ready."
     assert server.handler.connections == [TLS13, TLS13]
 
 
@@ -439,7 +414,7 @@ def test_curl_ccc(curl: Curl, context_server: TLSServer, mode: str) -> None:
     # In passive mode (curl's default) curl does not answer the server's
     # close_notify: its next command follows in clear text at once.
     server = context_server
-    put_file(server.home / "a.txt", b"after ccc")
+    put(server.home / "a.txt", b"after ccc")
     result = curl(
         "--ssl-reqd",
         "--ftp-ssl-ccc",
@@ -449,11 +424,11 @@ def test_curl_ccc(curl: Curl, context_server: TLSServer, mode: str) -> None:
         str(server.files.ca),
         url(server, "a.txt"),
     )
-    ok(result)
+    assert_ok(result)
     assert result.stdout == b"after ccc"
-    sent = commands(result)
-    assert sent[:7] == ["AUTH SSL", f"USER {USER}", "PASS pass", "PBSZ 0", "PROT P", "CCC", "PWD"]
-    assert replies(result)[6:8] == [
+    sent = curl_commands(result)
+    assert sent[:7] == [*CURL_SECURE_LOGIN, "CCC", "PWD"]
+    assert curl_replies(result)[6:8] == [
         "200 Clear Command Channel OK.",
         '257 "/" is the current directory.',
     ]
@@ -468,7 +443,7 @@ def curl_version(binary: str) -> tuple[int, ...]:
 
 
 def data_commands(result: subprocess.CompletedProcess[bytes]) -> set[str]:
-    return {c.split(" ")[0] for c in commands(result)} & {"PASV", "EPSV", "PORT", "EPRT"}
+    return {c.split(" ")[0] for c in curl_commands(result)} & {"PASV", "EPSV", "PORT", "EPRT"}
 
 
 def test_curl_passive_mode(curl: Curl, tls_server: TLSServer) -> None:
@@ -494,18 +469,12 @@ def test_curl_active_mode(curl: Curl, curl_binary: str, start: StartServer) -> N
     result = curl(*options, "-T", str(source), url(server, "up.bin"))
     assert result.returncode == CURLE_PARTIAL_FILE, result.stderr
     assert data_commands(result) == {"EPRT"}
-    assert replies(result)[-1] == "425 TLS negotiation on the data connection failed."
+    assert curl_replies(result)[-1] == "425 TLS negotiation on the data connection failed."
     assert not (server.home / "up.bin").exists()
     assert server.handler.connections == []
 
 
 # --- lftp
-
-LFTP_SETTINGS = (
-    "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set net:max-retries 1; "
-    "set net:timeout 10; set net:reconnect-interval-base 1; set cmd:fail-exit yes; "
-    "set cache:enable no"
-)
 
 
 class Lftp:
@@ -514,35 +483,14 @@ class Lftp:
     def __init__(self, binary: str, workdir: Path) -> None:
         self.binary = binary
         self.workdir = workdir
-        self.env = {**os.environ, "HOME": str(workdir.parent), "LC_ALL": "C.UTF-8"}
 
     def __call__(self, server: TLSServer, script: str) -> subprocess.CompletedProcess[bytes]:
-        settings = f"set ssl:ca-file {server.files.ca}; {LFTP_SETTINGS}"
-        target = f"-u {USER},{PASSWORD} ftp://{server.host}:{server.port}"
-        return subprocess.run(
-            [self.binary, "-d", "-c", f"{settings}; open {target}; {script}"],
-            timeout=60,
-            capture_output=True,
-            cwd=self.workdir,
-            env=self.env,
-            check=False,
+        settings = (
+            f"set ssl:ca-file {server.files.ca}; set ftp:ssl-force yes; "
+            "set ftp:ssl-protect-data yes"
         )
-
-
-def lftp_commands(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    """The FTP commands lftp sent, from its ``-d`` trace."""
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[5:] for line in lines if line.startswith("---> ")]
-
-
-def lftp_replies(result: subprocess.CompletedProcess[bytes]) -> list[str]:
-    lines = result.stderr.decode("utf-8", "replace").splitlines()
-    return [line[5:] for line in lines if line.startswith("<--- ")]
-
-
-@pytest.fixture(scope="module")
-def lftp_binary() -> str:
-    return require_binary("lftp")
+        target = f"-u {USER},{PASSWORD} ftp://{server.host}:{server.port}"
+        return run_lftp(self.binary, settings, target, script, cwd=self.workdir, timeout=60)
 
 
 @pytest.fixture
@@ -558,13 +506,13 @@ def strict_server(start: StartServer) -> TLSServer:
 
 @pytest.mark.parametrize(("passive", "command"), [("on", "PASV"), ("off", "PORT")])
 def test_lftp_get_and_put(lftp: Lftp, strict_server: TLSServer, passive: str, command: str) -> None:
-    put_file(strict_server.home / "data.bin", DATA)
-    source = put_file(lftp.workdir / "source.bin", DATA[:123457])
+    put(strict_server.home / "data.bin", DATA)
+    source = put(lftp.workdir / "source.bin", DATA[:123457])
     result = lftp(
         strict_server,
         f"set ftp:passive-mode {passive}; get data.bin -o fetched.bin; put {source} -o stored.bin",
     )
-    ok(result)
+    assert_ok(result)
     used = {c.split(" ")[0] for c in lftp_commands(result)} & {"PASV", "EPSV", "PORT", "EPRT"}
     assert used == {command}
     assert (lftp.workdir / "fetched.bin").read_bytes() == DATA
@@ -578,9 +526,9 @@ def test_lftp_get_and_put(lftp: Lftp, strict_server: TLSServer, passive: str, co
 
 
 def test_lftp_mirror_both_ways(lftp: Lftp, strict_server: TLSServer) -> None:
-    expected = make_tree(strict_server.home / "tree")
+    expected = make_mirror_tree(strict_server.home / "tree")
     result = lftp(strict_server, "mirror tree copy; mirror -R copy /back")
-    ok(result)
+    assert_ok(result)
     assert snapshot(lftp.workdir / "copy") == expected
     assert snapshot(strict_server.home / "back") == expected
     assert "MLSD" in [line.split(" ")[0] for line in lftp_commands(result)]
@@ -599,7 +547,7 @@ def test_lftp_tls13_uploads_arrive_intact(lftp: Lftp, strict_server: TLSServer) 
         (lftp.workdir / name).write_bytes(content)
     script = "; ".join(f"put {name}" for name in sizes)
     result = lftp(strict_server, script)
-    ok(result)
+    assert_ok(result)
     for name, content in contents.items():
         assert (strict_server.home / name).read_bytes() == content, name
     assert [c for c in lftp_commands(result) if c.startswith("STOR ")] == [
@@ -614,10 +562,10 @@ def test_lftp_under_binding_required(lftp: Lftp, start: StartServer) -> None:
     server = start(
         tls_control_required=True, tls_data_required=True, tls_data_session_binding="required"
     )
-    put_file(server.home / "data.bin", DATA)
-    source = put_file(lftp.workdir / "source.bin", DATA[:5000])
+    put(server.home / "data.bin", DATA)
+    source = put(lftp.workdir / "source.bin", DATA[:5000])
     result = lftp(server, f"get data.bin -o fetched.bin; put {source} -o stored.bin; cls -1")
-    ok(result)
+    assert_ok(result)
     assert (lftp.workdir / "fetched.bin").read_bytes() == DATA
     assert (server.home / "stored.bin").read_bytes() == DATA[:5000]
     assert result.stdout == b"data.bin\nstored.bin\n"
@@ -659,7 +607,7 @@ def test_pyopenssl_context_with_curl(curl: Curl, start: StartServer, tls_files: 
 
 
 def test_curl_with_tls_1_0_or_1_1_is_refused(curl: Curl, tls_server: TLSServer) -> None:
-    put_file(tls_server.home / "a.txt", b"abc")
+    put(tls_server.home / "a.txt", b"abc")
     result = curl(
         "--ssl-reqd",
         "--tlsv1.0",
@@ -676,7 +624,7 @@ def test_curl_with_tls_1_0_or_1_1_is_refused(curl: Curl, tls_server: TLSServer) 
     # curl did offer TLS 1.1 (its highest allowed); the server ended the connection.
     assert "* TLSv1.1 (OUT), TLS handshake, Client hello (1):" in result.stderr.decode()
     assert "SSL_connect: SSL_ERROR_SYSCALL" in result.stderr.decode()
-    assert commands(result) == ["AUTH SSL"]
+    assert curl_commands(result) == ["AUTH SSL"]
 
 
 def old_client_context(files: TLSFiles, version: ssl.TLSVersion) -> ssl.SSLContext:

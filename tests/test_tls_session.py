@@ -71,11 +71,19 @@ async def connect(
 
 
 async def secured(
-    tls_server: StartServer, certs: Certs, *, level: str = "P", **attributes: object
+    tls_server: StartServer,
+    certs: Certs,
+    *,
+    level: str = "P",
+    version: str | None = None,
+    **attributes: object,
 ) -> tuple[RunningServer, TLSClient]:
-    """A server and a client that did AUTH TLS, PBSZ 0, PROT *level*, login, TYPE I."""
+    """A server and a client that did AUTH TLS, PBSZ 0, PROT *level*, login, TYPE I.
+
+    The client's TLS is pinned to *version* when given.
+    """
     server = await tls_server(**attributes)
-    client = await connect(server, certs)
+    client = await connect(server, certs, version=version)
     await client.secure(level)
     assert (await client.cmd("TYPE I")).code == 200
     return server, client
@@ -606,10 +614,7 @@ async def test_download_ends_with_close_notify(tls_server: StartServer, certs: C
 async def test_upload_ending_with_a_bare_fin_completes(
     tls_server: StartServer, certs: Certs, version: str
 ) -> None:
-    server = await tls_server()
-    client = await connect(server, certs, version=version)
-    await client.secure()
-    assert (await client.cmd("TYPE I")).code == 200
+    server, client = await secured(tls_server, certs, version=version)
     data = content(150_000)
     stream = await client.pasv()
     assert (await client.cmd("STOR up.bin")).code in (125, 150)
@@ -626,10 +631,7 @@ async def test_upload_ending_with_a_bare_fin_completes(
 async def test_reset_upload_is_never_complete(
     tls_server: StartServer, certs: Certs, version: str
 ) -> None:
-    server = await tls_server()
-    client = await connect(server, certs, version=version)
-    await client.secure()
-    assert (await client.cmd("TYPE I")).code == 200
+    server, client = await secured(tls_server, certs, version=version)
     data = content(100_000)
     stream = await client.pasv()
     assert (await client.cmd("STOR up.bin")).code in (125, 150)
@@ -655,10 +657,7 @@ async def test_reset_upload_is_never_complete(
 async def test_tls13_uploads_closed_promptly_arrive_intact(
     tls_server: StartServer, certs: Certs
 ) -> None:
-    server = await tls_server()
-    client = await connect(server, certs, version="TLSv1.3")
-    await client.secure()
-    assert (await client.cmd("TYPE I")).code == 200
+    server, client = await secured(tls_server, certs, version="TLSv1.3")
     for index in range(6):
         data = content(30_000 + index * 7_919, seed=index)
         stream = await client.pasv()

@@ -7,7 +7,6 @@ import os
 import pwd
 import random
 import re
-import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +19,7 @@ from trioftp.dtp import DTPHandler
 from trioftp.session import listings
 
 from .conftest import RunningServer
-from .ftpclient import FTPClient, Reply, read_all
+from .ftpclient import Connector, FTPClient, Reply, active_ipv4, read_all, wait_transmitted
 
 MODES = ["PASV", "EPSV", "PORT", "EPRT"]
 OLD_MTIME = 1_000_000_000  # 2001-09-09 01:46:40 UTC
@@ -31,7 +30,6 @@ DONE = "226 Transfer complete."
 NO_ENDPOINT = "425 Use PORT/EPRT or PASV/EPSV first."
 
 StartServer = Callable[..., Awaitable[RunningServer]]
-Connector = Callable[[], Awaitable[trio.SocketStream]]
 
 
 def random_bytes(size: int, seed: int = 0) -> bytes:
@@ -41,34 +39,11 @@ def random_bytes(size: int, seed: int = 0) -> bytes:
 # --- data connection helpers
 
 
-async def active(client: FTPClient, mode: str) -> Connector:
-    """Listen on 127.0.0.1 and send PORT or EPRT |1| for it; return the accept function."""
-    listener = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-    if mode == "PORT":
-        reply = await client.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}")
-    else:
-        reply = await client.cmd(f"EPRT |1|127.0.0.1|{port}|")
-    assert reply.first == "200 Active data connection established.", reply
-
-    async def accept() -> trio.SocketStream:
-        try:
-            with trio.fail_after(10):
-                sock, _ = await listener.accept()
-            return trio.SocketStream(sock)
-        finally:
-            listener.close()
-
-    return accept
-
-
 async def open_data(client: FTPClient, mode: str) -> Connector:
     """Prepare a data connection in *mode*; the result gives the connected stream
     (to be called once the transfer command has its preliminary reply)."""
     if mode in ("PORT", "EPRT"):
-        return await active(client, mode)
+        return await active_ipv4(client, mode)
     stream = await (client.pasv() if mode == "PASV" else client.epsv())
 
     async def connected() -> trio.SocketStream:
@@ -96,25 +71,6 @@ async def upload(
         await stream.send_all(piece)
     await stream.aclose()
     return preliminary, await client.reply()
-
-
-async def transmitted(client: FTPClient) -> int:
-    """STAT during a transfer: the bytes moved so far (-1 if no transfer shows)."""
-    reply = await client.cmd("STAT")
-    assert reply.code == 211, reply
-    for line in reply.lines:
-        found = re.search(r"transfer in progress: (\d+) bytes transmitted", line)
-        if found:
-            return int(found.group(1))
-    return -1
-
-
-async def wait_transmitted(client: FTPClient, count: int) -> None:
-    """Ask STAT until the running transfer has moved exactly *count* bytes."""
-    with trio.fail_after(10):
-        while (moved := await transmitted(client)) < count:
-            pass
-    assert moved == count
 
 
 # --- binary transfers in every mode
@@ -288,7 +244,7 @@ async def test_stor_ascii_cr_and_lf_in_different_sends(
         await stream.send_all(piece)
         sent += len(piece)
         # The server has received exactly this much: the next piece is a new receive.
-        await wait_transmitted(client, sent)
+        assert await wait_transmitted(client, sent) == sent
     await stream.aclose()
     assert (await client.reply()).first == DONE
     assert (server.home / "split.txt").read_bytes() == b"line1\nline2\rx\r\n"

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
-import pytest
 import trio
 import trustme
 
 from trioftp.handlers import TLS_FTPHandler
 from trioftp.servers import FTPServer
 
-from .conftest import ThreadedServer, make_handler
+from .conftest import ThreadedServer, make_handler, serve_in_thread
 
 
 @attrs.frozen
@@ -98,19 +95,6 @@ def tls_handler(home: Path, files: TLSFiles, **attributes: Any) -> type[Recordin
     return handler
 
 
-@contextlib.contextmanager
-def serve_in_thread(server: FTPServer, home: Path) -> Iterator[ThreadedServer]:
-    """Run *server* with ``serve_forever()`` in a thread; close it afterwards."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
-    thread.start()
-    try:
-        yield ThreadedServer(server, home)
-    finally:
-        server.close_all()
-        thread.join(10)
-        assert not thread.is_alive()
-
-
 @attrs.define
 class TLSServer:
     """A TLS server in a thread, its handler class and the test's PEM files."""
@@ -144,14 +128,3 @@ def tls_servers(home: Path, files: TLSFiles) -> Iterator[Any]:
             return TLSServer(running, handler, files)
 
         yield start
-
-
-def require_binary(name: str) -> str:
-    """The path of *name*, or a clear failure saying it must be installed."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"{name} is not installed: the FTPS interop tests need it "
-            f"(run scripts/test.sh, which installs curl and lftp, or apt-get install {name})"
-        )
-    return path

@@ -12,14 +12,13 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
 import trio
 import trustme
 
-from .ftpclient import FTPClient, Reply, read_all
+from .ftpclient import Connector, FTPClient, Reply, active_ipv4, read_all
 
 __all__ = [
     "Certs",
@@ -29,8 +28,6 @@ __all__ = [
     "make_certs",
     "reset_connection",
 ]
-
-Connector = Callable[[], Awaitable[trio.SocketStream]]
 
 
 @attrs.frozen
@@ -204,25 +201,7 @@ class TLSClient(FTPClient):
                 return stream
 
             return connected
-        listener = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        await listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        port = listener.getsockname()[1]
-        if mode == "PORT":
-            reply = await self.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}")
-        else:
-            reply = await self.cmd(f"EPRT |1|127.0.0.1|{port}|")
-        assert reply.first == "200 Active data connection established.", reply
-
-        async def accept() -> trio.SocketStream:
-            try:
-                with trio.fail_after(10):
-                    sock, _ = await listener.accept()
-                return trio.SocketStream(sock)
-            finally:
-                listener.close()
-
-        return accept
+        return await active_ipv4(self, mode)
 
     async def wrap_data(
         self,
@@ -244,6 +223,27 @@ class TLSClient(FTPClient):
         await tls.do_handshake()
         return tls
 
+    async def _transfer(
+        self, command: str, mode: str, protect: bool, resume: bool, tap: list[Tap] | None
+    ) -> tuple[Reply, trio.abc.Stream | None]:
+        """Send *command* with a data connection in *mode*: its preliminary reply and data stream.
+
+        The stream gets TLS if *protect*; its wire is recorded in a :class:`Tap`
+        appended to *tap*. A refused command gives None (the connection is closed).
+        """
+        connect = await self.data_connection(mode)
+        preliminary = await self.cmd(command)
+        if preliminary.code >= 400:
+            await (await connect()).aclose()
+            return preliminary, None
+        assert preliminary.code in (125, 150), preliminary
+        raw: trio.abc.Stream = await connect()
+        if tap is not None:
+            raw = Tap(raw)
+            tap.append(raw)
+        stream = await self.wrap_data(raw, resume=resume) if protect else raw
+        return preliminary, stream
+
     async def download(
         self,
         command: str,
@@ -258,17 +258,9 @@ class TLSClient(FTPClient):
         The data connection gets TLS if *protect*; its wire is recorded in a
         :class:`Tap` appended to *tap*.
         """
-        connect = await self.data_connection(mode)
-        preliminary = await self.cmd(command)
-        if preliminary.code >= 400:
-            await (await connect()).aclose()
+        preliminary, stream = await self._transfer(command, mode, protect, resume, tap)
+        if stream is None:
             return preliminary, b"", preliminary
-        assert preliminary.code in (125, 150), preliminary
-        raw: trio.abc.Stream = await connect()
-        if tap is not None:
-            raw = Tap(raw)
-            tap.append(raw)
-        stream = await self.wrap_data(raw, resume=resume) if protect else raw
         return preliminary, await read_all(stream), await self.reply()
 
     async def upload(
@@ -282,17 +274,9 @@ class TLSClient(FTPClient):
         tap: list[Tap] | None = None,
     ) -> tuple[Reply, Reply]:
         """Run an upload command sending *data*; return the preliminary and final replies."""
-        connect = await self.data_connection(mode)
-        preliminary = await self.cmd(command)
-        if preliminary.code >= 400:
-            await (await connect()).aclose()
+        preliminary, stream = await self._transfer(command, mode, protect, resume, tap)
+        if stream is None:
             return preliminary, preliminary
-        assert preliminary.code in (125, 150), preliminary
-        raw: trio.abc.Stream = await connect()
-        if tap is not None:
-            raw = Tap(raw)
-            tap.append(raw)
-        stream = await self.wrap_data(raw, resume=resume) if protect else raw
         await stream.send_all(data)
         await stream.aclose()
         return preliminary, await self.reply()
