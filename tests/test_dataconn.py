@@ -103,8 +103,8 @@ async def test_pasv_reply_format_and_transfer(server: RunningServer, client: FTP
 async def test_pasv_again_replaces_the_endpoint(server: RunningServer, client: FTPClient) -> None:
     _, first = pasv_address((await client.cmd("PASV")).first)
     _, second = pasv_address((await client.cmd("PASV")).first)
-    await assert_refused("127.0.0.1", first)
-    if second != first:
+    if second != first:  # the kernel may hand the freed port out again
+        await assert_refused("127.0.0.1", first)
         stream = await trio.open_tcp_stream("127.0.0.1", second)
         assert (await client.cmd("NLST")).code in (125, 150)
         assert await read_all(stream) == b""
