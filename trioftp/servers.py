@@ -30,8 +30,13 @@ from .handlers import FTPHandler
 from .log import config_logging, logger, logging_configured
 from .protocol.addresses import normalize_ip
 
-__all__ = ["FTPServer", "serve"]
+__all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
 
+
+#: The listen backlog: the kernel's maximum, so that a burst of connections
+#: queues instead of failing (pyftpdlib's default of 100 loses sessions when
+#: a thousand clients connect at once).
+DEFAULT_BACKLOG = socket.SOMAXCONN
 
 # accept() errors that mean "out of file descriptors": wait a little, go on.
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -79,7 +84,7 @@ class FTPServer:
         address_or_socket: tuple[str, int] | socket.socket,
         handler: type[FTPHandler],
         ioloop: object = None,
-        backlog: int = 100,
+        backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         if isinstance(address_or_socket, socket.socket):
             self.socket = address_or_socket
@@ -363,7 +368,7 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 2121,
     *,
-    backlog: int = 100,
+    backlog: int = DEFAULT_BACKLOG,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve FTP with *handler* on *host*:*port* until cancelled.
