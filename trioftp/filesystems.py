@@ -27,7 +27,6 @@ from trioftp.exceptions import FilesystemError
 from trioftp.protocol.listing import (
     ALL_FACTS,
     format_ls_line,
-    format_mlsx_line,
     format_mlsx_time,
     mlsx_perm,
     unique_fact,
@@ -379,7 +378,7 @@ class AbstractedFS:
         encoding, errors = self._codec()
         wanted = {fact.lower() for fact in facts}
         enabled = [fact for fact in ALL_FACTS if fact in wanted]
-        letters = self._perm_letters(perms) if "perm" in wanted else None
+        perm_fact = self._perm_fact(perms) if "perm" in wanted else None
         prefix = basedir if basedir.endswith("/") else basedir + "/"
         for name in listing:
             path = self._entry_path(basedir, name) if name == ".." else prefix + name
@@ -391,26 +390,16 @@ class AbstractedFS:
                 raise
             if stat.S_ISLNK(st.st_mode):
                 st = self._follow(path) or st
-            is_dir = stat.S_ISDIR(st.st_mode)
-            entry: dict[str, str] = {}
+            parts = []
             for fact in enabled:  # only the facts asked for are computed
-                if fact == "type":
-                    entry[fact] = _mlsx_type(name, st.st_mode)
-                elif fact == "size":
-                    entry[fact] = str(st.st_size)
-                elif fact == "modify":
-                    entry[fact] = format_mlsx_time(st.st_mtime)
-                elif fact == "perm" and letters is not None:
-                    entry[fact] = mlsx_perm(letters(path, is_dir), is_dir=is_dir)
-                elif fact == "unique":
-                    entry[fact] = unique_fact(st.st_dev, st.st_ino)
-                elif fact == "unix.mode":
-                    entry[fact] = f"{stat.S_IMODE(st.st_mode):04o}"
-                elif fact == "unix.uid":
-                    entry[fact] = str(st.st_uid)
-                elif fact == "unix.gid":
-                    entry[fact] = str(st.st_gid)
-            yield format_mlsx_line(name, entry, enabled).encode(encoding, errors)
+                if fact == "perm":
+                    assert perm_fact is not None
+                    value = perm_fact(path, stat.S_ISDIR(st.st_mode))
+                else:
+                    value = _FACTS[fact](name, st)
+                parts.append(f"{fact}={value};")
+            parts.append(f" {name}\r\n")
+            yield "".join(parts).encode(encoding, errors)
 
     def _codec(self) -> tuple[str, str]:
         """The session's ``encoding`` and ``unicode_errors``, with defaults."""
@@ -435,21 +424,37 @@ class AbstractedFS:
         except (OSError, FilesystemError):
             return None
 
-    def _perm_letters(self, perms: str) -> Callable[[str, bool], str]:
-        """A function giving the permission letters held on one entry."""
+    def _perm_fact(self, perms: str) -> Callable[[str, bool], str]:
+        """A function giving the ``perm`` fact of one entry (path, is_dir)."""
         authorizer = getattr(self.cmd_channel, "authorizer", None)
         username = getattr(self.cmd_channel, "username", None)
         has_perm = getattr(authorizer, "has_perm", None)
-        if not (isinstance(username, str) and username and callable(has_perm)):
-            return lambda _path, _is_dir: perms
-        if _without_overrides(authorizer, username):  # the same letters everywhere
-            return lambda _path, _is_dir: perms
+        if not (
+            isinstance(username, str) and username and callable(has_perm)
+        ) or _without_overrides(
+            authorizer, username
+        ):  # the same letters everywhere: work them out once
+            facts = {True: mlsx_perm(perms, is_dir=True), False: mlsx_perm(perms, is_dir=False)}
+            return lambda _path, is_dir: facts[is_dir]
 
-        def letters(path: str, is_dir: bool) -> str:
+        def fact(path: str, is_dir: bool) -> str:
             wanted = _DIR_LETTERS if is_dir else _FILE_LETTERS
-            return "".join(x for x in wanted if has_perm(username, x, path))
+            letters = "".join(x for x in wanted if has_perm(username, x, path))
+            return mlsx_perm(letters, is_dir=is_dir)
 
-        return letters
+        return fact
+
+
+#: How each MLSx fact but ``perm`` is worked out from an entry's name and status.
+_FACTS: dict[str, Callable[[str, os.stat_result], str]] = {
+    "type": lambda name, st: _mlsx_type(name, st.st_mode),
+    "size": lambda name, st: str(st.st_size),
+    "modify": lambda name, st: format_mlsx_time(st.st_mtime),
+    "unique": lambda name, st: unique_fact(st.st_dev, st.st_ino),
+    "unix.mode": lambda name, st: f"{stat.S_IMODE(st.st_mode):04o}",
+    "unix.uid": lambda name, st: str(st.st_uid),
+    "unix.gid": lambda name, st: str(st.st_gid),
+}
 
 
 def _mlsx_type(name: str, mode: int) -> str:
