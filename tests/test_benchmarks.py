@@ -34,3 +34,26 @@ def test_quick_benchmark_runs_every_workload(tmp_path: Path) -> None:
     assert burst_failures == [{**burst_failures[0], "trioftp": 0.0, "pyftpdlib": 0.0}], (
         "the smoke run's sessions must all succeed"
     )
+
+
+def _run_module(module: str, *arguments: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_binding_cost_reports_both_ways() -> None:
+    out = _run_module("benchmarks.binding_cost", "--seconds", "0.3", "--rounds", "1")
+    assert "off" in out
+    assert "logins/s" in out
+
+
+def test_tls_receive_cost_reports_both_receivers() -> None:
+    out = _run_module("benchmarks.tls_receive_cost", "--mib", "8", "--rounds", "1")
+    lines = out.splitlines()
+    assert lines[0] == "receiving 8 MiB of TLS, medians of 1 rounds"
+    assert [line.split()[0] for line in lines[1:]] == ["trio.SSLStream", "blocking"]
+    assert all("MB/s" in line and "CPU s/GiB" in line for line in lines[1:])
