@@ -156,13 +156,17 @@ async def send_abor(client: FTPClient, how: str) -> None:
         await client.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n")  # IAC IP, IAC DM (Synch), ABOR
     elif how == "urgent":
         await client.stream.socket.send(b"ABOR\r\n", socket.MSG_OOB)  # as ftplib does
+    elif how == "stray-iac":  # IP and IAC in the wrong order, as urgent bytes (pyftpdlib's test)
+        await client.stream.socket.send(b"\xf4", socket.MSG_OOB)
+        await client.stream.socket.send(b"\xff", socket.MSG_OOB)
+        await client.send_raw(b"abor\r\n")
     else:  # Telnet Synch the classic way: IAC IP, then IAC DM with DM as urgent data
         await client.send_raw(b"\xff\xf4\xff")
         await client.stream.socket.send(b"\xf2", socket.MSG_OOB)
         await client.send_raw(b"ABOR\r\n")
 
 
-@pytest.mark.parametrize("how", ["plain", "telnet", "urgent", "telnet-urgent"])
+@pytest.mark.parametrize("how", ["plain", "telnet", "urgent", "telnet-urgent", "stray-iac"])
 async def test_abor_during_retr(start_server: StartServer, hooks: Hooks, how: str) -> None:
     server = await start_server(**hooks.attributes())
     big = sparse_file(server.home / "big.bin")
@@ -202,6 +206,8 @@ async def test_abor_during_stor_keeps_the_received_bytes(
 
 async def test_abor_without_transfer_is_225(client: FTPClient) -> None:
     assert (await client.cmd("ABOR")).first == "225 No transfer to abort."
+    await send_abor(client, "stray-iac")
+    assert (await client.reply()).first == "225 No transfer to abort."
 
 
 async def test_abor_with_pasv_open_closes_the_port(client: FTPClient) -> None:

@@ -850,7 +850,7 @@ async def test_class_attribute_configuration(nursery: trio.Nursery, home: Path) 
     await client.aclose()
     client, _ = await FTPClient.connect(host, port)
     assert (await client.cmd("USER user")).code == 331
-    assert (await client.cmd("PASS bad")).first == "530 Maximum login attempts. Disconnecting."
+    assert (await client.cmd("PASS bad")).first == "530 Authentication failed. Disconnecting."
     assert await client.at_eof()
     await client.aclose()
     # Nothing leaked into the library's class.

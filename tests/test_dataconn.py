@@ -315,6 +315,9 @@ async def test_eprt_unknown_protocol_is_522(client: FTPClient) -> None:
     assert reply.code == 522, reply
     reply = await client.cmd("EPRT |2|::1|5000|")
     assert reply.first == "522 Network protocol not supported, use (1)"
+    # The protocol is refused before the address is looked at.
+    reply = await client.cmd("EPRT |2|1.2.3.256|5000|")
+    assert reply.first == "522 Network protocol not supported, use (1)"
     assert (await client.cmd("LIST")).code == 425
 
 

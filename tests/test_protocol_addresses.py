@@ -132,6 +132,12 @@ def test_parse_eprt_unsupported_protocol(proto: str) -> None:
     assert parse_eprt(f"|{proto}|1.2.3.4|21|") == UnsupportedProtocol(proto)
 
 
+def test_parse_eprt_other_family_is_unsupported_before_the_address_is_read() -> None:
+    assert parse_eprt("|2|1.2.3.256|2048|", protocols=("1",)) == UnsupportedProtocol("2")
+    assert parse_eprt("|1|::1|2048|", protocols=("2",)) == UnsupportedProtocol("1")
+    assert parse_eprt("|1|1.2.3.4|2048|", protocols=("1",)) == (1, "1.2.3.4", 2048)
+
+
 @pytest.mark.parametrize(
     "arg",
     [

@@ -156,6 +156,12 @@ def test_telnet_subnegotiation_is_removed() -> None:
     assert feed_all([data]) == [b"NOOP"]
 
 
+def test_stray_iac_keeps_the_byte_after_it() -> None:
+    # Not a Telnet command (those are 240-255): only the IAC goes.
+    assert feed_all([bytes([IP, IAC]) + b"abor\r\n"]) == [bytes([IP]) + b"abor"]
+    assert feed_all([b"NOOP" + bytes([IAC]), b"\r\nPWD\n"]) == [b"NOOP", b"PWD"]
+
+
 def test_iac_iac_is_literal_ff() -> None:
     assert feed_all([b"RETR a" + bytes([IAC, IAC]) + b"b\r\n"]) == [b"RETR a\xffb"]
     assert feed_all([b"RETR a" + bytes([IAC]), bytes([IAC]) + b"b\r\n"]) == [b"RETR a\xffb"]

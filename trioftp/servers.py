@@ -292,6 +292,9 @@ class FTPServer:
         self._in_loop(self._cancel_all)
         if self._token is not None and not self._in_trio_thread():
             self._stopped.wait(10)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)  # the blocking=False thread: gone once this returns
         self.socket.close()
 
     def _stop_accepting(self) -> None:

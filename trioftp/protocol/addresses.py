@@ -79,11 +79,15 @@ def format_pasv(ip: str, port: int) -> str:
     return f"227 Entering Passive Mode ({h[0]},{h[1]},{h[2]},{h[3]},{port >> 8},{port & 0xFF})."
 
 
-def parse_eprt(arg: str) -> tuple[int, str, int] | UnsupportedProtocol:
+def parse_eprt(
+    arg: str, protocols: tuple[str, ...] = ("1", "2")
+) -> tuple[int, str, int] | UnsupportedProtocol:
     """Parse EPRT's ``<d>proto<d>address<d>port<d>``.
 
     Returns ``(protocol, ip, port)`` with the address checked against the
-    protocol, or :class:`UnsupportedProtocol` for a protocol other than 1/2.
+    protocol, or :class:`UnsupportedProtocol` for a protocol not in
+    *protocols* (checked first: the server answers ``522`` for it whatever
+    the address).
     """
     if len(arg) < 2 or not 33 <= ord(arg[0]) <= 126:
         raise AddressError("bad delimiter")
@@ -91,7 +95,7 @@ def parse_eprt(arg: str) -> tuple[int, str, int] | UnsupportedProtocol:
     if len(fields) != 5 or fields[0] or fields[4]:
         raise AddressError("expected <d>proto<d>address<d>port<d>")
     proto, host, port_text = fields[1:4]
-    if proto not in ("1", "2"):
+    if proto not in protocols or proto not in ("1", "2"):
         if _NUMBER.fullmatch(proto):
             return UnsupportedProtocol(proto)
         raise AddressError("bad network protocol")

@@ -116,7 +116,10 @@ class LineFramer:
                     state = _Telnet.OPTION
                 elif byte == _SB:
                     state = _Telnet.SUBNEGOTIATION
-                else:  # IP, DM, NOP, AYT, ...: two-byte commands, dropped
+                elif byte >= _SE:  # IP, DM, NOP, AYT, ...: two-byte commands, dropped
+                    state = _Telnet.DATA
+                else:  # no Telnet command (a stray IAC): keep the byte after it
+                    out.append(byte)
                     state = _Telnet.DATA
             elif state is _Telnet.OPTION:
                 state = _Telnet.DATA

@@ -135,19 +135,16 @@ class DataConnectionCommands(SessionBase):
         if self._epsvall:
             self.respond("501 EPRT not allowed after EPSV ALL.")
             return
+        own = 2 if ":" in normalize_ip(self.local_ip) else 1
         try:
-            parsed = parse_eprt(line)
+            parsed = parse_eprt(line, protocols=(str(own),))
         except AddressError:
             self.respond("501 Invalid EPRT format.")
             return
-        own = 2 if ":" in normalize_ip(self.local_ip) else 1
         if isinstance(parsed, UnsupportedProtocol):
             self.respond(f"522 Network protocol not supported, use ({own})")
             return
-        protocol, ip, port = parsed
-        if protocol != own:
-            self.respond(f"522 Network protocol not supported, use ({own})")
-            return
+        _, ip, port = parsed
         await self._set_active(ip, port)
 
     # --- endpoints

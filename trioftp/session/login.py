@@ -78,11 +78,11 @@ class LoginCommands(SessionBase):
         self.log(f"USER {sanitize(username)!r} failed login.", logfun=logger.warning)
         await self.call_hook(self.on_login_failed, username, password)
         self.username = ""
+        why = sanitize(why.strip()) or "Authentication failed."
         if self.attempted_logins >= self.max_login_attempts:
-            self.respond("530 Maximum login attempts. Disconnecting.")
+            self.respond(f"530 {why} Disconnecting.")  # as pyftpdlib 2 says it
             self.close_when_done()
         else:
-            why = sanitize(why.strip()) or "Authentication failed."
             self.respond(f"530 {why}")
 
     async def _logout(self) -> None:
