@@ -523,6 +523,18 @@ async def test_opts_utf8(client: FTPClient) -> None:
     assert (await client.cmd("opts utf8 on")).code == 200
 
 
+async def test_no_utf8_claimed_for_another_encoding(start_server: StartServer) -> None:
+    server = await start_server(encoding="latin-1")
+    client = await server.client()
+    features = [line[1:] for line in (await client.cmd("FEAT")).lines[1:-1]]
+    assert "UTF8" not in features
+    assert "MDTM" in features
+    assert (await client.cmd("OPTS UTF8 ON")).first == (
+        "504 This server speaks latin-1, not UTF8."
+    )
+    await client.aclose()
+
+
 async def test_opts_mlst_chooses_facts(client: FTPClient, tree: Path) -> None:
     assert (await client.cmd("OPTS MLST type;size;")).lines == ("200 MLST OPTS type;size;",)
     features = [line[1:] for line in (await client.cmd("FEAT")).lines[1:-1]]

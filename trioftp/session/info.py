@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+
 from ..protocol.commands import COMMANDS, help_columns
 from ..protocol.listing import ALL_FACTS
 from ..protocol.replies import multiline_reply, sanitize
@@ -60,7 +62,9 @@ class InfoCommands(SessionBase):
         """``OPTS UTF8 ON`` and ``OPTS MLST fact;fact;...`` (RFC 2389, 3659)."""
         command, _, value = line.strip().partition(" ")
         command = command.upper()
-        if command == "UTF8" and value.strip().upper() in ("ON", ""):
+        if command == "UTF8" and not self._speaks_utf8():
+            self.respond(f"504 This server speaks {sanitize(self.encoding)}, not UTF8.")
+        elif command == "UTF8" and value.strip().upper() in ("ON", ""):
             self.respond("200 Always in UTF8 mode.")
         elif command == "UTF8":
             self.respond("504 UTF8 cannot be turned off.")
@@ -80,6 +84,8 @@ class InfoCommands(SessionBase):
             feat = spec.get("feat", builtin.feat if builtin is not None else None)
             if feat:
                 lines.add(str(feat))
+        if not self._speaks_utf8():
+            lines.discard("UTF8")  # RFC 2640: only when paths really travel in UTF-8
         if "MLST" in lines:
             lines.discard("MLST")
             facts = "".join(
@@ -87,6 +93,12 @@ class InfoCommands(SessionBase):
             )
             lines.add(f"MLST {facts}")
         return sorted(lines)
+
+    def _speaks_utf8(self) -> bool:
+        try:
+            return codecs.lookup(self.encoding).name == "utf-8"
+        except LookupError:
+            return False
 
     def ftp_FEAT(self, line: str) -> None:
         """List the extensions (RFC 2389), each on its own line after a space."""
