@@ -152,6 +152,19 @@ async def test_stou_with_name_never_overwrites(
     assert (server.home / "a.txt.fresh").read_bytes() == b"uploaded"
 
 
+async def test_stou_out_of_unique_names_is_450(
+    server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (server.home / "ftpd.taken").write_bytes(b"original")
+    monkeypatch.setattr(tempfile, "TMP_MAX", 1)  # mkstemp tries one name only
+    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["taken"]))
+    stream = await client.pasv()
+    assert (await client.cmd("STOU")).first == "450 No usable unique file name found."
+    await stream.aclose()
+    assert os.listdir(server.home) == ["ftpd.taken"]
+    assert (server.home / "ftpd.taken").read_bytes() == b"original"
+
+
 async def test_stou_refused_while_rest_pending(server: RunningServer, client: FTPClient) -> None:
     assert (await client.cmd("TYPE I")).code == 200
     assert (await client.cmd("REST 10")).code == 350

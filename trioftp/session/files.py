@@ -139,7 +139,10 @@ class FileCommands(TransferRunner):
 
         def create() -> IO[bytes]:
             self._check_or_refuse(directory, perm)
-            return fs.mkstemp(prefix=prefix, dir=directory)
+            try:
+                return fs.mkstemp(prefix=prefix, dir=directory)
+            except FileExistsError:  # every name tried was taken: worth a retry later
+                raise Refused("450 No usable unique file name found.") from None
 
         handle = await self._refusable(create)
         if handle is None:
