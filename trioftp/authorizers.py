@@ -81,6 +81,12 @@ def _is_inside(path: str, directory: str) -> bool:
     return path.startswith(prefix)
 
 
+class _UnknownUser(AuthorizerError, KeyError):
+    """No such user: also a KeyError, as pyftpdlib's user-table lookup raises."""
+
+    __str__ = Exception.__str__
+
+
 class DummyAuthorizer:
     """Virtual users kept in memory, the base class for custom authorizers.
 
@@ -198,7 +204,7 @@ class DummyAuthorizer:
         letters for ``"anonymous"`` give a :exc:`RuntimeWarning`.
         """
         if not self.has_user(username):
-            raise AuthorizerError(f"no such user {username!r}")
+            raise _UnknownUser(f"no such user {username!r}")
         self._check_perm(username, perm, stacklevel=3)
         if not os.path.isdir(directory):
             raise AuthorizerError(f"no such directory: {directory!r}")
