@@ -791,7 +791,7 @@ async def test_custom_authorizer_blocks_in_worker_threads(
         (lambda a, home: a.add_user("new", "pw", os.path.join(home, "nope")), "no such directory"),
         (lambda a, home: a.add_anonymous(home), "already exists"),
         (lambda a, home: a.override_perm("ghost", home, "elr"), "no such user"),
-        (lambda a, home: a.override_perm("user", os.path.dirname(home), "elr"), "outside"),
+        (lambda a, home: a.override_perm("user", os.path.dirname(home), "elr"), "escapes"),
     ],
 )
 def test_authorizer_errors_raise(home: Path, action: Callable[..., None], match: str) -> None:

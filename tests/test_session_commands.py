@@ -529,9 +529,7 @@ async def test_no_utf8_claimed_for_another_encoding(start_server: StartServer) -
     features = [line[1:] for line in (await client.cmd("FEAT")).lines[1:-1]]
     assert "UTF8" not in features
     assert "MDTM" in features
-    assert (await client.cmd("OPTS UTF8 ON")).first == (
-        "504 This server speaks latin-1, not UTF8."
-    )
+    assert (await client.cmd("OPTS UTF8 ON")).first == ("504 This server speaks latin-1, not UTF8.")
     await client.aclose()
 
 

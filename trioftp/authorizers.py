@@ -211,9 +211,9 @@ class DummyAuthorizer:
         real = os.path.realpath(directory)
         home = os.path.realpath(self.user_table[username]["home"])
         if real == home:
-            raise AuthorizerError("can't override the home directory's permissions")
+            raise AuthorizerError("can't override home directory permissions")
         if not _is_inside(real, home):
-            raise AuthorizerError(f"{directory!r} is outside the user's home")
+            raise AuthorizerError(f"path escapes user home directory: {directory!r}")
         self.user_table[username]["operms"][real] = (perm, recursive)
 
     def _check_perm(self, username: str, perm: str, *, stacklevel: int) -> None:
