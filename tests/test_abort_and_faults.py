@@ -238,6 +238,37 @@ async def test_abor_with_port_endpoint(client: FTPClient) -> None:
         assert (await client.cmd("NLST")).code == 425
 
 
+# --- NOOP during a transfer
+
+
+async def test_noop_during_transfer_is_answered_at_once(
+    server: RunningServer, client: FTPClient
+) -> None:
+    """A keep-alive NOOP gets its reply while the transfer still runs."""
+    content = random_bytes(12 * 1024 * 1024, seed=7)
+    (server.home / "big.bin").write_bytes(content)
+    stream = await start_stalled_retr(client, "big.bin")
+    with trio.fail_after(10):  # the download is stalled: only an immediate reply arrives
+        assert (await client.cmd("NOOP")).first == "200 I successfully did nothing."
+    assert await read_all(stream) == content
+    assert (await client.reply()).first == DONE
+
+
+async def test_noop_after_a_held_command_keeps_reply_order(
+    server: RunningServer, client: FTPClient
+) -> None:
+    content = random_bytes(12 * 1024 * 1024, seed=8)
+    (server.home / "big.bin").write_bytes(content)
+    (server.home / "sub").mkdir()
+    stream = await start_stalled_retr(client, "big.bin")
+    await client.send("CWD sub")
+    await client.send("NOOP")
+    assert await read_all(stream) == content
+    assert (await client.reply()).first == DONE
+    assert (await client.reply()).first == '250 "/sub" is the current directory.'
+    assert (await client.reply()).first == "200 I successfully did nothing."
+
+
 # --- QUIT during a transfer
 
 

@@ -134,6 +134,10 @@ class TransferRunner(DataConnectionCommands):
     async def _read_during_transfer(self) -> None:
         """Answer ABOR and STAT at once; hold every other command for later.
 
+        ``NOOP`` is answered at once too while nothing is held before it:
+        clients send it as a keep-alive during long transfers (FluentFTP;
+        ftplib scripts from a transfer callback) and some wait for the reply.
+
         A client that closes the control connection after QUIT still gets its
         transfer finished, as RFC 959 asks; one that just goes away (EOF
         without QUIT, or a reset) ends the session and the transfer with it.
@@ -151,11 +155,14 @@ class TransferRunner(DataConnectionCommands):
                 name = _command_name(line, self.encoding, self.unicode_errors)
                 if name == "ABOR" and not self._abort_requested:
                     self.abort_transfer()
-                elif name == "STAT":
-                    status = self.status_lines()
-                    self.respond(
-                        multiline_reply("211", "Transfer status:", status, "End of status.")
-                    )
+                elif name == "STAT" or (name == "NOOP" and not held):
+                    if name == "STAT":
+                        status = self.status_lines()
+                        self.respond(
+                            multiline_reply("211", "Transfer status:", status, "End of status.")
+                        )
+                    else:
+                        await self.handle_line(line)  # ftp_NOOP, or a subclass's
                     with trio.CancelScope(shield=True):  # never half a reply (bounded by flush)
                         await self._control.flush()
                 else:
@@ -287,14 +294,14 @@ class TransferRunner(DataConnectionCommands):
 
 
 def _command_name(line: bytes | LineTooLong, encoding: str, errors: str) -> str | None:
-    """Return ``"ABOR"``, ``"STAT"`` or ``"QUIT"`` if *line* is one of these
-    argument-less commands (even after Telnet junk), else None."""
+    """Return ``"ABOR"``, ``"STAT"``, ``"QUIT"`` or ``"NOOP"`` if *line* is one of
+    these argument-less commands (even after Telnet junk), else None."""
     if isinstance(line, LineTooLong):
         return None
     try:
         name, arg = split_command(line.decode(encoding, errors))
     except UnicodeDecodeError:
         return None
-    if name[-4:] in ("ABOR", "STAT", "QUIT") and not arg:
+    if name[-4:] in ("ABOR", "STAT", "QUIT", "NOOP") and not arg:
         return name[-4:]
     return None
