@@ -21,6 +21,7 @@ import trio.testing
 
 from trioftp.dtp import DTPHandler, ThrottledDTPHandler
 from trioftp.filesystems import AbstractedFS
+from trioftp.session import transfer
 
 from .conftest import InlineFTPHandler, RunningServer
 from .ftpclient import FTPClient, Reply, read_all, wait_transmitted
@@ -242,9 +243,10 @@ async def test_abor_with_port_endpoint(client: FTPClient) -> None:
 
 
 async def test_noop_during_transfer_is_answered_at_once(
-    server: RunningServer, client: FTPClient
+    server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A keep-alive NOOP gets its reply while the transfer still runs."""
+    monkeypatch.setattr(transfer, "_KEEPALIVE_NOOP_AFTER", 0.0)  # no real-time wait
     content = random_bytes(12 * 1024 * 1024, seed=7)
     (server.home / "big.bin").write_bytes(content)
     stream = await start_stalled_retr(client, "big.bin")
@@ -254,9 +256,24 @@ async def test_noop_during_transfer_is_answered_at_once(
     assert (await client.reply()).first == DONE
 
 
-async def test_noop_after_a_held_command_keeps_reply_order(
-    server: RunningServer, client: FTPClient
+async def test_noop_right_after_the_transfer_command_keeps_reply_order(
+    server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Sooner than a keep-alive would come: pipelined, so answered after 226."""
+    monkeypatch.setattr(transfer, "_KEEPALIVE_NOOP_AFTER", 3600.0)
+    content = random_bytes(12 * 1024 * 1024, seed=9)
+    (server.home / "big.bin").write_bytes(content)
+    stream = await start_stalled_retr(client, "big.bin")
+    await client.send("NOOP")
+    assert await read_all(stream) == content
+    assert (await client.reply()).first == DONE
+    assert (await client.reply()).first == "200 I successfully did nothing."
+
+
+async def test_noop_after_a_held_command_keeps_reply_order(
+    server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transfer, "_KEEPALIVE_NOOP_AFTER", 0.0)
     content = random_bytes(12 * 1024 * 1024, seed=8)
     (server.home / "big.bin").write_bytes(content)
     (server.home / "sub").mkdir()

@@ -17,7 +17,7 @@ calls :meth:`TransferRunner.run_transfer`, which
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from typing import IO, TypeVar
 
 import attrs
@@ -38,6 +38,9 @@ T = TypeVar("T")
 
 # Commands read during a transfer wait here; past this many, reading pauses.
 _MAX_HELD_COMMANDS = 32
+# A NOOP this many seconds into a transfer is a keep-alive, answered at once;
+# one sooner was pipelined behind the transfer command and waits its turn.
+_KEEPALIVE_NOOP_AFTER = 1.0
 
 
 @attrs.define(eq=False)
@@ -76,6 +79,7 @@ class TransferRunner(DataConnectionCommands):
     """Run transfers as data-channel tasks in the session's nursery."""
 
     _transfer_scope: trio.CancelScope | None = None
+    _transfer_started = 0.0
     _abort_requested = False
 
     def refuse_transfer(self) -> bool:
@@ -106,6 +110,7 @@ class TransferRunner(DataConnectionCommands):
             send, receive = trio.open_memory_channel[TransferResult](1)
             scope = trio.CancelScope()
             self._transfer_scope = scope
+            self._transfer_started = trio.current_time()
             self._abort_requested = False
             assert self._nursery is not None
             self._nursery.start_soon(self._data_channel_task, transfer, scope, send)
@@ -134,9 +139,10 @@ class TransferRunner(DataConnectionCommands):
     async def _read_during_transfer(self) -> None:
         """Answer ABOR and STAT at once; hold every other command for later.
 
-        ``NOOP`` is answered at once too while nothing is held before it:
-        clients send it as a keep-alive during long transfers (FluentFTP;
-        ftplib scripts from a transfer callback) and some wait for the reply.
+        A keep-alive ``NOOP`` is answered at once too: clients send one during
+        long transfers (FluentFTP; ftplib scripts from a transfer callback)
+        and some wait for the reply. A NOOP pipelined right behind the
+        transfer command, or behind a held command, keeps its place in line.
 
         A client that closes the control connection after QUIT still gets its
         transfer finished, as RFC 959 asks; one that just goes away (EOF
@@ -155,7 +161,7 @@ class TransferRunner(DataConnectionCommands):
                 name = _command_name(line, self.encoding, self.unicode_errors)
                 if name == "ABOR" and not self._abort_requested:
                     self.abort_transfer()
-                elif name == "STAT" or (name == "NOOP" and not held):
+                elif name == "STAT" or (name == "NOOP" and self._keep_alive(held)):
                     if name == "STAT":
                         status = self.status_lines()
                         self.respond(
@@ -172,6 +178,10 @@ class TransferRunner(DataConnectionCommands):
             self.close()
             return
         await trio.sleep_forever()  # EOF, or pipelined too far ahead: wait for the result
+
+    def _keep_alive(self, held: Sized) -> bool:
+        """True for a NOOP sent well into the transfer with nothing held before it."""
+        return not held and trio.current_time() - self._transfer_started >= _KEEPALIVE_NOOP_AFTER
 
     def transfer_running(self) -> bool:
         return self._transfer_scope is not None
