@@ -239,7 +239,22 @@ async def test_abor_with_port_endpoint(client: FTPClient) -> None:
         assert (await client.cmd("NLST")).code == 425
 
 
-# --- NOOP during a transfer
+# --- NOOP and QUIT during a transfer
+
+NOOP_OK = "200 I successfully did nothing."
+
+
+async def run_pipelined_after_retr(
+    server: RunningServer, client: FTPClient, *commands: str
+) -> list[Reply]:
+    """Stall a 12 MiB RETR, send *commands*, drain the download; return the replies after 150."""
+    content = random_bytes(12 * 1024 * 1024, seed=len(commands))
+    (server.home / "big.bin").write_bytes(content)
+    stream = await start_stalled_retr(client, "big.bin")
+    for command in commands:
+        await client.send(command)
+    assert await read_all(stream) == content
+    return [await client.reply() for _ in range(len(commands) + 1)]
 
 
 async def test_noop_during_transfer_is_answered_at_once(
@@ -247,12 +262,12 @@ async def test_noop_during_transfer_is_answered_at_once(
 ) -> None:
     """A keep-alive NOOP gets its reply while the transfer still runs."""
     monkeypatch.setattr(transfer, "_KEEPALIVE_NOOP_AFTER", 0.0)  # no real-time wait
-    content = random_bytes(12 * 1024 * 1024, seed=7)
-    (server.home / "big.bin").write_bytes(content)
+    content = random_bytes(1024 * 1024)
+    (server.home / "big.bin").write_bytes(content * 12)
     stream = await start_stalled_retr(client, "big.bin")
     with trio.fail_after(10):  # the download is stalled: only an immediate reply arrives
-        assert (await client.cmd("NOOP")).first == "200 I successfully did nothing."
-    assert await read_all(stream) == content
+        assert (await client.cmd("NOOP")).first == NOOP_OK
+    assert await read_all(stream) == content * 12
     assert (await client.reply()).first == DONE
 
 
@@ -261,44 +276,29 @@ async def test_noop_right_after_the_transfer_command_keeps_reply_order(
 ) -> None:
     """Sooner than a keep-alive would come: pipelined, so answered after 226."""
     monkeypatch.setattr(transfer, "_KEEPALIVE_NOOP_AFTER", 3600.0)
-    content = random_bytes(12 * 1024 * 1024, seed=9)
-    (server.home / "big.bin").write_bytes(content)
-    stream = await start_stalled_retr(client, "big.bin")
-    await client.send("NOOP")
-    assert await read_all(stream) == content
-    assert (await client.reply()).first == DONE
-    assert (await client.reply()).first == "200 I successfully did nothing."
+    replies = await run_pipelined_after_retr(server, client, "NOOP")
+    assert [reply.first for reply in replies] == [DONE, NOOP_OK]
 
 
 async def test_noop_after_a_held_command_keeps_reply_order(
     server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(transfer, "_KEEPALIVE_NOOP_AFTER", 0.0)
-    content = random_bytes(12 * 1024 * 1024, seed=8)
-    (server.home / "big.bin").write_bytes(content)
     (server.home / "sub").mkdir()
-    stream = await start_stalled_retr(client, "big.bin")
-    await client.send("CWD sub")
-    await client.send("NOOP")
-    assert await read_all(stream) == content
-    assert (await client.reply()).first == DONE
-    assert (await client.reply()).first == '250 "/sub" is the current directory.'
-    assert (await client.reply()).first == "200 I successfully did nothing."
-
-
-# --- QUIT during a transfer
+    replies = await run_pipelined_after_retr(server, client, "CWD sub", "NOOP")
+    assert [reply.first for reply in replies] == [
+        DONE,
+        '250 "/sub" is the current directory.',
+        NOOP_OK,
+    ]
 
 
 async def test_quit_during_transfer_lets_it_finish(
     server: RunningServer, client: FTPClient
 ) -> None:
-    content = random_bytes(12 * 1024 * 1024, seed=5)
-    (server.home / "big.bin").write_bytes(content)
-    stream = await start_stalled_retr(client, "big.bin")
-    await client.send("QUIT")
-    assert await read_all(stream) == content
-    assert (await client.reply()).first == DONE
-    assert (await client.reply()).code == 221
+    replies = await run_pipelined_after_retr(server, client, "QUIT")
+    assert [reply.code for reply in replies] == [226, 221]
+    assert replies[0].first == DONE
     assert await client.at_eof()
 
 
