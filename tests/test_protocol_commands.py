@@ -36,6 +36,12 @@ PERM_LETTERS = set("elradfmwMT")
         ("Mkd Dir", ("MKD", "Dir")),
         ("user Bob", ("USER", "Bob")),
         ("site  chmod 755 x", ("SITE ", "chmod 755 x")),
+        # Telnet IP/Synch bytes left in front of a command sent mid-transfer.
+        ("\xf4\xf2ABOR", ("ABOR", "")),
+        ("\udcf4abor", ("ABOR", "")),
+        ("\xf4noop", ("NOOP", "")),
+        ("XSTAT", ("XSTAT", "")),
+        ("\udcf4RETR x", ("\udcf4RETR", "x")),  # only those four commands
     ],
 )
 def test_split_command(line: str, expected: tuple[str, str]) -> None:

@@ -145,17 +145,27 @@ def proto_cmds(specs: Iterable[CommandSpec]) -> dict[str, dict[str, object]]:
     return {spec.name: spec.as_proto_cmd() for spec in specs}
 
 
+#: Commands a client may send while a transfer runs, maybe behind the Telnet
+#: IP/Synch bytes of an urgent ABOR (RFC 959 4.1.3) that reach the line.
+_MID_TRANSFER = ("ABOR", "STAT", "QUIT", "NOOP")
+
+
 def split_command(line: str) -> tuple[str, str]:
     """Split a command line into its upper-cased name and its raw argument.
 
     The argument keeps its spaces (file names may start or end with one).
-    ``SITE`` commands are named by their first two words.
+    ``SITE`` commands are named by their first two words. Stray non-letters
+    in front of ABOR, STAT, QUIT or NOOP (Telnet leftovers) are dropped.
 
     >>> split_command("site chmod 755 a b")
     ('SITE CHMOD', '755 a b')
+    >>> split_command("\xf4\xf2abor")
+    ('ABOR', '')
     """
     name, _, arg = line.partition(" ")
     name = name.upper()
+    if name[-4:] in _MID_TRANSFER and not any("A" <= c <= "Z" for c in name[:-4]):
+        name = name[-4:]
     if name == "SITE" and arg:
         sub, _, arg = arg.partition(" ")
         name = f"SITE {sub.upper()}"

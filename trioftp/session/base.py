@@ -299,10 +299,6 @@ class SessionBase(SessionSettings):
         if logger.isEnabledFor(logging.DEBUG):
             self.logline("<- " + (f"{name} ******" if name == "PASS" else sanitize(line)))
         spec = self.proto_cmds.get(name)
-        if spec is None and name[-4:] in ("ABOR", "STAT", "QUIT"):
-            # Telnet IP/Synch leftovers in front of an urgent command.
-            name = name[-4:]
-            spec = self.proto_cmds.get(name)
         if spec is None:
             self.unknown_command(name, arg)
             return

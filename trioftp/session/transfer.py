@@ -305,13 +305,13 @@ class TransferRunner(DataConnectionCommands):
 
 def _command_name(line: bytes | LineTooLong, encoding: str, errors: str) -> str | None:
     """Return ``"ABOR"``, ``"STAT"``, ``"QUIT"`` or ``"NOOP"`` if *line* is one of
-    these argument-less commands (even after Telnet junk), else None."""
+    these argument-less commands, else None."""
     if isinstance(line, LineTooLong):
         return None
     try:
         name, arg = split_command(line.decode(encoding, errors))
     except UnicodeDecodeError:
         return None
-    if name[-4:] in ("ABOR", "STAT", "QUIT", "NOOP") and not arg:
-        return name[-4:]
+    if name in ("ABOR", "STAT", "QUIT", "NOOP") and not arg:
+        return name
     return None
