@@ -205,30 +205,24 @@ def test_disable_sendfile_still_downloads(share: Path) -> None:
         server.stop_cleanly()
 
 
+@pytest.mark.parametrize(
+    ("flag", "port_command", "refusal"),
+    [
+        ("--permit-foreign-addresses", "PORT 10,1,2,3,200,1", r"^501 Rejected data connection"),
+        ("--permit-privileged-ports", "PORT 127,0,0,1,0,21", r"^501 .*privileged port 21"),
+    ],
+)
 @pytest.mark.parametrize("permit", [False, True])
-def test_permit_foreign_addresses(share: Path, permit: bool) -> None:
-    args = ["--permit-foreign-addresses"] if permit else []
-    with running(trioftp_command(*args), cwd=share) as server:
+def test_permit_options(
+    share: Path, flag: str, port_command: str, refusal: str, permit: bool
+) -> None:
+    with running(trioftp_command(*([flag] if permit else [])), cwd=share) as server:
         with server.ftp("anonymous", "x@y") as ftp:
             if permit:
-                assert ftp.sendcmd("PORT 10,1,2,3,200,1").startswith("200")
+                assert ftp.sendcmd(port_command).startswith("200")
             else:
-                with pytest.raises(ftplib.error_perm, match=r"^501 Rejected data connection"):
-                    ftp.sendcmd("PORT 10,1,2,3,200,1")
-            ftp.quit()
-        server.stop_cleanly()
-
-
-@pytest.mark.parametrize("permit", [False, True])
-def test_permit_privileged_ports(share: Path, permit: bool) -> None:
-    args = ["--permit-privileged-ports"] if permit else []
-    with running(trioftp_command(*args), cwd=share) as server:
-        with server.ftp("anonymous", "x@y") as ftp:
-            if permit:
-                assert ftp.sendcmd("PORT 127,0,0,1,0,21").startswith("200")
-            else:
-                with pytest.raises(ftplib.error_perm, match=r"^501 .*privileged port 21"):
-                    ftp.sendcmd("PORT 127,0,0,1,0,21")
+                with pytest.raises(ftplib.error_perm, match=refusal):
+                    ftp.sendcmd(port_command)
             ftp.quit()
         server.stop_cleanly()
 

@@ -357,34 +357,17 @@ def _recording_callbacks(events: list[Any], disconnected: trio.Event) -> dict[st
 
 
 def _async_recording_callbacks(events: list[Any], disconnected: trio.Event) -> dict[str, Any]:
-    async def on_connect(self: Any) -> None:
-        await trio.lowlevel.checkpoint()
-        events.append("connect")
+    """The same callbacks as ``async def`` methods that yield before recording."""
 
-    async def on_login(self: Any, username: str) -> None:
-        await trio.lowlevel.checkpoint()
-        events.append(("login", username))
+    def make_async(hook: Callable[..., None]) -> Callable[..., Awaitable[None]]:
+        async def async_hook(self: Any, *args: Any) -> None:
+            await trio.lowlevel.checkpoint()
+            hook(self, *args)
 
-    async def on_login_failed(self: Any, username: str, password: str) -> None:
-        await trio.lowlevel.checkpoint()
-        events.append(("login_failed", username, password))
+        return async_hook
 
-    async def on_logout(self: Any, username: str) -> None:
-        await trio.lowlevel.checkpoint()
-        events.append(("logout", username))
-
-    async def on_disconnect(self: Any) -> None:
-        await trio.lowlevel.checkpoint()
-        events.append("disconnect")
-        disconnected.set()
-
-    return {
-        "on_connect": on_connect,
-        "on_login": on_login,
-        "on_login_failed": on_login_failed,
-        "on_logout": on_logout,
-        "on_disconnect": on_disconnect,
-    }
+    callbacks = _recording_callbacks(events, disconnected)
+    return {name: make_async(hook) for name, hook in callbacks.items()}
 
 
 @pytest.mark.parametrize("make_callbacks", [_recording_callbacks, _async_recording_callbacks])
