@@ -1,67 +1,26 @@
-"""Shared fixtures: a home directory, servers (Trio-native and threaded), a raw client."""
+"""Shared fixtures for every layer: a home directory, servers, a raw client, a session harness.
+
+The helpers behind them live in ``tests/support/``.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import attrs
 import pytest
 import trio
 
 import trioftp
-from trioftp.authorizers import DummyAuthorizer
-from trioftp.handlers import FTPHandler
 from trioftp.servers import FTPServer
+from trioftp.session.runner import Runner
 
-from .ftpclient import FTPClient
-from .interop import require_binary
-
-T = TypeVar("T")
-
-USER, PASSWORD = "user", "pass"
-
-
-class InlineFTPHandler(FTPHandler):
-    """Runs blocking calls inline: no threads, so Trio's MockClock stays deterministic."""
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        await trio.lowlevel.checkpoint()
-        if self.authenticated:
-            return self.run_as_current_user(function, *args)
-        return function(*args)
-
-
-def make_handler(
-    home: Path, *, base: type[FTPHandler] = FTPHandler, perm: str = "elradfmwMT", **attributes: Any
-) -> type[FTPHandler]:
-    """A handler class with user/pass (perm) and anonymous (read-only) on *home*."""
-    authorizer = DummyAuthorizer()
-    authorizer.add_user(USER, PASSWORD, str(home), perm=perm)
-    authorizer.add_anonymous(str(home))
-    attributes.setdefault("authorizer", authorizer)
-    attributes.setdefault("auth_failed_timeout", 0)
-    return type("TestHandler", (base,), attributes)
-
-
-@attrs.define
-class RunningServer:
-    host: str
-    port: int
-    handler: type[FTPHandler]
-    home: Path
-
-    async def client(self, *, login: bool = True) -> FTPClient:
-        """Connect (and log in as user/pass unless *login* is False)."""
-        client, greeting = await FTPClient.connect(self.host, self.port)
-        assert greeting.code == 220, greeting
-        if login:
-            reply = await client.login(USER, PASSWORD)
-            assert reply.code == 230, reply
-        return client
+from .support.ftpclient import FTPClient
+from .support.harness import SessionHarness
+from .support.interop import require_binary
+from .support.servers import RunningServer, ThreadedServer, make_handler, serve_in_thread
 
 
 @pytest.fixture
@@ -76,16 +35,34 @@ def home(tmp_path: Path) -> Path:
 def start_server(nursery: trio.Nursery, home: Path) -> Callable[..., Awaitable[RunningServer]]:
     """Start a Trio-native server in the test's nursery: ``await start_server(**attrs)``.
 
-    Keyword arguments become handler class attributes (``base=InlineFTPHandler``
-    for mock-clock tests, ``host="::1"`` to listen on IPv6).
+    Keyword arguments become handler class attributes; ``runner=InlineRunner()``
+    runs the sessions' blocking calls inline (mock-clock tests), ``host="::1"``
+    listens on IPv6.
     """
 
-    async def start(host: str = "127.0.0.1", **attributes: Any) -> RunningServer:
+    async def start(
+        host: str = "127.0.0.1", runner: Runner | None = None, **attributes: Any
+    ) -> RunningServer:
         handler = make_handler(home, **attributes)
-        bound_host, port = await nursery.start(trioftp.serve, handler, host, 0)
+        bound_host, port = await nursery.start(
+            functools.partial(trioftp.serve, handler, host, 0, runner=runner)
+        )
         return RunningServer(bound_host, port, handler, home)
 
     return start
+
+
+@pytest.fixture
+def session_harness(nursery: trio.Nursery, home: Path) -> SessionHarness:
+    """Start one session on memory streams: ``session = session_harness(base, **attrs)``.
+
+    *base* (default ``FTPHandler``; ``TLS_FTPHandler`` for FTPS) runs its
+    blocking calls inline (an ``InlineRunner``), so the session is
+    deterministic on ``autojump_clock``; keyword arguments become handler
+    class attributes; ``session.client`` is an ``FTPClient`` on the client's
+    end (see ``tests/support/harness.py``).
+    """
+    return SessionHarness(nursery, home)
 
 
 @pytest.fixture
@@ -100,33 +77,6 @@ async def client(server: RunningServer) -> AsyncIterator[FTPClient]:
     connection = await server.client()
     yield connection
     await connection.aclose()
-
-
-@attrs.define
-class ThreadedServer:
-    server: FTPServer
-    home: Path
-
-    @property
-    def host(self) -> str:
-        return self.server.address[0]
-
-    @property
-    def port(self) -> int:
-        return self.server.address[1]
-
-
-@contextlib.contextmanager
-def serve_in_thread(server: FTPServer, home: Path) -> Iterator[ThreadedServer]:
-    """Run *server* with ``serve_forever()`` in a thread; close it afterwards."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
-    thread.start()
-    try:
-        yield ThreadedServer(server, home)
-    finally:
-        server.close_all()
-        thread.join(10)
-        assert not thread.is_alive()
 
 
 @pytest.fixture

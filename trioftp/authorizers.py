@@ -303,6 +303,15 @@ class DummyAuthorizer:
                 best, letters = len(directory), operm
         return letters
 
+    def has_overrides(self, username: str) -> bool:
+        """Whether :meth:`override_perm` gave *username* other letters somewhere.
+
+        Without overrides the user's letters are the same on every path.
+        False for an unknown user.
+        """
+        user = self.user_table.get(username)
+        return user is not None and bool(user["operms"])
+
     def get_perms(self, username: str) -> str:
         """Return the user's global permission letters (:exc:`KeyError` if unknown)."""
         return self.user_table[username]["perm"]

@@ -4,8 +4,9 @@
 connection (passive or active), then hands it to a ``DTPHandler`` that sends a
 file (through ``os.sendfile`` where it can), sends listing bytes, or receives
 an upload. Disk reads and writes go through the session's
-:meth:`~trioftp.handlers.FTPHandler.run_blocking` in large blocks, one thread
-hop per block, never one per network chunk.
+:meth:`~trioftp.handlers.FTPHandler.run_blocking` (its runner: worker threads
+unless told otherwise) in large blocks, one call per block, never one per
+network chunk.
 
 :class:`ThrottledDTPHandler` adds average rate limits measured on Trio's clock,
 so they can be tested on :class:`trio.testing.MockClock`.
@@ -18,14 +19,13 @@ import errno
 import math
 import os
 from collections.abc import Awaitable, Callable, Iterator
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import trio
 
 from .protocol.ascii import ToDisk, ToNetwork
-
-if TYPE_CHECKING:
-    from .session.base import SessionBase
+from .session.core import Session
+from .session.transfers import DataStalled
 
 __all__ = ["DTPHandler", "DataStalled", "TLS_DTPHandler", "ThrottledDTPHandler"]
 
@@ -40,10 +40,6 @@ _SENDFILE_CHUNK = 1 << 20
 # Bytes per disk read for buffered downloads: one block is sent while the next
 # is read, so a stalled download holds about two of them.
 _READ_AHEAD = 1 << 20
-
-
-class DataStalled(Exception):
-    """No byte moved on the data connection for ``DTPHandler.timeout`` seconds."""
 
 
 #: What the receiving side hands the disk writer: the chunks to write, and
@@ -107,7 +103,7 @@ class DTPHandler:
     #: most three such blocks in memory.
     disk_block_size: int = 4 << 20
 
-    def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: SessionBase) -> None:
+    def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: Session) -> None:
         self.socket = sock_obj
         self.cmd_channel = cmd_channel
         self.receive = False
@@ -446,7 +442,7 @@ class ThrottledDTPHandler(DTPHandler):
     #: Most bytes per second sent to the client (downloads); 0: no limit.
     write_limit: int = 0
 
-    def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: SessionBase) -> None:
+    def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: Session) -> None:
         super().__init__(sock_obj, cmd_channel)
         self._started: float | None = None
 

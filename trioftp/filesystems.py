@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, cast
 
-from trioftp.authorizers import DummyAuthorizer
 from trioftp.exceptions import FilesystemError
 from trioftp.protocol.listing import (
     ALL_FACTS,
@@ -37,10 +36,6 @@ if sys.platform != "win32":
     import pwd
 
 __all__ = ["AbstractedFS", "FilesystemError", "UnixFilesystem"]
-
-# The permission letters that feed the MLSx "perm" fact (see mlsx_perm).
-_DIR_LETTERS = "elwmdf"
-_FILE_LETTERS = "rwadf"
 
 
 def _normpath(path: str) -> str:
@@ -370,10 +365,9 @@ class AbstractedFS:
         ``unix.gid``. A symlink is followed only to a target inside the jail;
         otherwise its own facts are shown with type ``OS.unix=slink``.
 
-        ``perm`` comes from the letters *perms*, or, when the session has an
-        ``authorizer`` and a ``username``, from ``authorizer.has_perm`` for
-        each entry (so overrides show). *ignore_err* is as for
-        :meth:`format_list`.
+        ``perm`` comes from the session's ``mlsx_perm_fact(perms)`` when it
+        has one (so that per-directory permissions show), otherwise from the
+        letters *perms*. *ignore_err* is as for :meth:`format_list`.
         """
         encoding, errors = self._codec()
         wanted = {fact.lower() for fact in facts}
@@ -425,24 +419,16 @@ class AbstractedFS:
             return None
 
     def _perm_fact(self, perms: str) -> Callable[[str, bool], str]:
-        """A function giving the ``perm`` fact of one entry (path, is_dir)."""
-        authorizer = getattr(self.cmd_channel, "authorizer", None)
-        username = getattr(self.cmd_channel, "username", None)
-        has_perm = getattr(authorizer, "has_perm", None)
-        if not (
-            isinstance(username, str) and username and callable(has_perm)
-        ) or _without_overrides(
-            authorizer, username
-        ):  # the same letters everywhere: work them out once
-            facts = {True: mlsx_perm(perms, is_dir=True), False: mlsx_perm(perms, is_dir=False)}
-            return lambda _path, is_dir: facts[is_dir]
+        """A function giving the ``perm`` fact of one entry (real path, is_dir).
 
-        def fact(path: str, is_dir: bool) -> str:
-            wanted = _DIR_LETTERS if is_dir else _FILE_LETTERS
-            letters = "".join(x for x in wanted if has_perm(username, x, path))
-            return mlsx_perm(letters, is_dir=is_dir)
-
-        return fact
+        The session decides (``cmd_channel.mlsx_perm_fact(perms)``): it knows
+        the user and the authorizer. Without one, every entry gets *perms*.
+        """
+        ask = getattr(self.cmd_channel, "mlsx_perm_fact", None)
+        if callable(ask):
+            return cast(Callable[[str, bool], str], ask(perms))
+        facts = {True: mlsx_perm(perms, is_dir=True), False: mlsx_perm(perms, is_dir=False)}
+        return lambda _path, is_dir: facts[is_dir]
 
 
 #: How each MLSx fact but ``perm`` is worked out from an entry's name and status.
@@ -462,16 +448,6 @@ def _mlsx_type(name: str, mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "cdir" if name == "." else "pdir" if name == ".." else "dir"
     return "OS.unix=slink" if stat.S_ISLNK(mode) else "file"
-
-
-def _without_overrides(authorizer: object, username: str) -> bool:
-    """True if *authorizer* is a plain DummyAuthorizer table with no override for *username*."""
-    if not isinstance(authorizer, DummyAuthorizer):
-        return False
-    if type(authorizer).has_perm is not DummyAuthorizer.has_perm:
-        return False
-    user = authorizer.user_table.get(username)
-    return user is not None and not user["operms"]
 
 
 class UnixFilesystem(AbstractedFS):

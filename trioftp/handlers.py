@@ -1,4 +1,4 @@
-"""Session handlers: :class:`FTPHandler` and the data-transfer handlers.
+"""Session handlers: :class:`FTPHandler`, :class:`TLS_FTPHandler` and the data-transfer handlers.
 
 Configure a handler the way pyftpdlib programs do, with class attributes::
 
@@ -19,42 +19,66 @@ Every session is one Trio task. Command methods (``ftp_<CMD>``) and callbacks
 pyftpdlib, or ``async def``; both run in the session's task, on the event loop,
 so a plain method must not block (a slow database call there stalls every
 session). Make such a method ``async def`` and use
-:meth:`FTPHandler.run_blocking`, which runs the call in a worker thread.
-Filesystem (:class:`~trioftp.filesystems.AbstractedFS`) and authorizer methods
-are always called in worker threads, so they may block.
+:meth:`FTPHandler.run_blocking`, which runs the call in the session's runner
+(a worker thread, unless the server was given another runner).
 
-A built-in command method is a coroutine function; an override that wants the
-original behaviour must ``await super().ftp_RETR(path)``. Add a command as in
-pyftpdlib: extend ``proto_cmds`` and define ``ftp_<NAME>(self, line)``, answering
-with :meth:`FTPHandler.respond`.
+Filesystem (:class:`~trioftp.filesystems.AbstractedFS`) and authorizer
+methods that read or change storage or check passwords run in the runner, so
+they may block. Two kinds of call run on the event loop because they only
+compute: the filesystem's path translation (``ftpnorm``, ``ftp2fs``,
+``fs2ftp``), and the lookups of an unmodified
+:class:`~trioftp.authorizers.DummyAuthorizer` (its in-memory table).
+
+A built-in command method is a coroutine function (or a plain method); an
+override that wants the original behaviour calls ``super().ftp_RETR(path)``
+and awaits it if it is awaitable. Add a command as in pyftpdlib: extend
+``proto_cmds`` and define ``ftp_<NAME>(self, line)``, answering with
+:meth:`FTPHandler.respond`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from OpenSSL import SSL
 
 from .dtp import DTPHandler, ThrottledDTPHandler, TLS_DTPHandler
-from .protocol.commands import proto_cmds
-from .session.files import FileCommands
-from .session.info import InfoCommands
-from .session.listings import ListingCommands
-from .session.login import LoginCommands
-from .session.navigation import NavigationCommands
-from .session.tls import TLS_COMMANDS, TLSCommands
+from .protocol.commands import TLS_COMMANDS, proto_cmds
+from .session.commands import (
+    DataConnectionCommands,
+    FileCommands,
+    InfoCommands,
+    ListingCommands,
+    LoginCommands,
+    NavigationCommands,
+    TLSCommands,
+)
+from .session.core import Session
+from .session.tls import TLSProtection
+from .tls.contexts import DataSessionBinding
 
 __all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "ThrottledDTPHandler"]
 
 
-class FTPHandler(LoginCommands, NavigationCommands, InfoCommands, ListingCommands, FileCommands):
+class FTPHandler(
+    Session,
+    LoginCommands,
+    InfoCommands,
+    NavigationCommands,
+    DataConnectionCommands,
+    FileCommands,
+    ListingCommands,
+):
     """The FTP protocol interpreter: one instance per control connection.
 
-    See the module documentation for configuration and for where methods run.
-    Public session state, as in pyftpdlib: ``fs``, ``username``,
-    ``authenticated``, ``remote_ip``, ``remote_port``, ``attempted_logins``,
-    ``data_channel``, ``server``.
+    A :class:`~trioftp.session.core.Session` (its parts, its life) with every
+    plain-FTP command group. See the module documentation for configuration
+    and for where methods run. Public session state, as in pyftpdlib:
+    ``fs``, ``username``, ``authenticated``, ``remote_ip``, ``remote_port``,
+    ``attempted_logins``, ``data_channel``, ``server``.
     """
 
-    dtp_handler: type[DTPHandler] = DTPHandler
+    dtp_handler = DTPHandler
 
 
 class TLS_FTPHandler(TLSCommands, FTPHandler):
@@ -69,12 +93,35 @@ class TLS_FTPHandler(TLSCommands, FTPHandler):
         handler.tls_data_required = True
 
     ``ssl_context`` may be a stdlib :class:`ssl.SSLContext`, a pyOpenSSL
-    ``SSL.Context`` or a function returning a new context per session. See
-    :mod:`trioftp.session.tls` for the trioftp-only settings (implicit FTPS,
-    data-session binding, strict SNI).
+    ``SSL.Context`` or a function returning a new context per session. The
+    trioftp-only settings (implicit FTPS, data-session binding, strict SNI)
+    are below; :mod:`trioftp.session.tls` says how the protection works.
     """
 
+    #: Certificate chain file (PEM); with the key in it unless *keyfile* is set.
+    certfile: str | None = None
+    #: Private key file (PEM).
+    keyfile: str | None = None
+    #: TLS method: pyOpenSSL's (``SSL.TLS_METHOD``...) or the stdlib's constants.
     ssl_protocol: object = SSL.TLS_SERVER_METHOD
+    #: OpenSSL option bits added to the safe defaults (same values in both libraries).
     ssl_options: int | None = SSL.OP_NO_SSLv2 | SSL.OP_NO_SSLv3 | SSL.OP_NO_COMPRESSION
-    dtp_handler: type[DTPHandler] = TLS_DTPHandler
-    proto_cmds = {**FTPHandler.proto_cmds, **proto_cmds(TLS_COMMANDS)}
+    #: A ready context (stdlib ``ssl.SSLContext`` or pyOpenSSL ``SSL.Context``),
+    #: or a function returning a new one for each session; overrides the above.
+    ssl_context: object = None
+    #: Refuse USER/PASS before AUTH (``530``).
+    tls_control_required: bool = False
+    #: Refuse transfers without PROT P (``522``).
+    tls_data_required: bool = False
+    #: trioftp: implicit FTPS - TLS from the first byte, data always protected.
+    tls_implicit: bool = False
+    #: trioftp: seconds allowed for a TLS handshake (or CCC's shutdown).
+    tls_handshake_timeout: float = 30
+    #: trioftp: must data connections resume the control session's TLS session?
+    tls_data_session_binding: DataSessionBinding | str = DataSessionBinding.PREFERRED
+    #: trioftp: host names SNI may name; None accepts any (strict SNI when set).
+    tls_sni_hosts: Collection[str] | None = None
+
+    protection = TLSProtection
+    dtp_handler = TLS_DTPHandler
+    proto_cmds = {**FTPHandler.proto_cmds, **proto_cmds(TLS_COMMANDS.values())}

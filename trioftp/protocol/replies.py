@@ -13,13 +13,65 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["format_reply", "multiline_reply", "quote_path", "sanitize"]
+import attrs
+
+__all__ = ["Reply", "format_reply", "multiline_reply", "quote_path", "sanitize"]
 
 # Line breaks inside reply text. A CR followed by NUL is RFC 2640's encoding
 # of a CR that belongs to a pathname, so it is not a break.
 _BREAK = re.compile(r"\r\n|\n|\r(?!\x00)")
 _LOOKS_LIKE_REPLY = re.compile(r"\d{3}[ -]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@attrs.frozen
+class Reply:
+    """One reply: a three-digit *code* and its text, one line or several.
+
+    A multi-line reply's *lines* are the text of its first line, of the lines
+    in between and of its last line. :meth:`wire` makes the well-formed
+    lines, so no text can end a reply early or forge another one.
+    """
+
+    code: int
+    lines: tuple[str, ...]
+
+    @classmethod
+    def of(cls, code: int, text: str) -> Reply:
+        """A one-line reply (``Reply.of(226, "Transfer complete.")``)."""
+        return cls(code, (text,))
+
+    @classmethod
+    def parse(cls, text: str) -> Reply:
+        """Read ``"CODE text"`` (maybe several lines) as :func:`format_reply` lays it out.
+
+        Raises :class:`ValueError` if *text* does not start with a three-digit code.
+        """
+        code = text[:3]
+        if not (code.isascii() and code.isdigit() and len(code) == 3):
+            raise ValueError(f"a reply must start with a three-digit code: {text[:20]!r}")
+        if "\n" not in text and "\r" not in text and text[3:4] != "-":
+            return cls(int(code), (text[4:],))
+        lines = _BREAK.split(text)
+        if lines and lines[-1] == "":
+            lines.pop()
+        if len(lines) == 1 and lines[0][3:4] != "-":
+            return cls(int(code), (lines[0][4:],))
+        if lines[0][3:4] == "-" and len(lines) > 1 and lines[-1].startswith(code + " "):
+            return cls(int(code), (lines[0][4:], *lines[1:-1], lines[-1][4:]))
+        return cls(int(code), (lines[0][4:], *lines[1:], "End."))
+
+    @property
+    def text(self) -> str:
+        """The text of the reply, its lines joined by newlines."""
+        return "\n".join(self.lines)
+
+    def wire(self) -> str:
+        """The reply as it is sent: well-formed lines ending in CRLF."""
+        lines = self.lines
+        if len(lines) == 1:
+            return f"{self.code} {lines[0]}\r\n"
+        return multiline_reply(str(self.code), lines[0], lines[1:-1], lines[-1])
 
 
 def format_reply(text: str) -> str:

@@ -1,26 +1,37 @@
-"""The control connection: command lines in, replies out."""
+"""The control connection: command lines in, replies out, TLS on and off.
+
+:class:`ControlChannel` owns the control stream, the line framer, the queue
+of replies not yet written and the commands held while a transfer runs.
+FTPS switches the stream with :meth:`ControlChannel.start_tls` (which drops
+every byte of plaintext that came before it) and :meth:`ControlChannel.stop_tls`
+(CCC).
+"""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 
 import trio
 
 from ..protocol.framing import LineFramer, LineTooLong
-from ..protocol.replies import format_reply
+from ..protocol.replies import Reply
 
-__all__ = ["ControlClosed", "ControlConnection"]
+__all__ = ["ControlChannel", "ControlClosed", "Line"]
 
 # Bytes asked of the socket per read: enough for many pipelined commands.
 _RECEIVE_SIZE = 8192
+
+#: A received command line (undecoded), or the marker of one that was too long.
+Line = bytes | LineTooLong
 
 
 class ControlClosed(Exception):
     """The client closed or reset the control connection; the session ends quietly."""
 
 
-class ControlConnection:
+class ControlChannel:
     """Read command lines from and write replies to one control stream.
 
     Replies are queued by :meth:`push` (so synchronous handler code can
@@ -29,7 +40,16 @@ class ControlConnection:
     :class:`ControlClosed`.
     """
 
-    __slots__ = ("_out", "encoding", "errors", "framer", "send_timeout", "stream")
+    __slots__ = (
+        "_framer",
+        "_held",
+        "_out",
+        "_stream",
+        "encoding",
+        "errors",
+        "last_code",
+        "send_timeout",
+    )
 
     def __init__(
         self,
@@ -40,21 +60,31 @@ class ControlConnection:
         max_line: int,
         send_timeout: float | None = None,
     ) -> None:
-        self.stream = stream
-        self.framer = LineFramer(max_line)
+        self._stream = stream
+        self._framer = LineFramer(max_line)
         self.encoding = encoding
         self.errors = errors
         self.send_timeout = send_timeout or math.inf
-        self._out: list[str] = []
+        self._out: list[Reply] = []
+        self._held: collections.deque[Line] | None = None
+        #: The code of the last reply queued (0: none yet).
+        self.last_code = 0
 
-    async def read_line(self) -> bytes | LineTooLong | None:
+    @property
+    def stream(self) -> trio.abc.Stream:
+        """The stream replies go out on (a TLS stream after :meth:`start_tls`)."""
+        return self._stream
+
+    # --- lines in
+
+    async def read_line(self) -> Line | None:
         """Return the next line (undecoded), a too-long marker, or None at EOF.
 
         Cancelling this call loses nothing: bytes are only consumed once read.
         """
-        framer = self.framer
+        framer = self._framer
         while (line := framer.next_line()) is None:
-            stream = self.stream
+            stream = self._stream
             try:
                 data: bytes | bytearray
                 if type(stream) is trio.SocketStream:  # the common case, one call shorter
@@ -68,22 +98,43 @@ class ControlConnection:
             framer.feed(data)
         return line
 
-    def push(self, reply: str) -> None:
-        """Queue one reply (``"CODE text"``, maybe multi-line) for the next flush."""
-        self._out.append(format_reply(reply))
+    async def next_command(self) -> Line | None:
+        """The next command to run: a held one first, else the next line read."""
+        if self._held:
+            return self._held.popleft()
+        return await self.read_line()
+
+    def hold(self, line: Line) -> None:
+        """Keep *line* to run after the transfer that is running now."""
+        if self._held is None:
+            self._held = collections.deque()
+        self._held.append(line)
+
+    @property
+    def held(self) -> int:
+        """How many commands are held."""
+        return len(self._held) if self._held else 0
+
+    # --- replies out
+
+    def push(self, reply: Reply) -> None:
+        """Queue one reply for the next flush."""
+        self._out.append(reply)
+        self.last_code = reply.code
 
     async def flush(self, *, bounded: bool = True) -> None:
         """Write every queued reply (within *send_timeout* unless the caller bounds it)."""
         if not self._out:
             return
-        data = "".join(self._out).encode(self.encoding, self.errors)
+        text = "".join([reply.wire() for reply in self._out])
         self._out.clear()
+        data = text.encode(self.encoding, self.errors)
         try:
             if bounded:
                 with trio.fail_after(self.send_timeout):
-                    await self.stream.send_all(data)
+                    await self._stream.send_all(data)
             else:
-                await self.stream.send_all(data)
+                await self._stream.send_all(data)
         except trio.TooSlowError:
             raise ControlClosed("the client does not read its replies") from None
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -93,12 +144,30 @@ class ControlConnection:
         """Drop queued replies (the connection is being torn down)."""
         self._out.clear()
 
+    # --- TLS
+
+    def start_tls(self, tls: trio.abc.Stream) -> None:
+        """Continue on *tls*, a TLS stream over the current one.
+
+        Plaintext a client sent after asking for TLS - still unparsed, or
+        held during a transfer - is thrown away, never run (CVE-2011-1575).
+        """
+        self._framer.discard_buffered()
+        if self._held:
+            self._held.clear()
+        self._stream = tls
+
+    def stop_tls(self, transport: trio.abc.Stream, trailing: bytes) -> None:
+        """Continue in clear text on *transport* (CCC); *trailing* came after the TLS end."""
+        self._stream = transport
+        self._framer.feed(trailing)
+
     async def aclose(self) -> None:
         """Close the stream, without waiting long on a peer that does not read."""
-        if type(self.stream) is trio.SocketStream:  # closing a plain socket never waits
-            await self.stream.aclose()
+        if type(self._stream) is trio.SocketStream:  # closing a plain socket never waits
+            await self._stream.aclose()
             return
         with trio.move_on_after(5) as scope:
             scope.shield = True
             with contextlib.suppress(trio.BrokenResourceError, OSError):
-                await self.stream.aclose()
+                await self._stream.aclose()

@@ -1,37 +1,34 @@
-"""Setting up data connections: PASV, EPSV, PORT, EPRT (RFC 959, RFC 2428).
+"""The data connection's endpoint: PASV/EPSV listeners and PORT/EPRT addresses.
 
-A passive command opens a listening socket and starts a task in the session's
-nursery that accepts exactly one connection from the client's address (a
-connection from any other host is dropped silently, unless
-``permit_foreign_addresses``), then closes the listener. An active command
-only records the address: the connection is made when a transfer needs it.
-Either way the transfer calls :meth:`DataConnectionCommands.open_data_connection`.
+A passive endpoint is a listening socket and a task in the session's nursery
+that accepts exactly one connection from the client's address (a connection
+from any other host is dropped, unless foreign addresses are permitted), then
+closes the listener. An active endpoint only records the address: the
+connection is made when a transfer needs it (RFC 959), by the session's
+:class:`DataConnector`. Either way :meth:`DataChannel.open` returns the
+connected stream, passed through the ``protect`` hook that FTPS fills.
 """
 
 from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Protocol
 
 import attrs
 import trio
 
-from ..protocol.addresses import (
-    AddressError,
-    EpsvAll,
-    UnsupportedProtocol,
-    format_epsv,
-    format_pasv,
-    normalize_ip,
-    parse_eprt,
-    parse_epsv,
-    parse_port,
-)
-from .base import SessionBase, logger
+from ..protocol.addresses import normalize_ip
 
-__all__ = ["ActiveEndpoint", "DataConnectionCommands", "NoDataConnection", "PassiveEndpoint"]
-
+__all__ = [
+    "ActiveEndpoint",
+    "DataChannel",
+    "DataConnector",
+    "NoDataConnection",
+    "PassiveEndpoint",
+    "TCPConnector",
+]
 
 #: Random picks from ``passive_ports`` before the whole range is tried in turn.
 _RANDOM_PORT_PROBES = 32
@@ -72,103 +69,106 @@ class ActiveEndpoint:
     port: int
 
 
-class DataConnectionCommands(SessionBase):
-    """PASV, EPSV, PORT and EPRT, and the data endpoint they leave behind."""
+class DataConnector(Protocol):
+    """Makes active (PORT/EPRT) data connections; tests give one of memory streams."""
 
-    _data_endpoint: PassiveEndpoint | ActiveEndpoint | None = None
+    async def connect(self, local_ip: str, ip: str, port: int) -> trio.abc.Stream:
+        """Connect from *local_ip* to *ip*:*port* (the caller bounds the time).
 
-    # --- commands
+        Raises :class:`NoDataConnection` when it can't.
+        """
+        ...
 
-    async def ftp_PASV(self, line: str) -> None:
-        """Open a passive endpoint announced as ``227 ... (h1,h2,h3,h4,p1,p2).``"""
-        if self._epsvall:
-            self.respond("501 PASV not allowed after EPSV ALL.")
-            return
-        local = normalize_ip(self.local_ip)
-        if ":" in local:
-            self.respond("425 PASV needs IPv4; use EPSV.")
-            return
-        endpoint = await self._open_passive()
-        if endpoint is not None:
-            shown = self.masquerade_address_map.get(local, self.masquerade_address or local)
-            self.respond(format_pasv(shown, endpoint.port))
 
-    async def ftp_EPSV(self, line: str) -> None:
-        """Open a passive endpoint announced as ``229 ... (|||port|)``; ``EPSV ALL``."""
+class TCPConnector:
+    """Active data connections over TCP, from the control connection's local address."""
+
+    async def connect(self, local_ip: str, ip: str, port: int) -> trio.abc.Stream:
+        """Connect to the client's address."""
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = trio.socket.socket(family, socket.SOCK_STREAM)
         try:
-            request = parse_epsv(line)
-        except AddressError:
-            self.respond("501 Invalid EPSV argument; use 1, 2 or ALL.")
-            return
-        if request is EpsvAll.ALL:
-            self._epsvall = True
-            self.respond("200 EPSV ALL command successful.")
-            return
-        if isinstance(request, UnsupportedProtocol):
-            self.respond("522 Network protocol not supported, use (1,2)")
-            return
-        own = 2 if ":" in normalize_ip(self.local_ip) else 1
-        if request is not None and request != own:
-            self.respond(f"522 Network protocol not supported, use ({own})")
-            return
-        endpoint = await self._open_passive()
-        if endpoint is not None:
-            self.respond(format_epsv(endpoint.port))
+            local = local_ip if family == socket.AF_INET6 else normalize_ip(local_ip)
+            await sock.bind((local, 0))
+            await sock.connect((ip, port))
+        except OSError as exc:
+            sock.close()
+            raise NoDataConnection(f"Can't connect to {ip}:{port}.") from exc
+        except BaseException:
+            sock.close()
+            raise
+        return trio.SocketStream(sock)
 
-    async def ftp_PORT(self, line: str) -> None:
-        """Record an IPv4 address for an active data connection."""
-        if self._epsvall:
-            self.respond("501 PORT not allowed after EPSV ALL.")
-            return
-        try:
-            ip, port = parse_port(line)
-        except AddressError:
-            self.respond("501 Invalid PORT format.")
-            return
-        if ":" in normalize_ip(self.local_ip):
-            self.respond("522 Network protocol not supported, use (2)")
-            return
-        await self._set_active(ip, port)
 
-    async def ftp_EPRT(self, line: str) -> None:
-        """Record an IPv4 or IPv6 address for an active data connection."""
-        if self._epsvall:
-            self.respond("501 EPRT not allowed after EPSV ALL.")
-            return
-        own = 2 if ":" in normalize_ip(self.local_ip) else 1
-        try:
-            parsed = parse_eprt(line, protocols=(str(own),))
-        except AddressError:
-            self.respond("501 Invalid EPRT format.")
-            return
-        if isinstance(parsed, UnsupportedProtocol):
-            self.respond(f"522 Network protocol not supported, use ({own})")
-            return
-        _, ip, port = parsed
-        await self._set_active(ip, port)
+@attrs.frozen
+class DataSettings:
+    """The session settings a data channel follows."""
+
+    local_ip: str
+    remote_ip: str
+    permit_foreign_addresses: bool
+    passive_ports: Sequence[int] | None
+    connect_timeout: float
+    connector: DataConnector
+
+
+class DataChannel:
+    """The session's data endpoint and the connections made through it.
+
+    *protect* turns a new data connection into the stream a transfer uses
+    (plain FTP: as it is; FTPS under PROT P: a TLS stream). *warn* logs a
+    warning with the session's prefix.
+    """
+
+    __slots__ = ("_endpoint", "_nursery", "_protect", "_settings", "_warn")
+
+    def __init__(
+        self,
+        settings: DataSettings,
+        nursery: trio.Nursery,
+        protect: Callable[[trio.abc.Stream], Awaitable[trio.abc.Stream]],
+        warn: Callable[[str], None],
+    ) -> None:
+        self._settings = settings
+        self._nursery = nursery
+        self._protect = protect
+        self._warn = warn
+        self._endpoint: PassiveEndpoint | ActiveEndpoint | None = None
+
+    @property
+    def endpoint(self) -> PassiveEndpoint | ActiveEndpoint | None:
+        """The endpoint PASV/EPSV/PORT/EPRT prepared, if any."""
+        return self._endpoint
+
+    def ready(self) -> bool:
+        """True if the client already connected to the passive endpoint."""
+        endpoint = self._endpoint
+        return isinstance(endpoint, PassiveEndpoint) and endpoint.accepted is not None
+
+    def foreign(self, ip: str) -> bool:
+        """True if *ip* is not the client's and foreign addresses are not permitted."""
+        settings = self._settings
+        if settings.permit_foreign_addresses:
+            return False
+        return normalize_ip(ip) != normalize_ip(settings.remote_ip)
 
     # --- endpoints
 
-    async def _set_active(self, ip: str, port: int) -> None:
-        if not self.permit_foreign_addresses and normalize_ip(ip) != normalize_ip(self.remote_ip):
-            self.respond_w_warning(f"501 Rejected data connection to foreign address {ip}:{port}.")
-            return
-        if not self.permit_privileged_ports and port < 1024:
-            self.respond_w_warning(f"501 PORT against the privileged port {port} refused.")
-            return
-        await self._close_data_channels()
-        self._data_endpoint = ActiveEndpoint(ip, port)
-        self.respond("200 Active data connection established.")
+    def set_active(self, ip: str, port: int) -> None:
+        """Connect to *ip*:*port* when a transfer needs it (the caller checked the address)."""
+        self.close()
+        self._endpoint = ActiveEndpoint(ip, port)
 
-    async def _open_passive(self) -> PassiveEndpoint | None:
-        """Open a listener on the control connection's local address."""
-        await self._close_data_channels()
-        family = socket.AF_INET6 if ":" in self.local_ip else socket.AF_INET
+    async def open_passive(self) -> PassiveEndpoint | None:
+        """Listen on the control connection's local address; None if no port is free."""
+        self.close()
+        local_ip = self._settings.local_ip
+        family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
         for port in self._passive_port_candidates():
             sock = trio.socket.socket(family, socket.SOCK_STREAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                await sock.bind((self.local_ip, port))
+                await sock.bind((local_ip, port))
                 sock.listen(1)
             except OSError:
                 sock.close()
@@ -176,11 +176,9 @@ class DataConnectionCommands(SessionBase):
                     break
                 continue
             endpoint = PassiveEndpoint(sock, sock.getsockname()[1])
-            self._data_endpoint = endpoint
-            assert self._nursery is not None
-            self._nursery.start_soon(self._accept_passive, endpoint)
+            self._endpoint = endpoint
+            self._nursery.start_soon(self._accept, endpoint)
             return endpoint
-        self.respond_w_warning("425 Can't open passive connection.")
         return None
 
     def _passive_port_candidates(self) -> Iterator[int]:
@@ -190,113 +188,77 @@ class DataConnectionCommands(SessionBase):
         only then is the whole range tried. If it is all busy, the kernel
         picks a port (as pyftpdlib does) and a warning says so.
         """
-        ports = self.passive_ports
+        ports = self._settings.passive_ports
         if ports:
             for _ in range(min(len(ports), _RANDOM_PORT_PROBES)):
                 yield random.choice(ports)
             rest = list(ports)
             random.shuffle(rest)
             yield from rest
-            self.log(
-                "No free port in passive_ports; using one the kernel chose.", logfun=logger.warning
-            )
+            self._warn("No free port in passive_ports; using one the kernel chose.")
         yield 0
 
-    async def _accept_passive(self, endpoint: PassiveEndpoint) -> None:
+    async def _accept(self, endpoint: PassiveEndpoint) -> None:
         """Accept the client's connection; drop other hosts; then stop listening."""
-        client = normalize_ip(self.remote_ip)
         try:
-            with endpoint.cancel_scope, trio.move_on_after(self.data_connect_timeout):
+            with endpoint.cancel_scope, trio.move_on_after(self._settings.connect_timeout):
                 while True:
                     sock, address = await endpoint.listener.accept()
-                    if self.permit_foreign_addresses or normalize_ip(address[0]) == client:
+                    if not self.foreign(address[0]):
                         endpoint.accepted = trio.SocketStream(sock)
                         break
-                    self.log(
-                        f"Rejected passive data connection from foreign address {address[0]}.",
-                        logfun=logger.warning,
+                    self._warn(
+                        f"Rejected passive data connection from foreign address {address[0]}."
                     )
                     sock.close()
         except OSError as exc:
-            self.log(f"Passive listener failed: {exc}", logfun=logger.warning)
+            self._warn(f"Passive listener failed: {exc}")
         finally:
             endpoint.listener.close()
             endpoint.done.set()
 
-    async def open_data_connection(self) -> trio.abc.Stream:
-        """Return the connected data stream for a transfer (``NoDataConnection`` if none).
+    # --- connections
 
-        The endpoint is used up: every transfer needs a new PASV/PORT.
+    async def open(self) -> trio.abc.Stream:
+        """Return the connected, protected data stream for a transfer.
+
+        Raises :class:`NoDataConnection` if there is none. The endpoint is
+        used up: every transfer needs a new PASV/PORT.
         """
-        endpoint, self._data_endpoint = self._data_endpoint, None
+        endpoint, self._endpoint = self._endpoint, None
         if endpoint is None:
             raise NoDataConnection("No data connection was set up.")
+        stream: trio.abc.Stream | None = None
         if isinstance(endpoint, PassiveEndpoint):
             try:
                 await endpoint.done.wait()
-                if endpoint.accepted is None:
-                    raise NoDataConnection("The client did not connect in time.")
                 stream, endpoint.accepted = endpoint.accepted, None
             finally:
                 endpoint.close()
-            return await self.secure_data_connection(stream)
-        return await self.secure_data_connection(await self._connect_active(endpoint))
+            if stream is None:
+                raise NoDataConnection("The client did not connect in time.")
+        else:
+            settings = self._settings
+            with trio.move_on_after(settings.connect_timeout):
+                stream = await settings.connector.connect(
+                    settings.local_ip, endpoint.ip, endpoint.port
+                )
+            if stream is None:
+                raise NoDataConnection(f"Can't connect to {endpoint.ip}:{endpoint.port}.")
+        return await self._protect(stream)
 
-    async def secure_data_connection(self, stream: trio.SocketStream) -> trio.abc.Stream:
-        """Return the stream a transfer uses over a new data connection.
-
-        Plain FTP uses it as it is; FTPS puts TLS on it here (after the
-        ``150``, since clients such as ftplib start the handshake only then).
-        """
-        return stream
-
-    async def _connect_active(self, endpoint: ActiveEndpoint) -> trio.SocketStream:
-        family = socket.AF_INET6 if ":" in endpoint.ip else socket.AF_INET
-        sock = trio.socket.socket(family, socket.SOCK_STREAM)
-        try:
-            local = self.local_ip if family == socket.AF_INET6 else normalize_ip(self.local_ip)
-            await sock.bind((local, 0))
-            with trio.fail_after(self.data_connect_timeout):
-                await sock.connect((endpoint.ip, endpoint.port))
-        except (OSError, trio.TooSlowError) as exc:
-            sock.close()
-            raise NoDataConnection(f"Can't connect to {endpoint.ip}:{endpoint.port}.") from exc
-        except BaseException:
-            sock.close()
-            raise
-        return trio.SocketStream(sock)
-
-    def transfer_running(self) -> bool:
-        """True while a transfer command is being served (see the transfer runner)."""
-        return False
-
-    def has_data_endpoint(self) -> bool:
-        """True if PASV/EPSV/PORT/EPRT prepared a data connection."""
-        return self._data_endpoint is not None
-
-    def data_connection_ready(self) -> bool:
-        """True if the client already connected to the passive endpoint."""
-        endpoint = self._data_endpoint
-        return isinstance(endpoint, PassiveEndpoint) and endpoint.accepted is not None
-
-    async def _close_data_channels(self) -> None:
-        endpoint, self._data_endpoint = self._data_endpoint, None
+    def close(self) -> None:
+        """Close the endpoint, if any (a new PASV/PORT, ABOR, REIN, the session's end)."""
+        endpoint, self._endpoint = self._endpoint, None
         if isinstance(endpoint, PassiveEndpoint):
             endpoint.close()
-        await super()._close_data_channels()
 
-    def data_channel_status(self) -> str:
-        endpoint = self._data_endpoint
-        if self.data_channel is not None:
-            return (
-                "Data connection open; transfer in progress: "
-                f"{self.data_channel.get_transmitted_bytes()} bytes transmitted."
-            )
+    def status(self) -> str | None:
+        """Describe the endpoint for STAT (None: there is none)."""
+        endpoint = self._endpoint
         if isinstance(endpoint, PassiveEndpoint):
             state = "connected" if endpoint.accepted is not None else "waiting for connection"
             return f"Passive data channel on port {endpoint.port}, {state}."
         if isinstance(endpoint, ActiveEndpoint):
             return f"Active data channel to {endpoint.ip}:{endpoint.port}."
-        if self.transfer_running():
-            return "Transfer starting: waiting for the data connection."
-        return "Data connection closed."
+        return None

@@ -8,17 +8,17 @@ handler.timeout = 600
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import trio
 
 from .._version import __version__
 from ..authorizers import Authorizer, DummyAuthorizer
 from ..filesystems import AbstractedFS
 from ..protocol.commands import COMMANDS, proto_cmds
 from ..protocol.framing import DEFAULT_MAX_LINE
-
-if TYPE_CHECKING:
-    from ..dtp import DTPHandler
+from .transfers import DataMover
 
 __all__ = ["SessionSettings"]
 
@@ -30,8 +30,9 @@ class SessionSettings:
     authorizer: Authorizer = DummyAuthorizer()
     #: The filesystem class; one instance per logged-in session.
     abstracted_fs: type[AbstractedFS] = AbstractedFS
-    #: The class that moves a transfer's bytes (see :mod:`trioftp.dtp`).
-    dtp_handler: type[DTPHandler]
+    #: The class that moves a transfer's bytes (see :mod:`trioftp.dtp`),
+    #: called as ``dtp_handler(stream, handler)``.
+    dtp_handler: Callable[[trio.abc.Stream, Any], DataMover]
     #: The command table in pyftpdlib's format: name -> perm, auth, arg, help.
     proto_cmds: ClassVar[dict[str, dict[str, object]]] = proto_cmds(COMMANDS.values())
     #: Seconds a client may stay idle between commands (``0``/None: forever).
@@ -53,7 +54,7 @@ class SessionSettings:
     #: LIST times in UTC (True) or local time; MDTM and MLSx are always UTC.
     use_gmt_times: bool = True
     #: Set TCP_NODELAY on the control connection.
-    tcp_no_delay: bool = True
+    tcp_no_delay: ClassVar[bool] = True
     #: Send plain binary downloads with ``os.sendfile``.
     use_sendfile: bool = hasattr(os, "sendfile")
     #: Encoding of commands and replies (RFC 2640: UTF-8).
@@ -69,8 +70,8 @@ class SessionSettings:
     data_connect_timeout: float = 30
     #: trioftp: longest accepted command line, in bytes.
     max_line_length: int = DEFAULT_MAX_LINE
-    #: trioftp: worker threads for blocking calls, shared by all sessions of a run.
-    max_worker_threads: int = 40
+    #: trioftp: bytes of listing lines made per runner call (LIST, NLST, MLSD).
+    listing_chunk_size: int = 1 << 20
     #: trioftp: host names the ``HOST`` command accepts, besides the server's
     #: own address and ``localhost`` on loopback (RFC 7151).
     host_names: Sequence[str] = ()

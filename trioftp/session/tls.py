@@ -1,9 +1,13 @@
-"""FTPS (RFC 4217): AUTH, PBSZ, PROT and CCC, implicit FTPS, protected data connections.
+"""FTPS (RFC 4217) as a protection policy for the control and data channels.
 
-:class:`TLSCommands` closes the holes pyftpdlib's ``TLS_FTPHandler`` leaves:
+:class:`TLSProtection` is what ``TLS_FTPHandler`` adds to a session: it
+builds the session's TLS context, puts TLS on the control connection (at
+``AUTH TLS``, or first thing for implicit FTPS) and takes it off (``CCC``),
+protects data connections under ``PROT P`` and decides what must wait for
+TLS. It closes the holes pyftpdlib's ``TLS_FTPHandler`` leaves:
 
 * plaintext a client pipelined after ``AUTH TLS`` is thrown away, never run
-  (CVE-2011-1575);
+  (CVE-2011-1575; see :meth:`~.control.ControlChannel.start_tls`);
 * implicit FTPS (TLS from the first byte) next to explicit ``AUTH TLS``;
 * ``CCC`` returns the control connection to clear text after login;
 * a protected data connection can be bound to the control session's TLS
@@ -18,92 +22,97 @@ from __future__ import annotations
 
 import inspect
 import ssl
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection
+from typing import Protocol, TypeVar
 
 import trio
 
 from ..log import logger
-from ..protocol.commands import CommandSpec
-from ..protocol.replies import sanitize
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
 from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
+from .control import ControlChannel
 from .dataconn import NoDataConnection
-from .info import InfoCommands
-from .login import LoginCommands
-from .transfer import TransferRunner
+from .state import SessionState
 
-__all__ = ["HTTP_METHODS", "TLS_COMMANDS", "TLSCommands"]
+__all__ = ["TLSHost", "TLSProtection"]
 
-#: The FTPS commands, with their FEAT lines.
-TLS_COMMANDS = [
-    CommandSpec("AUTH", "Syntax: AUTH <SP> TLS|SSL (set up secure control channel).",
-                auth=False, arg=True, feat="AUTH TLS"),
-    CommandSpec("PBSZ", "Syntax: PBSZ <SP> 0 (negotiate TLS buffer).",
-                auth=False, arg=True, feat="PBSZ"),
-    CommandSpec("PROT", "Syntax: PROT <SP> [C|P] (set up un/secure data channel).",
-                auth=False, arg=True, feat="PROT"),
-    CommandSpec("CCC", "Syntax: CCC (clear the control channel after login).",
-                feat="CCC"),
-]  # fmt: skip
+T = TypeVar("T")
 
-#: First words of HTTP requests: a client sending them talks HTTP to the FTP port.
-HTTP_METHODS = frozenset(
-    {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "TRACE", "PATCH"}
-)
-
-_AUTH_MECHANISMS = ("TLS", "TLS-C", "SSL", "TLS-P")
-
-# Per-class caches of shared contexts, keyed by the settings that built them.
+# Shared contexts (binding off), keyed by the settings that built them.
 _SHARED_CONTEXTS: dict[TLSSettings, ssl.SSLContext] = {}
 _WARNED: set[type] = set()
 
 
-class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
-    """The FTPS half of ``TLS_FTPHandler``; configured with class attributes."""
+class TLSHost(Protocol):
+    """The session an FTPS policy protects: its TLS settings and its parts."""
 
-    #: Certificate chain file (PEM); with the key in it unless *keyfile* is set.
-    certfile: str | None = None
-    #: Private key file (PEM).
-    keyfile: str | None = None
-    #: TLS method: pyOpenSSL's (``SSL.TLS_METHOD``...) or the stdlib's constants.
-    ssl_protocol: object = None
-    #: OpenSSL option bits added to the safe defaults (same values in both libraries).
-    ssl_options: int | None = None
-    #: A ready context (stdlib ``ssl.SSLContext`` or pyOpenSSL ``SSL.Context``),
-    #: or a function returning a new one for each session; overrides the above.
-    ssl_context: object = None
-    #: Refuse USER/PASS before AUTH (``530``).
-    tls_control_required: bool = False
-    #: Refuse transfers without PROT P (``522``).
-    tls_data_required: bool = False
-    #: trioftp: implicit FTPS - TLS from the first byte, data always protected.
-    tls_implicit: bool = False
-    #: trioftp: seconds allowed for a TLS handshake (or CCC's shutdown).
-    tls_handshake_timeout: float = 30
-    #: trioftp: must data connections resume the control session's TLS session?
-    tls_data_session_binding: DataSessionBinding | str = DataSessionBinding.PREFERRED
-    #: trioftp: host names SNI may name; None accepts any (strict SNI when set).
-    tls_sni_hosts: Collection[str] | None = None
+    certfile: str | None
+    keyfile: str | None
+    ssl_protocol: object
+    ssl_options: int | None
+    ssl_context: object
+    tls_control_required: bool
+    tls_data_required: bool
+    tls_implicit: bool
+    tls_handshake_timeout: float
+    tls_data_session_binding: DataSessionBinding | str
+    tls_sni_hosts: Collection[str] | None
+    session_state: SessionState
+    control_channel: ControlChannel
 
-    _tls_control = False
-    _pbsz = False
-    _prot_private = False
-    _session_context: object = None
-    _control_session_id: bytes | None = None
+    async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
+    def log(self, msg: str) -> None: ...
+    def logerror(self, msg: str) -> None: ...
+    def close(self) -> None: ...
+    def close_when_done(self) -> None: ...
 
-    # --- configuration
 
-    def tls_settings(self) -> TLSSettings | None:
-        """The file-based TLS settings, or None when none are configured."""
-        if self.certfile is None:
-            return None
-        return TLSSettings(
-            self.certfile, self.keyfile, self.ssl_protocol, self.ssl_options, self.tls_sni_hosts
-        )
+class TLSProtection:
+    """One session's FTPS: its context, the control connection's TLS, data protection."""
+
+    __slots__ = ("_context", "_control_session_id", "_host", "control_protected")
+
+    def __init__(self, host: TLSHost) -> None:
+        self._host = host
+        self._context: object = None
+        self._control_session_id: bytes | None = None
+        #: True while the control connection runs over TLS.
+        self.control_protected = False
+
+    # --- what the settings say
+
+    @property
+    def implicit(self) -> bool:
+        """Implicit FTPS: TLS from the first byte, data always protected."""
+        return self._host.tls_implicit
+
+    def configured(self) -> bool:
+        """True if a certificate or a context is configured."""
+        host = self._host
+        return host.ssl_context is not None or host.certfile is not None
 
     def binding(self) -> DataSessionBinding:
         """The data-session binding policy, as an enum member."""
-        return DataSessionBinding(self.tls_data_session_binding)
+        return DataSessionBinding(self._host.tls_data_session_binding)
+
+    def control_required(self) -> bool:
+        """True if USER/PASS must wait for ``AUTH TLS`` (``530``)."""
+        return self._host.tls_control_required and not self.control_protected
+
+    def data_refusal(self) -> str | None:
+        """The reply refusing a transfer that must be protected and is not (``522``)."""
+        if self._host.tls_data_required and not self._host.session_state.protect_data:
+            return "522 SSL/TLS required on the data channel (use PROT P)."
+        return None
+
+    def status(self) -> str:
+        """The STAT line on the control and data protection."""
+        stream = self._host.control_channel.stream
+        control = f"TLS ({stream.version()})" if is_tls(stream) else "clear"
+        data = "Private" if self._host.session_state.protect_data else "Clear"
+        return f"Control connection: {control}; data protection: {data}"
+
+    # --- the context
 
     def _context_for_session(self) -> object:
         """The context for this session's control and data connections (blocking).
@@ -112,18 +121,21 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         and ticket keys - unless binding is off or a single ready context was
         given.
         """
-        given = self.ssl_context
-        if inspect.ismethod(given) and given.__self__ is self:
+        host = self._host
+        given = host.ssl_context
+        if inspect.ismethod(given) and given.__self__ is host:
             given = given.__func__  # a plain function set on the class came back bound
         if callable(given):  # a factory: a fresh context for every session
             return given()
         if given is not None:
             if self.binding() is DataSessionBinding.REQUIRED:
-                _warn_shared_binding(self)
+                _warn_shared_binding(type(host))
             return given
-        settings = self.tls_settings()
-        if settings is None:
+        if host.certfile is None:
             raise ssl.SSLError("no certificate configured (certfile or ssl_context)")
+        settings = TLSSettings(
+            host.certfile, host.keyfile, host.ssl_protocol, host.ssl_options, host.tls_sni_hosts
+        )
         if self.binding() is not DataSessionBinding.OFF:
             return build_context(settings, bind_sessions=True)
         shared = _SHARED_CONTEXTS.get(settings)
@@ -131,155 +143,80 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
             shared = _SHARED_CONTEXTS[settings] = build_context(settings)
         return shared
 
-    def tls_configured(self) -> bool:
-        """True if a certificate or a context is configured."""
-        return self.ssl_context is not None or self.certfile is not None
-
-    # --- session start
-
-    async def prepare_control_connection(self) -> bool:
-        """Implicit FTPS: the handshake comes first; a failed one ends the session."""
-        if not self.tls_implicit:
-            return await super().prepare_control_connection()
-        if not await self._secure_control_connection():
-            return False
-        self._pbsz = self._prot_private = True
-        return True
-
-    async def _load_context(self) -> object:
+    async def load_context(self) -> object:
         """This session's context, or None (logged) if the settings can't make one."""
         try:
-            return await self.run_blocking(self._context_for_session)
+            return await self._host.run_blocking(self._context_for_session)
         except (OSError, ValueError, TypeError) as exc:  # a missing file, InsecureProtocol...
-            self.logerror(f"TLS is not available: {exc}")
+            self._host.logerror(f"TLS is not available: {exc}")
             return None
 
-    async def _secure_control_connection(self, context: object = None) -> bool:
+    # --- the control connection
+
+    async def start_implicit(self) -> bool:
+        """Implicit FTPS: the handshake comes before the greeting; False ends the session."""
+        if not self.implicit:
+            return True
+        return await self.secure_control()
+
+    async def secure_control(self, context: object = None) -> bool:
+        """Put TLS on the control connection; False (logged) if the handshake failed."""
+        host = self._host
         if context is None:
-            context = await self._load_context()
+            context = await self.load_context()
             if context is None:
                 return False
-        tls = wrap_server(self._control.stream, context)
+        tls = wrap_server(host.control_channel.stream, context)
         try:
             await self._handshake(tls)
         except trio.BrokenResourceError as exc:
-            self.log(f"TLS handshake on the control connection failed: {exc}")
+            host.log(f"TLS handshake on the control connection failed: {exc}")
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
-            self.close_when_done()
+            host.close_when_done()
             return False
-        self._control.stream = tls
-        self._session_context = context
+        host.control_channel.start_tls(tls)
+        host.session_state.new_security_context(protected_by_default=self.implicit)
+        self._context = context
         self._control_session_id = session_id(tls)
-        self._tls_control = True
+        self.control_protected = True
+        return True
+
+    async def clear_control(self) -> bool:
+        """Take TLS off the control connection (CCC); False: the session must end."""
+        host = self._host
+        stream = host.control_channel.stream
+        assert is_tls(stream)
+        try:
+            with trio.fail_after(host.tls_handshake_timeout):
+                transport, trailing = await unwrap(stream)
+        except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+            host.log(f"CCC failed: {exc}")
+            return False
+        host.control_channel.stop_tls(transport, trailing)
+        self.control_protected = False
         return True
 
     async def _handshake(self, tls: TLSStream) -> None:
         """The TLS handshake, within ``tls_handshake_timeout``; BrokenResourceError if not."""
         try:
-            with trio.fail_after(self.tls_handshake_timeout):
+            with trio.fail_after(self._host.tls_handshake_timeout):
                 await tls.do_handshake()
         except trio.TooSlowError:
             raise trio.BrokenResourceError("TLS handshake timed out") from None
 
-    # --- commands
+    # --- data connections
 
-    async def ftp_AUTH(self, line: str) -> None:
-        """Switch the control connection to TLS (``234``, then the handshake)."""
-        mechanism = line.strip().upper()
-        if self._tls_control:
-            self.respond("503 Already using TLS.")
-        elif mechanism not in _AUTH_MECHANISMS:
-            self.respond("504 Unrecognized AUTH type (use TLS or SSL).")
-        elif not self.tls_configured():
-            self.respond("502 TLS is not configured on this server.")
-        elif (context := await self._load_context()) is None:
-            # Refused before 234, so the client never starts a handshake nobody answers.
-            self.respond("431 TLS is not available on this server.")
-        else:
-            await self.reply_now(f"234 AUTH {mechanism} successful.")
-            # Plaintext pipelined after AUTH is never run (CVE-2011-1575),
-            # whether still unparsed or read while a transfer was running.
-            self._control.framer.discard_buffered()
-            if self._held:
-                self._held.clear()
-            await self._secure_control_connection(context)
+    async def protect_data(self, stream: trio.abc.Stream) -> trio.abc.Stream:
+        """Under PROT P: TLS on a new data connection, bound to this session if required.
 
-    def ftp_PBSZ(self, line: str) -> None:
-        """Protection buffer size: always 0 under TLS (``200 PBSZ=0``)."""
-        if not self._tls_control:
-            self.respond("503 PBSZ not allowed on insecure control connection.")
-        elif not line.strip().isdigit():
-            self.respond("501 PBSZ needs a number.")
-        else:
-            self._pbsz = True
-            self.respond("200 PBSZ=0")
-
-    def ftp_PROT(self, line: str) -> None:
-        """Data protection: ``C`` (clear) or ``P`` (private)."""
-        level = line.strip().upper()
-        if not self._tls_control:
-            self.respond("503 PROT not allowed on insecure control connection.")
-        elif not self._pbsz:
-            self.respond("503 You must issue the PBSZ command prior to PROT.")
-        elif level == "P":
-            self._prot_private = True
-            self.respond("200 Protection set to Private.")
-        elif level == "C" and self.tls_implicit:
-            self.respond("534 Data connections are always protected on this server.")
-        elif level == "C":
-            self._prot_private = False
-            self.respond("200 Protection set to Clear.")
-        elif level in ("S", "E"):
-            self.respond(f"536 PROT {level} unsupported (use C or P).")
-        else:
-            self.respond("504 Unrecognized PROT type (use C or P).")
-
-    async def ftp_CCC(self, line: str) -> None:
-        """Return the control connection to clear text (RFC 4217 section 6)."""
-        stream = self._control.stream
-        if not self._tls_control or not is_tls(stream):
-            self.respond("533 The control connection is not protected.")
-            return
-        await self.reply_now("200 Clear Command Channel OK.")
-        try:
-            with trio.fail_after(self.tls_handshake_timeout):
-                transport, trailing = await unwrap(stream)
-        except (trio.BrokenResourceError, trio.TooSlowError) as exc:
-            self.log(f"CCC failed: {exc}")
-            self.close()
-            return
-        self._control.stream = transport
-        self._control.framer.feed(trailing)
-        self._tls_control = False
-
-    # --- hooks into the plain session
-
-    async def run_command(self, name: str, arg: str, spec: Mapping[str, object]) -> None:
-        if name in ("USER", "PASS") and self.tls_control_required and not self._tls_control:
-            self.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
-            return
-        await super().run_command(name, arg, spec)
-
-    def unknown_command(self, name: str, arg: str) -> None:
-        """An HTTP request before login means a confused or malicious client: drop it."""
-        if name in HTTP_METHODS and not self.authenticated:
-            self.log(f"Dropped a {sanitize(name)} request: HTTP on the FTP port (ALPACA).")
-            self.close()
-            return
-        super().unknown_command(name, arg)
-
-    def refuse_transfer(self) -> bool:
-        if self.tls_data_required and not self._prot_private:
-            self.respond("522 SSL/TLS required on the data channel (use PROT P).")
-            return True
-        return super().refuse_transfer()
-
-    async def secure_data_connection(self, stream: trio.SocketStream) -> trio.abc.Stream:
-        """Under PROT P: TLS on the data connection, bound to this session if required."""
-        if not self._prot_private:
+        Done after the ``150``, since clients such as ftplib start the
+        handshake only then.
+        """
+        host = self._host
+        if not host.session_state.protect_data:
             return stream
-        tls = wrap_server(stream, self._session_context)
+        tls = wrap_server(stream, self._context)
         try:
             await self._handshake(tls)
             binding = self.binding()
@@ -289,7 +226,7 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
                         "data connection did not resume the control connection's TLS session",
                         "522 Data connection must reuse the control connection's TLS session.",
                     )
-                self.log("Data connection did not resume the control session's TLS session.")
+                host.log("Data connection did not resume the control session's TLS session.")
         except trio.BrokenResourceError as exc:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
@@ -316,32 +253,9 @@ class TLSCommands(LoginCommands, InfoCommands, TransferRunner):
         data_id = session_id(tls)
         return data_id is None or data_id == self._control_session_id
 
-    def flush_account(self) -> None:
-        """REIN and a new USER also reset PBSZ and PROT (not the control TLS)."""
-        super().flush_account()
-        self._pbsz = self._prot_private = self.tls_implicit
 
-    def features(self) -> list[str]:
-        """FEAT adds the FTPS lines (``AUTH TLS``, ``AUTH SSL``, ``PBSZ``, ``PROT``, ``CCC``).
-
-        ``proto_cmds`` entries carry no FEAT line (pyftpdlib's format), so the
-        lines come from :data:`TLS_COMMANDS`, for the commands still in the table.
-        """
-        lines = set(super().features())
-        lines.update(s.feat for s in TLS_COMMANDS if s.feat and s.name in self.proto_cmds)
-        return sorted({*lines, "AUTH SSL"} if "AUTH TLS" in lines else lines)
-
-    def status_lines(self) -> list[str]:
-        lines = super().status_lines()
-        stream = self._control.stream
-        control = f"TLS ({stream.version()})" if is_tls(stream) else "clear"
-        data = "Private" if self._prot_private else "Clear"
-        return [*lines, f" Control connection: {control}; data protection: {data}"]
-
-
-def _warn_shared_binding(handler: TLSCommands) -> None:
+def _warn_shared_binding(kind: type) -> None:
     """A single given context can't bind data connections to one session: say so (once)."""
-    kind = type(handler)
     if kind in _WARNED:
         return
     _WARNED.add(kind)
@@ -349,5 +263,5 @@ def _warn_shared_binding(handler: TLSCommands) -> None:
         "%s: tls_data_session_binding=required with one shared ssl_context only "
         "checks that data connections resume *a* session of this server; give "
         "certfile/keyfile or a context factory to bind them to their own session",
-        type(handler).__name__,
+        kind.__name__,
     )

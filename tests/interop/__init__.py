@@ -1,0 +1,1 @@
+"""Interoperability tests: real client commands, and servers run as subprocesses."""

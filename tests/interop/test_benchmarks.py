@@ -1,0 +1,59 @@
+"""The benchmark runner works (a smoke run: tiny sizes, one round, no thresholds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_runs_every_workload(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--home", str(tmp_path / "home"),
+         "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trioftp vs pyftpdlib" in result.stdout
+    rows = json.loads(out.read_text())["rows"]
+    workloads = {row["workload"] for row in rows}
+    assert workloads == {
+        "retr", "stor", "retr-tls", "stor-tls", "login", "latency", "idle", "burst",
+        "downloads", "list",
+    }  # fmt: skip
+    for row in rows:
+        if row["figure"] == "KiB/session":
+            continue  # memory per session over a handful of sessions is noise, maybe < 0
+        assert row["trioftp"] >= 0, row
+        assert row["pyftpdlib"] >= 0, row
+    burst_failures = [row for row in rows if row["figure"] == "failed"]
+    assert burst_failures == [{**burst_failures[0], "trioftp": 0.0, "pyftpdlib": 0.0}], (
+        "the smoke run's sessions must all succeed"
+    )
+
+
+def _run_module(module: str, *arguments: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_binding_cost_reports_both_ways() -> None:
+    out = _run_module("benchmarks.binding_cost", "--seconds", "0.3", "--rounds", "1")
+    assert "off" in out
+    assert "logins/s" in out
+
+
+def test_tls_receive_cost_reports_both_receivers() -> None:
+    out = _run_module("benchmarks.tls_receive_cost", "--mib", "8", "--rounds", "1")
+    lines = out.splitlines()
+    assert lines[0] == "receiving 8 MiB of TLS, medians of 1 rounds"
+    assert [line.split()[0] for line in lines[1:]] == ["trio.SSLStream", "blocking"]
+    assert all("MB/s" in line and "CPU s/GiB" in line for line in lines[1:])

@@ -1,0 +1,1 @@
+"""Helpers shared by every layer of the test suite (no tests here)."""

@@ -1,0 +1,1 @@
+"""Unit tests: pure functions and objects, no socket and no running session."""

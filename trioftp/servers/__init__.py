@@ -1,0 +1,13 @@
+"""Servers: accept control connections and run one session task for each.
+
+* :mod:`.runtime` - :class:`FTPServer` and :func:`serve`: a run's lifetime,
+  signals, closing, the runner for blocking work;
+* :mod:`.listener` - the listening socket, the accept loop, admission, the
+  per-connection task, and the :class:`~.listener.SessionFactory` protocol
+  through which servers see handlers;
+* :mod:`.prefork` - several worker processes on one listening socket.
+"""
+
+from .runtime import DEFAULT_BACKLOG, FTPServer, serve
+
+__all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]

@@ -1,0 +1,176 @@
+"""The listener: the listening socket, the accept loop, admission, one task per session.
+
+* :func:`listening_socket` creates, binds and listens (an address in use
+  raises here, before anything runs); :func:`set_control_options` sets the
+  socket options every control connection needs;
+* :class:`Listener` accepts connections, admits or refuses each one
+  (``max_cons``, ``max_cons_per_ip``: refused with ``421``) and runs a
+  session for each admitted one in a task that contains every error, so
+  that no session can take the server down.
+
+Sessions come from a :class:`SessionFactory` (an ``FTPHandler`` class is
+one); the servers never import the handlers themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import sys
+from collections import Counter
+from typing import TYPE_CHECKING, Protocol
+
+import trio
+
+from ..log import logger
+from ..protocol.addresses import normalize_ip
+
+if TYPE_CHECKING:
+    from .runtime import FTPServer
+
+__all__ = [
+    "Listener",
+    "ServerSession",
+    "SessionFactory",
+    "listening_socket",
+    "set_control_options",
+]
+
+# accept() errors that mean "out of file descriptors": wait a little, go on.
+_OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+#: Linux copies these socket options from a listening socket to the
+#: connections it accepts, which saves a system call per session.
+_OPTIONS_INHERITED = sys.platform == "linux"
+
+
+class ServerSession(Protocol):
+    """One control connection's session, as the listener runs it."""
+
+    async def handle_session(self) -> None:
+        """Serve the connection until it ends; close it before returning."""
+        ...
+
+
+class SessionFactory(Protocol):
+    """Makes the session of each accepted connection (``FTPHandler`` is one).
+
+    Called as ``factory(stream, server, ioloop)``. ``tcp_no_delay`` says
+    whether the control connection keeps ``TCP_NODELAY`` on.
+    """
+
+    tcp_no_delay: bool
+
+    def __call__(
+        self, stream: trio.SocketStream, server: FTPServer, ioloop: object, /
+    ) -> ServerSession: ...
+
+
+def listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
+    """Create, bind and listen; an address in use raises ``OSError`` here.
+
+    An empty host listens on every address (IPv6 and IPv4 where the system
+    has dual-stack sockets).
+    """
+    host, port = address[0], address[1]
+    if not host:
+        host = "::" if socket.has_dualstack_ipv6() else "0.0.0.0"
+    infos = socket.getaddrinfo(
+        host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+    )
+    family, kind, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def set_control_options(sock: socket.socket | trio.SocketStream) -> None:
+    """Read urgent data inline (ftplib sends ABOR as TCP urgent data); no Nagle delay."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+    with contextlib.suppress(OSError):  # not a TCP socket (a test's socketpair)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Listener:
+    """Accepts *server*'s connections and runs one session task for each.
+
+    It reads ``handler``, ``ioloop``, ``max_cons`` and ``max_cons_per_ip``
+    from *server* at each connection, so changes apply to the next one.
+    """
+
+    def __init__(self, server: FTPServer) -> None:
+        self.server = server
+        #: The IP address of every open session (one entry per session).
+        self.ip_map: list[str] = []
+        self._per_ip: Counter[str] = Counter()
+
+    async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        """Accept connections forever, starting each one's session in *nursery*."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_FDS:
+                    raise
+                logger.warning("accept() failed (%s); retrying in 0.1 s", exc)
+                await trio.sleep(0.1)
+                continue
+            nursery.start_soon(self.run_session, stream)
+
+    async def run_session(self, stream: trio.SocketStream) -> None:
+        """Admit or refuse the connection *stream*, then serve it; never raises an error."""
+        try:
+            ip = str(stream.socket.getpeername()[0])
+            if ":" in ip:  # IPv6, or IPv4 mapped into it (an IPv4 peer's text is canonical)
+                ip = normalize_ip(ip)
+            ip = sys.intern(ip)
+        except OSError:  # gone before we could look
+            await stream.aclose()
+            return
+        refusal = self.refusal(ip)
+        if refusal is not None:
+            await _refuse(stream, refusal)
+            return
+        self.ip_map.append(ip)
+        self._per_ip[ip] += 1
+        try:
+            server = self.server
+            if not _OPTIONS_INHERITED:
+                set_control_options(stream)
+            if not server.handler.tcp_no_delay:
+                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+            session = server.handler(stream, server, server.ioloop)
+            await session.handle_session()
+        except Exception:
+            logger.exception("session from %s failed to start", ip)
+            await stream.aclose()
+        finally:
+            self.ip_map.remove(ip)
+            self._per_ip[ip] -= 1
+            if not self._per_ip[ip]:
+                del self._per_ip[ip]
+
+    def refusal(self, ip: str) -> str | None:
+        """The ``421`` reply refusing a new connection from *ip*, or None to admit it."""
+        server = self.server
+        if server.max_cons and len(self.ip_map) >= server.max_cons:
+            return "421 Too many connections. Service temporarily unavailable.\r\n"
+        if server.max_cons_per_ip and self._per_ip[ip] >= server.max_cons_per_ip:
+            return "421 Too many connections from the same IP address.\r\n"
+        return None
+
+
+async def _refuse(stream: trio.SocketStream, reply: str) -> None:
+    with trio.move_on_after(5):
+        with contextlib.suppress(trio.BrokenResourceError, OSError):
+            await stream.send_all(reply.encode())
+    await stream.aclose()

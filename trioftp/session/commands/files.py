@@ -1,0 +1,177 @@
+"""File transfers: RETR, STOR, APPE, STOU, REST and ABOR."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from typing import IO
+
+from ...protocol.replies import Reply, sanitize
+from ..context import CommandContext
+from ..errors import Refused, run_or_reply
+from ..paths import check_or_refuse, perm_of
+from ..transfers import DataMover, Transfer
+
+__all__ = ["FileCommands"]
+
+
+class FileCommands:
+    """Downloads, uploads and the restart marker."""
+
+    def ftp_REST(self: CommandContext, line: str) -> None:
+        """Set the offset the next RETR or STOR starts at (binary mode only)."""
+        if self.session_state.transfer_type == "a":
+            self.respond("501 Resuming transfers not allowed in ASCII mode.")
+            return
+        if not line.isascii() or not line.isdigit():
+            self.respond("501 Invalid parameter.")
+            return
+        self.session_state.restart_position = int(line)
+        self.respond(f"350 Restarting at position {self.session_state.restart_position}.")
+
+    async def ftp_RETR(self: CommandContext, file: str) -> None:
+        """Send a file, from the REST offset if one was given."""
+        offset = self.session_state.take_restart_position()
+        if self.transfers.refuse():
+            return
+        perm, fs = perm_of(self, "RETR"), self.vfs
+
+        def open_for_reading() -> IO[bytes]:
+            check_or_refuse(self, file, perm)
+            handle = fs.open(file, "rb")
+            if offset:
+                try:
+                    past_end = offset > fs.getsize(file)
+                except BaseException:
+                    handle.close()
+                    raise
+                if past_end:
+                    handle.close()
+                    raise Refused(f"554 Invalid REST parameter: offset {offset} is past the end.")
+            return handle
+
+        handle = await run_or_reply(self, open_for_reading)
+        if handle is None:
+            return
+        ascii = self.session_state.transfer_type == "a"
+
+        async def move(mover: DataMover, opened: IO[bytes] | None) -> None:
+            assert opened is not None
+            await mover.send_file(opened, offset=offset, ascii=ascii)
+
+        await self.transfers.run(Transfer("RETR", move, path=file, file=handle))
+
+    async def ftp_STOR(self: CommandContext, file: str, mode: str = "w") -> None:
+        """Receive a file (``mode="a"``: append, as APPE).
+
+        The file is opened once the data connection exists, so a transfer that
+        never starts leaves an existing file untouched.
+        """
+        offset = self.session_state.take_restart_position()
+        command = "APPE" if "a" in mode else "STOR"
+        if self.transfers.refuse():
+            return
+        perm, fs = perm_of(self, command), self.vfs
+
+        def preflight() -> bool:
+            check_or_refuse(self, file, perm)
+            if fs.isdir(file):
+                raise Refused(f'550 "{sanitize(fs.fs2ftp(file))}" is a directory.')
+            if not fs.isdir(os.path.dirname(file)):
+                raise Refused("550 No such directory.")
+            if offset:
+                size = fs.getsize(file) if fs.isfile(file) else -1
+                if offset > size:
+                    raise Refused(f"554 Invalid REST parameter: offset {offset} is past the end.")
+            return True
+
+        if not await run_or_reply(self, preflight):
+            return
+
+        def open_for_writing() -> IO[bytes]:
+            # Check again: the client chose when to connect, and meanwhile
+            # another session may have swapped a directory for a symlink.
+            check_or_refuse(self, file, perm)
+            if offset:
+                handle = fs.open(file, "r+b")
+                handle.seek(offset)
+                return handle
+            return fs.open(file, "ab" if command == "APPE" else "wb")
+
+        transfer = Transfer(
+            command, _receive(self), path=file, receive=True, open_file=open_for_writing
+        )
+        await self.transfers.run(transfer)
+
+    async def ftp_APPE(self: CommandContext, file: str) -> None:
+        """Append to a file (creating it if needed); refused after REST."""
+        if self.session_state.restart_position:
+            self.respond("450 Can't APPE while REST request is pending.")
+            return
+        await self.call_command("STOR", file, mode="a")
+
+    async def ftp_STOU(self: CommandContext, line: str) -> None:
+        """Receive a file under a new unique name (``150 FILE: name``); never overwrites."""
+        if self.session_state.restart_position:
+            self.respond("450 Can't STOU while REST request is pending.")
+            return
+        if self.transfers.refuse():
+            return
+        fs = self.vfs
+        if line:
+            directory, prefix = os.path.split(fs.ftp2fs(line))
+            prefix += "."
+        else:
+            directory, prefix = fs.ftp2fs(fs.cwd), "ftpd."
+        perm = perm_of(self, "STOU")
+
+        def create() -> IO[bytes]:
+            check_or_refuse(self, directory, perm)
+            try:
+                return fs.mkstemp(prefix=prefix, dir=directory)
+            except FileExistsError:  # every name tried was taken: worth a retry later
+                raise Refused("450 No usable unique file name found.") from None
+
+        handle = await run_or_reply(self, create)
+        if handle is None:
+            return
+        path = str(handle.name)
+
+        def discard() -> None:
+            st = fs.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                fs.remove(path)
+
+        # RFC 1123 4.1.2.9: the preliminary reply names the file, 125 or 150.
+        named = f"FILE: {sanitize(os.path.basename(path))}"
+        transfer = Transfer(
+            "STOU",
+            _receive(self),
+            path=path,
+            receive=True,
+            file=handle,
+            discard=discard,
+            preliminary=Reply.of(150, named),
+            already_open=Reply.of(125, named),
+        )
+        await self.transfers.run(transfer)
+
+    async def ftp_ABOR(self: CommandContext, line: str) -> None:
+        """Abort: with no transfer running, close a prepared data connection."""
+        if self.data_connections.endpoint is not None:
+            self.data_connections.close()
+            self.respond("225 ABOR command successful; data channel closed.")
+        else:
+            self.respond("225 No transfer to abort.")
+
+
+def _receive(session: CommandContext) -> Callable[[DataMover, IO[bytes] | None], Awaitable[None]]:
+    """The mover step of an upload in the session's current TYPE."""
+    ascii = session.session_state.transfer_type == "a"
+
+    async def move(mover: DataMover, opened: IO[bytes] | None) -> None:
+        assert opened is not None
+        await mover.receive_file(opened, ascii=ascii)
+
+    return move

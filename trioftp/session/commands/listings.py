@@ -1,0 +1,152 @@
+"""Listings: LIST, NLST and MLSD over the data connection; MLST and STAT over control.
+
+A directory is read and stat'ed in one runner call that also formats up to
+``listing_chunk_size`` bytes of lines; a bigger directory streams on in
+further calls of the same size, so thousands of entries never hold the
+event loop.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+from ...filesystems import AbstractedFS
+from ...protocol.replies import multiline_reply, sanitize
+from ..context import CommandContext
+from ..errors import Refused, run_or_reply
+from ..paths import check_or_refuse, path_command, perm_of
+from ..transfers import DataMover, Transfer
+
+__all__ = ["ListingCommands", "take_lines"]
+
+
+def take_lines(lines: Iterator[bytes], limit: int) -> bytes:
+    """Join lines from *lines* until about *limit* bytes (``b""`` when exhausted)."""
+    taken: list[bytes] = []
+    size = 0
+    for line in lines:
+        taken.append(line)
+        size += len(line)
+        if size >= limit:
+            break
+    return b"".join(taken)
+
+
+def _ls_lines(fs: AbstractedFS, path: str) -> Iterator[bytes]:
+    """``ls -l`` lines of a directory's entries, or of one file (blocking)."""
+    if fs.isdir(path):
+        return iter(fs.format_list(path, sorted(fs.listdir(path))))
+    fs.lstat(path)  # a missing path is an error, not an empty listing
+    basedir, name = os.path.split(path)
+    return iter(fs.format_list(basedir, [name], ignore_err=False))
+
+
+class ListingCommands:
+    """Commands that list directories."""
+
+    async def ftp_LIST(self: CommandContext, path: str) -> None:
+        """Send an ``ls -l`` listing of a directory, or the line of one file."""
+        fs = self.vfs
+        await _send_listing(self, "LIST", path, lambda: _ls_lines(fs, path))
+
+    async def ftp_NLST(self: CommandContext, path: str) -> None:
+        """Send the names in a directory (or the name of one file), one per line."""
+        fs = self.vfs
+        encoding, errors = self.encoding, self.unicode_errors
+
+        def lines() -> Iterator[bytes]:
+            if fs.isdir(path):
+                names: Iterable[str] = sorted(fs.listdir(path))
+            else:
+                fs.lstat(path)
+                names = [os.path.basename(path)]
+            return (f"{name}\r\n".encode(encoding, errors) for name in names)
+
+        await _send_listing(self, "NLST", path, lines)
+
+    async def ftp_MLSD(self: CommandContext, path: str) -> None:
+        """Send the RFC 3659 facts of every entry of a directory."""
+        fs = self.vfs
+        facts = list(self.session_state.facts)
+        perms = self.authorizer.get_perms
+        username = self.username
+
+        def lines() -> Iterator[bytes]:
+            if not fs.isdir(path):
+                raise Refused("501 No such directory.")
+            names = [".", "..", *sorted(fs.listdir(path))]
+            return iter(fs.format_mlsx(path, names, perms(username), facts))
+
+        await _send_listing(self, "MLSD", path, lines)
+
+    async def ftp_MLST(self: CommandContext, path: str) -> None:
+        """Show the facts of one path on the control connection."""
+        fs = self.vfs
+        facts = list(self.session_state.facts)
+        shown = fs.fs2ftp(path).replace("\r", "\r\x00")  # RFC 2640: a CR in a name
+        perms, username = self.authorizer.get_perms, self.username
+        encoding, errors = self.encoding, self.unicode_errors
+
+        def work() -> str:
+            basedir, name = os.path.split(path)
+            line = b"".join(
+                fs.format_mlsx(basedir, [name], perms(username), facts, ignore_err=False)
+            )
+            fact_text = line.decode(encoding, errors).split(" ", 1)[0]
+            return multiline_reply(
+                "250", f"Listing {shown}", [f" {fact_text} {shown}"], "End MLST."
+            )
+
+        await path_command(self, "MLST", path, work)
+
+    async def ftp_STAT(self: CommandContext, path: str) -> None:
+        """Without argument: the session's status. With a path: its listing (``213``)."""
+        if not path:
+            self.respond(
+                multiline_reply("211", "FTP server status:", self.status_lines(), "End of status.")
+            )
+            return
+        fs = self.vfs
+        shown = sanitize(fs.fs2ftp(path))
+        if glob.has_magic(shown):
+            self.respond("550 Globbing not supported.")
+            return
+        encoding, errors = self.encoding, self.unicode_errors
+
+        def work() -> str:
+            lines = [line.decode(encoding, errors).rstrip("\r\n") for line in _ls_lines(fs, path)]
+            return multiline_reply("213", f'Status of "{shown}":', lines, "End of status.")
+
+        await path_command(self, "STAT", path, work)
+
+
+async def _send_listing(
+    session: CommandContext, command: str, path: str, make_lines: Callable[[], Iterator[bytes]]
+) -> None:
+    if session.transfers.refuse():
+        return
+    perm, limit = perm_of(session, command), session.listing_chunk_size
+
+    def start() -> tuple[Iterator[bytes], bytes]:
+        check_or_refuse(session, path, perm)
+        lines = make_lines()
+        return lines, take_lines(lines, limit)
+
+    started = await run_or_reply(session, start)
+    if started is None:
+        return
+    lines, first = started
+
+    async def move(mover: DataMover, _: object) -> None:
+        pending = [first]
+
+        async def next_chunk() -> bytes:
+            if pending:
+                return pending.pop()
+            return await session.run_blocking(take_lines, lines, limit)
+
+        await mover.send_chunks(next_chunk)
+
+    await session.transfers.run(Transfer(command, move))

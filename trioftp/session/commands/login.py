@@ -1,0 +1,133 @@
+"""Login and logout: USER, PASS, REIN, QUIT and HOST (RFC 959, RFC 7151)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import trio
+
+from ..._util import replaces
+from ...authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorizer
+from ...protocol.addresses import normalize_ip
+from ...protocol.replies import sanitize
+from ..context import CommandContext
+
+__all__ = ["LoginCommands"]
+
+
+class LoginCommands:
+    """Commands that start and end a user's login."""
+
+    async def ftp_USER(self: CommandContext, line: str) -> None:
+        """Remember the user name; a second USER logs the current user out."""
+        if self.authenticated:
+            await self.logout()
+        self.session_state.username = line
+        self.respond("331 Username ok, send password.")
+
+    async def ftp_PASS(self: CommandContext, line: str) -> None:
+        """Check the password; log in, or count a failed attempt."""
+        state = self.session_state
+        if state.authenticated:
+            self.respond("503 User already authenticated.")
+            return
+        if not state.username:
+            self.respond("503 Login with USER first.")
+            return
+        username, password, authorizer = state.username, line, self.authorizer
+
+        def authenticate() -> tuple[str, str]:
+            authorizer.validate_authentication(username, password, self)
+            return authorizer.get_home_dir(username), authorizer.get_msg_login(username)
+
+        try:
+            if _in_memory(authorizer):
+                home, msg_login = authenticate()
+            else:
+                home, msg_login = await self.run_blocking(authenticate)
+        except (AuthenticationFailed, AuthorizerError) as exc:
+            await _login_failed(self, username, password, str(exc))
+            return
+        self.start_login(username, password, home)
+        self.respond(f"230 {msg_login}")
+        await self.session_events.logged_in(username)
+
+    async def ftp_REIN(self: CommandContext, line: str) -> None:
+        """Log out and wait for a new USER (``220``)."""
+        await self.logout()
+        self.respond("220 Ready for new user.")
+
+    async def ftp_QUIT(self: CommandContext, line: str) -> None:
+        """Say goodbye and close (a running transfer finishes first)."""
+        msg_quit = "Goodbye."
+        username = self.username
+        if self.authenticated:
+            get_quit = self.authorizer.get_msg_quit
+            if _in_memory(self.authorizer):
+                msg_quit = get_quit(username)
+            else:
+                msg_quit = await self.run_blocking(get_quit, username)
+        self.respond(f"221 {msg_quit}")
+        self.close_when_done()
+        if self.authenticated and username:
+            await self.session_events.logged_out(username)
+
+    def ftp_HOST(self: CommandContext, line: str) -> None:
+        """Select the virtual host before login (RFC 7151)."""
+        if self.authenticated or self.username:
+            self.respond("503 HOST must be sent before USER.")
+            return
+        name = line.strip()
+        if name.startswith("[") and name.endswith("]"):
+            name = name[1:-1]
+        if not _known_host(self, name):
+            self.respond(f"504 Unknown host {sanitize(name)!r}.")
+            return
+        self.session_state.requested_host = name
+        self.respond(f"220 Host {sanitize(name)!r} accepted.")
+
+
+def _in_memory(authorizer: object) -> bool:
+    """True if *authorizer* is DummyAuthorizer's own in-memory table.
+
+    Its lookups never block, so they run without a runner call; any subclass
+    that overrides them (a database, PAM, ...) runs in the runner.
+    """
+    return isinstance(authorizer, DummyAuthorizer) and not replaces(
+        type(authorizer),
+        DummyAuthorizer,
+        "validate_authentication",
+        "get_home_dir",
+        "get_msg_login",
+        "get_msg_quit",
+    )
+
+
+async def _login_failed(session: CommandContext, username: str, password: str, why: str) -> None:
+    state = session.session_state
+    state.attempted_logins += 1
+    await trio.sleep(session.auth_failed_timeout)
+    await session.session_events.login_failed(username, password)
+    state.username = ""
+    why = sanitize(why.strip()) or "Authentication failed."
+    if state.attempted_logins >= session.max_login_attempts:
+        session.respond(f"530 {why} Disconnecting.")  # as pyftpdlib 2 says it
+        session.close_when_done()
+    else:
+        session.respond(f"530 {why}")
+
+
+def _known_host(session: CommandContext, name: str) -> bool:
+    lowered = name.lower().rstrip(".")
+    if lowered in (host.lower() for host in session.host_names):
+        return True
+    local = normalize_ip(session.local_ip)
+    try:
+        return normalize_ip(lowered) == local
+    except ValueError:
+        pass
+    if lowered == "localhost":
+        return ipaddress.ip_address(local).is_loopback
+    # The host's own name: gethostname reads a kernel value, it never blocks.
+    return lowered == socket.gethostname().lower()

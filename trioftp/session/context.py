@@ -1,0 +1,91 @@
+"""The one interface command groups use: :class:`CommandContext`.
+
+The ``ftp_<CMD>`` methods of :mod:`trioftp.session.commands` are written
+against this protocol (``self: CommandContext``), never against each other
+or the session's internals; :class:`trioftp.handlers.FTPHandler` provides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+import trio
+
+from ..authorizers import Authorizer
+from ..filesystems import AbstractedFS
+from ..protocol.replies import Reply
+from .control import ControlChannel
+from .dataconn import DataChannel
+from .events import SessionEvents
+from .state import SessionState
+from .tls import TLSProtection
+from .transfers import Transfers
+
+__all__ = ["CommandContext"]
+
+T = TypeVar("T")
+
+
+class CommandContext(Protocol):
+    """A session as its commands see it: settings, state, parts and services."""
+
+    # Settings (class attributes of the handler).
+    authorizer: Authorizer
+    abstracted_fs: type[AbstractedFS]
+    encoding: str
+    unicode_errors: str
+    max_login_attempts: int
+    auth_failed_timeout: float
+    permit_foreign_addresses: bool
+    permit_privileged_ports: bool
+    masquerade_address: str | None
+    host_names: Sequence[str]
+    listing_chunk_size: int
+
+    @property
+    def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
+    @property
+    def masquerade_address_map(self) -> Mapping[str, str]: ...
+
+    # The connection.
+    local_ip: str
+    remote_ip: str
+
+    # State and parts.
+    session_state: SessionState
+    fs: AbstractedFS | None
+    control_channel: ControlChannel
+    session_events: SessionEvents
+    tls_protection: TLSProtection | None
+
+    @property
+    def vfs(self) -> AbstractedFS: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def authenticated(self) -> bool: ...
+    @property
+    def data_connections(self) -> DataChannel: ...
+    @property
+    def transfers(self) -> Transfers: ...
+    @property
+    def nursery(self) -> trio.Nursery: ...
+
+    # Services.
+    def respond(self, resp: str, logfun: Callable[[str], None] = ...) -> None: ...
+    def reply(self, reply: Reply, logfun: Callable[[str], None] = ...) -> None: ...
+    def respond_w_warning(self, resp: str) -> None: ...
+    async def reply_now(self, reply: Reply | str) -> None: ...
+    async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
+    def log(self, msg: str, logfun: Callable[[str], None] = ...) -> None: ...
+    def logerror(self, msg: str) -> None: ...
+    def close(self) -> None: ...
+    def close_when_done(self) -> None: ...
+    def status_lines(self) -> list[str]: ...
+    def start_login(self, username: str, password: str, home: str) -> None: ...
+    async def logout(self) -> None: ...
+    def mlsx_perm_fact(self, perms: str) -> Callable[[str, bool], str]: ...
+    async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
+        """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
+        ...

@@ -1,0 +1,451 @@
+"""The session: one per control connection, composed of explicit parts.
+
+:class:`Session` runs as one Trio task and owns a nursery (so a cancel
+scope): the command loop is its body, and the data channel's tasks (a
+passive accept, a transfer) run in it too, so ending the session - QUIT, a
+timeout, a dropped connection, server shutdown - cancels all of them and
+their ``finally`` blocks close every file and socket.
+
+Its parts, each owning its state:
+
+* :class:`~.state.SessionState` - login, TYPE/REST/facts, RNFR, EPSV ALL, PBSZ/PROT, HOST;
+* :class:`~.control.ControlChannel` - lines in, replies out, TLS on and off, held commands;
+* :class:`~.dataconn.DataChannel` - the PASV/PORT endpoint and its connections;
+* :class:`~.transfers.Transfers` - the data-channel task and the control loop meanwhile;
+* a :class:`~.runner.Runner` - where blocking work runs (chosen at login);
+* :class:`~.events.SessionEvents` - log lines, ``on_*`` callbacks, observers;
+* :class:`~.tls.TLSProtection` (FTPS only) - the protection policy.
+
+:mod:`.dispatch` reads the command table and calls the ``ftp_<CMD>``
+methods that the command groups in :mod:`trioftp.session.commands` provide;
+:class:`trioftp.handlers.FTPHandler` assembles them into pyftpdlib's façade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar, cast
+
+import trio
+
+from .._util import call_maybe_async, replaces
+from ..filesystems import AbstractedFS, FilesystemError
+from ..log import logger
+from ..protocol.replies import Reply, sanitize
+from . import dispatch
+from .callbacks import SessionCallbacks
+from .control import ControlChannel, ControlClosed, Line
+from .dataconn import DataChannel, DataConnector, DataSettings, TCPConnector
+from .errors import HOOK_GRACE_PERIOD
+from .events import Observer, SessionEvents, SessionStatistics
+from .permissions import mlsx_perm_fact
+from .runner import Runner, ThreadRunner, runner_for_login
+from .settings import SessionSettings
+from .state import SessionState
+from .status import session_statistics, status_lines
+from .tls import TLSHost, TLSProtection
+from .transfers import DataMover, Transfers
+
+__all__ = ["Session"]
+
+T = TypeVar("T")
+
+_DEFAULT_CONNECTOR = TCPConnector()
+
+
+class Session(SessionSettings, SessionCallbacks):
+    """One FTP session: its parts, its life, its replies and log lines."""
+
+    #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
+    protection: ClassVar[type[TLSProtection] | None] = None
+    #: trioftp: makes active (PORT/EPRT) data connections (tests give their own).
+    data_connector: DataConnector = _DEFAULT_CONNECTOR
+
+    def __init__(
+        self,
+        conn: trio.abc.Stream,
+        server: Any = None,
+        ioloop: object = None,
+        *,
+        local_address: tuple[str, int] | None = None,
+        remote_address: tuple[str, int] | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        """Prepare a session on the connected control stream *conn*.
+
+        The addresses are read from the socket under *conn*; pass them
+        explicitly when *conn* is not a socket (tests on memory streams).
+        Blocking work runs in *runner*, else in the server's runner, else
+        in worker threads (until login chooses the user's runner).
+        """
+        self.server = server
+        self.ioloop = ioloop
+        if local_address is None or remote_address is None:
+            local, remote = _socket_addresses(conn)
+            local_address = local_address or local
+            remote_address = remote_address or remote
+        self.local_ip, self.local_port = local_address
+        self.remote_ip, self.remote_port = remote_address
+        self.started = time.time()
+        #: The logged-in user's filesystem (None before login).
+        self.fs: AbstractedFS | None = None
+        self.session_state = SessionState()
+        self.control_channel = ControlChannel(
+            conn,
+            encoding=self.encoding,
+            errors=self.unicode_errors,
+            max_line=self.max_line_length,
+            send_timeout=self.timeout,
+        )
+        base = runner or getattr(server, "runner", None)
+        self._base_runner: Runner = base if base is not None else ThreadRunner()
+        self.runner: Runner = self._base_runner
+        observers: Sequence[Observer] = getattr(server, "observers", ())
+        self.session_events = SessionEvents(self, observers)
+        protection = self.protection
+        # Only TLS_FTPHandler sets a protection, and it has the TLS settings.
+        host = cast(TLSHost, self)
+        self.tls_protection = protection(host) if protection is not None else None
+        self._nursery: trio.Nursery | None = None
+        self._data: DataChannel | None = None
+        self._transfers: Transfers | None = None
+        self._closing = False
+        self._awaiting_command = False
+
+    # --- pyftpdlib's names for the session state
+
+    @property
+    def username(self) -> str:
+        """The user name given with USER (logged in or not)."""
+        return self.session_state.username
+
+    @username.setter
+    def username(self, value: str) -> None:
+        self.session_state.username = value
+
+    @property
+    def password(self) -> str:
+        """The password the user logged in with."""
+        return self.session_state.password
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the user has logged in."""
+        return self.session_state.authenticated
+
+    @property
+    def attempted_logins(self) -> int:
+        """Failed logins so far in this session."""
+        return self.session_state.attempted_logins
+
+    @property
+    def data_channel(self) -> DataMover | None:
+        """The data mover (``DTPHandler``) of the transfer in progress, if any."""
+        return self._transfers.mover if self._transfers is not None else None
+
+    # --- the parts made on first use
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The session's nursery (only while the session runs)."""
+        if self._nursery is None:
+            raise RuntimeError("the session is not running")
+        return self._nursery
+
+    @property
+    def data_connections(self) -> DataChannel:
+        """The data channel (made at the first PASV/PORT or transfer)."""
+        if self._data is None:
+            tls = self.tls_protection
+            settings = DataSettings(
+                self.local_ip,
+                self.remote_ip,
+                self.permit_foreign_addresses,
+                self.passive_ports,
+                self.data_connect_timeout,
+                self.data_connector,
+            )
+            protect = tls.protect_data if tls is not None else _unprotected
+            self._data = DataChannel(settings, self.nursery, protect, self._warn)
+        return self._data
+
+    @property
+    def transfers(self) -> Transfers:
+        """The transfers (made at the first transfer command)."""
+        if self._transfers is None:
+            self._transfers = Transfers(self)
+        return self._transfers
+
+    @property
+    def vfs(self) -> AbstractedFS:
+        """The logged-in user's filesystem (only valid after login)."""
+        if self.fs is None:
+            raise FilesystemError("Not logged in")
+        return self.fs
+
+    def new_data_mover(self, stream: trio.abc.Stream) -> DataMover:
+        """The handler's ``dtp_handler`` over a new data connection."""
+        return self.dtp_handler(stream, self)
+
+    def transfer_refusal(self) -> str | None:
+        """Why no transfer may start now, beyond a missing data connection (FTPS)."""
+        return self.tls_protection.data_refusal() if self.tls_protection is not None else None
+
+    # --- the session's life
+
+    async def handle_session(self) -> None:
+        """Run the whole session: greeting, commands, cleanup.
+
+        Never raises for anything a client can do; a bug is logged with its
+        traceback and ends only this session.
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                try:
+                    await self._serve_commands(nursery.cancel_scope)
+                except ControlClosed:
+                    pass
+                finally:
+                    nursery.cancel_scope.cancel()
+            idle = self._awaiting_command and not self._closing
+            if idle and nursery.cancel_scope.cancelled_caught:  # the idle deadline fired
+                with trio.CancelScope(shield=True):
+                    await self.handle_timeout()
+        except (Exception, ControlClosed) as exc:
+            if not isinstance(exc, ControlClosed):
+                self.log_exception("unhandled error; session closed")
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._end_session()
+
+    async def _serve_commands(self, session_scope: trio.CancelScope) -> None:
+        """Greet, then read and run commands until the session ends.
+
+        The idle timeout is the session scope's own deadline, set while the
+        replies go out and the next command is awaited (and only then): no
+        timer object per command or per session.
+        """
+        await self.session_events.connected(self.remote_ip)
+        if self._closing or (
+            self.tls_protection is not None and not await self.tls_protection.start_implicit()
+        ):
+            return
+        self.respond(f"220 {self.banner}")
+        timeout = self.timeout
+        control = self.control_channel
+        while True:
+            # One deadline bounds both writing the replies and the wait for
+            # the next command: a client that reads nothing is timed out too.
+            if timeout:
+                session_scope.deadline = trio.current_time() + timeout
+            self._awaiting_command = True
+            await control.flush(bounded=False)
+            if self.closing:
+                return
+            line = await control.next_command()
+            self._awaiting_command = False
+            session_scope.deadline = math.inf
+            if line is None:
+                return
+            await self.handle_line(line)
+
+    async def handle_line(self, raw: Line) -> None:
+        """Run one received command line (see :mod:`.dispatch`)."""
+        await dispatch.handle_line(self, raw)
+
+    async def handle_timeout(self) -> None:
+        """Called when the client stays idle longer than :attr:`timeout`; the session ends."""
+        self.respond("421 Control connection timed out.", logfun=logger.info)
+        with trio.move_on_after(5), contextlib.suppress(ControlClosed):
+            await self.control_channel.flush()
+        self._closing = True
+
+    async def _end_session(self) -> None:
+        if self._data is not None:
+            self._data.close()
+        await self.control_channel.aclose()
+        self.fs = None
+        with trio.move_on_after(HOOK_GRACE_PERIOD):
+            await self.session_events.disconnected(self.remote_ip)
+
+    @property
+    def closing(self) -> bool:
+        """True once the session is to end (QUIT, ``close_when_done``, ``close``)."""
+        return self._closing
+
+    def close(self) -> None:
+        """Disconnect the client now; queued replies may be lost."""
+        self._closing = True
+        self.control_channel.discard()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def close_when_done(self) -> None:
+        """Disconnect the client once the queued replies are sent."""
+        self._closing = True
+
+    # --- login and logout (the state, the runner and the filesystem together)
+
+    def start_login(self, username: str, password: str, home: str) -> None:
+        """Log *username* in with *home* as the filesystem's root."""
+        state = self.session_state
+        state.username, state.password = username, password
+        state.attempted_logins = 0
+        self.runner = runner_for_login(self.authorizer, username, password, self._base_runner)
+        self.fs = self.abstracted_fs(home, self)
+        state.authenticated = True
+
+    def flush_account(self) -> None:
+        """Forget the logged-in user and per-login state (REIN, a new USER)."""
+        self.session_state.new_login(
+            protected_by_default=self.tls_protection is not None and self.tls_protection.implicit
+        )
+        self.runner = self._base_runner
+        self.fs = None
+
+    async def logout(self) -> None:
+        """Close the data channel, forget the login, and call ``on_logout``."""
+        if self._data is not None:
+            self._data.close()
+        username = self.username if self.authenticated else ""
+        self.flush_account()
+        if username:
+            await self.session_events.logged_out(username)
+
+    def status_lines(self) -> list[str]:
+        """Return the body of the ``211`` reply to STAT without argument."""
+        return status_lines(self)
+
+    def statistics(self) -> SessionStatistics:
+        """A snapshot of this session's counters."""
+        return session_statistics(self)
+
+    def mlsx_perm_fact(self, perms: str) -> Callable[[str, bool], str]:
+        """The MLSx ``perm`` fact of each entry (asked by the filesystem's listings)."""
+        return mlsx_perm_fact(self.authorizer, self.username, perms)
+
+    # --- blocking work
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call (filesystem, authorizer, disk) in the session's runner.
+
+        After login the call runs as the user where the authorizer
+        impersonates users (see :mod:`.runner`).
+        """
+        return await self.runner.run(function, *args)
+
+    def run_as_current_user(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call *function* now, impersonating the logged-in user (blocking)."""
+        call_as_user = getattr(self.runner, "call_as_user", None)
+        if call_as_user is not None:
+            return call_as_user(function, *args, **kwargs)  # type: ignore[no-any-return]
+        return function(*args, **kwargs)
+
+    async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
+        """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
+        await call_maybe_async(getattr(self, "ftp_" + name.replace(" ", "_")), *args, **kwargs)
+
+    async def call_hook(self, name: str, *args: object) -> None:
+        """Call the callback *name* if this handler overrides it; log, never raise, its errors."""
+        if not replaces(type(self), SessionCallbacks, name):
+            return
+        try:
+            await call_maybe_async(getattr(self, name), *args)
+        except Exception:
+            self.log_exception(f"error in {name}")
+
+    # --- replies
+
+    def respond(self, resp: str, logfun: Callable[[str], None] = logger.debug) -> None:
+        """Queue a reply (``"CODE text"``) to the client.
+
+        Replies are written when the current command finishes, or at the next
+        explicit flush. Text with line breaks becomes a well-formed multi-line
+        reply, so client-chosen names can never forge a reply.
+        """
+        self.reply(Reply.parse(resp), logfun)
+
+    def reply(self, reply: Reply, logfun: Callable[[str], None] = logger.debug) -> None:
+        """Queue a typed reply (see :meth:`respond`)."""
+        self.control_channel.push(reply)
+        if logger.isEnabledFor(logging.DEBUG):
+            self.logline(f"-> {reply.code} " + sanitize(reply.text), logfun=logfun)
+        elif logfun != logger.debug:  # bound methods: equal, never identical
+            self.log(sanitize(reply.text), logfun=logfun)
+
+    def respond_w_warning(self, resp: str) -> None:
+        """Queue a reply and log it as a warning."""
+        self.respond(resp, logfun=logger.warning)
+
+    async def reply_now(self, reply: Reply | str) -> None:
+        """Send a reply immediately (before a long operation starts)."""
+        self.reply(reply) if isinstance(reply, Reply) else self.respond(reply)
+        await self.control_channel.flush()
+
+    def push(self, data: str) -> None:
+        """Queue raw reply text (pyftpdlib's ``push``); it must be well-formed."""
+        self.respond(data.rstrip("\r\n"))
+
+    # --- logging
+
+    def _prefix(self) -> str:
+        values = dict(self.__dict__, username=sanitize(self.username))
+        try:
+            return self.log_prefix % values
+        except (KeyError, TypeError, ValueError):
+            return f"{self.remote_ip}:{self.remote_port}"
+
+    def log(self, msg: str, logfun: Callable[[str], None] = logger.info) -> None:
+        """Log a message with the session prefix."""
+        if logfun != logger.info or logger.isEnabledFor(logging.INFO):
+            logfun(f"{self._prefix()} {msg}")
+
+    def logline(self, msg: str, logfun: Callable[[str], None] = logger.debug) -> None:
+        """Log a protocol line (only at DEBUG level)."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logfun(f"{self._prefix()} {msg}")
+
+    def logerror(self, msg: str) -> None:
+        """Log an error with the session prefix."""
+        logger.error("%s %s", self._prefix(), msg)
+
+    def log_exception(self, msg: str) -> None:
+        """Log an error with the session prefix and the current traceback."""
+        logger.exception("%s %s", self._prefix(), msg)
+
+    def _warn(self, msg: str) -> None:
+        self.log(msg, logfun=logger.warning)
+
+    def log_transfer(
+        self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
+    ) -> None:
+        """Log one finished transfer in pyftpdlib's format."""
+        shown = self.fs.fs2ftp(filename) if self.fs is not None else filename
+        self.log(
+            f"{cmd} {sanitize(shown)} completed={int(completed)} bytes={bytes} "
+            f"seconds={elapsed:.3f}"
+        )
+
+
+async def _unprotected(stream: trio.abc.Stream) -> trio.abc.Stream:
+    return stream
+
+
+def _socket_addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[str, int]]:
+    """Find the local and peer addresses of the socket under *stream*."""
+    inner: object = stream
+    while not isinstance(inner, trio.SocketStream):
+        inner = getattr(inner, "transport_stream", None)
+        if inner is None:
+            return ("0.0.0.0", 0), ("0.0.0.0", 0)
+    local = inner.socket.getsockname()
+    try:
+        remote = inner.socket.getpeername()
+    except OSError:
+        remote = ("0.0.0.0", 0)
+    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))

@@ -1,0 +1,173 @@
+"""Dispatch: from a command line to its ``ftp_<CMD>`` method, by the command table.
+
+Every rule comes from the command's :class:`~trioftp.protocol.commands.CommandSpec`
+(through :func:`~trioftp.protocol.commands.spec_for`, so entries a program
+added to ``proto_cmds`` in pyftpdlib's format work too): the argument rule,
+the login, TLS first, the permission letter, how the argument becomes a path
+and whether the REST marker survives. A built-in method that checks its own
+path does so in the same runner call as its work; for any other method (a
+subclass's override, a command a program added) the path is checked here
+first, as pyftpdlib does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
+
+from .._util import call_maybe_async
+from ..authorizers import Authorizer
+from ..filesystems import AbstractedFS, FilesystemError
+from ..log import logger
+from ..protocol.commands import (
+    HTTP_METHODS,
+    NOT_IMPLEMENTED,
+    CommandSpec,
+    PathArgument,
+    argument_error,
+    spec_for,
+    split_command,
+)
+from ..protocol.framing import LineTooLong
+from ..protocol.replies import sanitize
+from .commands import STOCK_METHODS
+from .control import ControlChannel, Line
+from .errors import os_error_reply
+from .events import SessionEvents
+from .paths import ArgumentShapeError, check_path, command_path
+from .state import SessionState
+from .tls import TLSProtection
+
+__all__ = ["handle_line"]
+
+T = TypeVar("T")
+
+
+class DispatchContext(Protocol):
+    """What dispatch needs of a session."""
+
+    authorizer: Authorizer
+    encoding: str
+    unicode_errors: str
+    session_state: SessionState
+    control_channel: ControlChannel
+    session_events: SessionEvents
+    tls_protection: TLSProtection | None
+
+    @property
+    def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
+    @property
+    def vfs(self) -> AbstractedFS: ...
+    @property
+    def username(self) -> str: ...
+
+    def respond(self, resp: str) -> None: ...
+    async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
+    def log(self, msg: str) -> None: ...
+    def logline(self, msg: str) -> None: ...
+    def close(self) -> None: ...
+
+
+async def handle_line(session: DispatchContext, raw: Line) -> None:
+    """Run one received command line, then report it to the session's events."""
+    name = await _run_line(session, raw)
+    session.session_events.command_done(name, session.control_channel.last_code)
+
+
+async def _run_line(session: DispatchContext, raw: Line) -> str:
+    if isinstance(raw, LineTooLong):
+        session.respond("500 Command too long.")
+        return ""
+    try:
+        line = raw.decode(session.encoding, session.unicode_errors)
+    except UnicodeDecodeError:
+        session.respond("501 Can't decode command.")
+        return ""
+    name, arg = split_command(line)
+    if logger.isEnabledFor(logging.DEBUG):
+        session.logline("<- " + (f"{name} ******" if name == "PASS" else sanitize(line)))
+    entry = session.proto_cmds.get(name)
+    if entry is None:
+        _unknown_command(session, name)
+        return name
+    spec = spec_for(name, entry)
+    problem = argument_error(spec.arg, arg)
+    if problem is not None:
+        session.respond(f"501 {problem}")
+        return name
+    if "\x00" in arg:
+        session.respond("501 Syntax error: NUL byte in argument.")
+        return name
+    state = session.session_state
+    try:
+        if (spec.auth or (spec.auth_with_argument and arg)) and not state.authenticated:
+            session.respond("530 Log in with USER and PASS first.")
+        elif (
+            spec.needs_tls
+            and session.tls_protection is not None
+            and session.tls_protection.control_required()
+        ):
+            session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
+        else:
+            await _run_command(session, spec, arg)
+    finally:
+        if not spec.keeps_restart:
+            state.restart_position = 0
+    return name
+
+
+def _tls_first(session: DispatchContext) -> bool:
+    """True if the session must do ``AUTH TLS`` before this command (USER, PASS)."""
+    tls = session.tls_protection
+    return tls is not None and tls.control_required()
+
+
+def _unknown_command(session: DispatchContext, name: str) -> None:
+    """Answer a command the table does not have: ``502`` if FTP defines it, else ``500``.
+
+    Under FTPS, an HTTP request before login means a confused or malicious
+    client (ALPACA): the connection is dropped.
+    """
+    if (
+        session.tls_protection is not None
+        and name in HTTP_METHODS
+        and not session.session_state.authenticated
+    ):
+        session.log(f"Dropped a {sanitize(name)} request: HTTP on the FTP port (ALPACA).")
+        session.close()
+    elif name in NOT_IMPLEMENTED:
+        session.respond(f"502 Command {name!r} not implemented.")
+    else:
+        session.respond(f'500 Command "{sanitize(name)}" not understood.')
+
+
+async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) -> None:
+    """Call ``ftp_<NAME>``, turning a path argument into a checked filesystem path."""
+    attribute = "ftp_" + spec.name.replace(" ", "_")
+    method: Callable[..., object] | None = getattr(session, attribute, None)
+    if method is None:
+        session.respond(f"502 Command {spec.name!r} not implemented.")
+        return
+    args: tuple[object, ...] = (arg,)
+    kwargs: dict[str, str] = {}
+    takes_path = spec.path is not PathArgument.NONE and (
+        arg or spec.path is not PathArgument.IF_GIVEN
+    )
+    if spec.perm and takes_path and session.session_state.authenticated:
+        try:
+            path, kwargs = command_path(session.vfs, spec, arg)
+        except ArgumentShapeError as exc:
+            session.respond(f"501 {exc}")
+            return
+        args = (path,)
+        stock = getattr(type(session), attribute, None) is STOCK_METHODS.get(attribute)
+        if not (spec.checks_own_path and stock):
+            problem = await session.run_blocking(check_path, session, path, spec.perm)
+            if problem is not None:
+                session.respond(problem)
+                return
+    try:
+        await call_maybe_async(method, *args, **kwargs)
+    except (OSError, FilesystemError) as exc:
+        session.respond(os_error_reply(exc))

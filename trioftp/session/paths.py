@@ -1,0 +1,109 @@
+"""From a command's argument to a checked filesystem path.
+
+:func:`command_path` turns the argument into the filesystem path the
+command works on, following the command table's
+:class:`~trioftp.protocol.commands.PathArgument` rule. :func:`check_path`
+checks the jail and the permission letter; :func:`path_command` does that
+and the command's filesystem work in one runner call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
+
+from ..authorizers import Authorizer
+from ..filesystems import AbstractedFS
+from ..protocol.commands import CommandSpec, PathArgument, strip_ls_options
+from ..protocol.replies import sanitize
+from .errors import Refused, run_or_reply
+
+__all__ = ["check_or_refuse", "check_path", "command_path", "path_command", "perm_of"]
+
+T = TypeVar("T")
+
+
+class PathChecker(Protocol):
+    """What path checks need of a session."""
+
+    authorizer: Authorizer
+
+    @property
+    def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
+
+    @property
+    def vfs(self) -> AbstractedFS: ...
+    @property
+    def username(self) -> str: ...
+
+    def respond(self, resp: str) -> None: ...
+    async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
+
+
+class ArgumentShapeError(Exception):
+    """The argument does not have the shape the command needs; the text is the ``501``."""
+
+
+def command_path(fs: AbstractedFS, spec: CommandSpec, arg: str) -> tuple[str, dict[str, str]]:
+    """The filesystem path *spec*'s command works on, and extra keyword arguments.
+
+    Raises :class:`ArgumentShapeError` for ``WORD path`` commands without both.
+    """
+    kwargs: dict[str, str] = {}
+    rule = spec.path
+    if rule is PathArgument.OR_ROOT:
+        arg = arg or "/"
+    elif rule is PathArgument.PARENT:
+        arg = ".."
+    elif rule is PathArgument.AFTER_WORD:
+        first, _, arg = arg.partition(" ")
+        if not arg:
+            raise ArgumentShapeError("Syntax error: command needs two arguments.")
+        kwargs[spec.word or "word"] = first
+    elif rule is PathArgument.AFTER_LS_OPTIONS:
+        arg = strip_ls_options(arg)
+    return fs.ftp2fs(arg or fs.cwd), kwargs
+
+
+def perm_of(session: PathChecker, name: str) -> str:
+    """The permission letter the handler's table gives *name* ("" for none)."""
+    spec = session.proto_cmds.get(name)
+    perm = spec.get("perm") if spec is not None else None
+    return str(perm) if perm else ""
+
+
+def check_path(session: PathChecker, path: str, perm: str) -> str | None:
+    """Check jail and permission for *path* (blocking: call it in the runner).
+
+    Returns the reply to send if the command must not go on.
+    """
+    fs = session.vfs
+    if not fs.validpath(path):
+        shown = sanitize(fs.fs2ftp(path))
+        return f'550 "{shown}" points to a path outside the user\'s root directory.'
+    if perm and not session.authorizer.has_perm(session.username, perm, path):
+        return "550 Not enough privileges."
+    return None
+
+
+def check_or_refuse(session: PathChecker, path: str, perm: str) -> None:
+    """:func:`check_path`, raising :class:`~.errors.Refused` with the reply (blocking)."""
+    problem = check_path(session, path, perm)
+    if problem is not None:
+        raise Refused(problem)
+
+
+async def path_command(session: PathChecker, name: str, path: str, work: Callable[[], str]) -> None:
+    """Check *path* for command *name*, then run *work*, in one runner call.
+
+    *work* does the filesystem operation and returns the reply; a filesystem
+    error becomes a ``550`` (or ``451``/``452``/``552``) reply.
+    """
+    perm = perm_of(session, name)
+
+    def checked_work() -> str:
+        return check_path(session, path, perm) or work()
+
+    reply = await run_or_reply(session, checked_work)
+    if reply is not None:
+        session.respond(reply)

@@ -1,0 +1,71 @@
+"""What a session remembers between commands, and when it forgets it.
+
+:class:`SessionState` holds the login, the transfer parameters (TYPE, REST,
+the MLST facts), the rename source, EPSV ALL, the data protection level
+(PBSZ/PROT) and the host a client asked for, with one reset per scope: a new
+login (USER, REIN) and a new security context (AUTH). The parts of a session
+read and change it; only the state itself decides what a reset clears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from ..protocol.listing import DEFAULT_FACTS
+
+__all__ = ["SessionState"]
+
+
+@attrs.define(eq=False)
+class SessionState:
+    """The per-session state of the FTP protocol (RFC 959, 2228, 2428, 3659, 4217, 7151)."""
+
+    # Login.
+    username: str = ""
+    password: str = ""
+    authenticated: bool = False
+    attempted_logins: int = 0
+    #: The name a client selected with HOST (RFC 7151).
+    requested_host: str | None = None
+    # Transfer parameters.
+    #: ``"a"`` (ASCII) or ``"i"`` (binary), as set by TYPE.
+    transfer_type: str = "a"
+    #: The REST offset for the next RETR/STOR (0: none).
+    restart_position: int = 0
+    #: The MLST/MLSD facts selected with OPTS MLST.
+    facts: Sequence[str] = DEFAULT_FACTS
+    #: The path RNFR named, for the next RNTO.
+    rename_from: str | None = None
+    #: EPSV ALL was sent: PASV, PORT and EPRT are refused from now on.
+    epsv_all: bool = False
+    # Data protection (RFC 4217).
+    pbsz: bool = False
+    protect_data: bool = False
+
+    def new_login(self, *, protected_by_default: bool = False) -> None:
+        """Forget the user and everything set since login (USER, REIN).
+
+        *protected_by_default* (implicit FTPS) keeps PBSZ/PROT P set; the
+        control connection's own protection is not part of the login.
+        """
+        self.username = self.password = ""
+        self.authenticated = False
+        self.attempted_logins = 0
+        self.requested_host = None
+        self.transfer_type = "a"
+        self.restart_position = 0
+        self.facts = DEFAULT_FACTS
+        self.rename_from = None
+        self.epsv_all = False
+        self.pbsz = self.protect_data = protected_by_default
+
+    def new_security_context(self, *, protected_by_default: bool = False) -> None:
+        """A new TLS session on the control connection (AUTH): PBSZ and PROT start over."""
+        self.pbsz = self.protect_data = protected_by_default
+
+    def take_restart_position(self) -> int:
+        """The REST offset, used up."""
+        offset, self.restart_position = self.restart_position, 0
+        return offset

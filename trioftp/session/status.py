@@ -1,0 +1,80 @@
+"""What STAT without argument says about a session, and its statistics record."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..protocol.replies import sanitize
+from .dataconn import DataChannel
+from .events import SessionEvents, SessionStatistics
+from .state import SessionState
+from .tls import TLSProtection
+from .transfers import DataMover, Transfers
+
+__all__ = ["session_statistics", "status_lines"]
+
+
+class Session(Protocol):
+    """The parts of a session its status is made of."""
+
+    remote_ip: str
+    remote_port: int
+    session_state: SessionState
+    session_events: SessionEvents
+    tls_protection: TLSProtection | None
+
+    @property
+    def data_channel(self) -> DataMover | None: ...
+    @property
+    def data_connections(self) -> DataChannel: ...
+    @property
+    def transfers(self) -> Transfers: ...
+
+
+def status_lines(session: Session) -> list[str]:
+    """The body of the ``211`` reply to STAT without argument."""
+    state = session.session_state
+    if state.authenticated:
+        user = f"Logged in as: {sanitize(state.username)}"
+    else:
+        user = "Waiting for password." if state.username else "Waiting for username."
+    kind = "ASCII" if state.transfer_type == "a" else "Binary"
+    lines = [
+        f" Connected to: {session.remote_ip}:{session.remote_port}",
+        f" {user}",
+        f" TYPE: {kind}; STRUcture: File; MODE: Stream",
+        f" {_data_status(session)}",
+    ]
+    if session.tls_protection is not None:
+        lines.append(f" {session.tls_protection.status()}")
+    return lines
+
+
+def _data_status(session: Session) -> str:
+    mover = session.data_channel
+    if mover is not None:
+        return (
+            "Data connection open; transfer in progress: "
+            f"{mover.get_transmitted_bytes()} bytes transmitted."
+        )
+    endpoint = session.data_connections.status()
+    if endpoint is not None:
+        return endpoint
+    if session.transfers.running:
+        return "Transfer starting: waiting for the data connection."
+    return "Data connection closed."
+
+
+def session_statistics(session: Session) -> SessionStatistics:
+    """A snapshot of *session*'s counters."""
+    events = session.session_events
+    return SessionStatistics(
+        (session.remote_ip, session.remote_port),
+        session.session_state.username,
+        session.session_state.authenticated,
+        events.commands,
+        events.transfers,
+        events.bytes_received,
+        events.bytes_sent,
+        session.data_channel is not None,
+    )

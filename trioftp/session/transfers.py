@@ -1,0 +1,375 @@
+"""Running one transfer: the data-channel task, and the control connection meanwhile.
+
+A transfer command (RETR, STOR, LIST, ...) prepares a :class:`Transfer` and
+hands it to :meth:`Transfers.run`, which
+
+1. answers ``425`` at once if no PASV/EPSV/PORT/EPRT prepared a connection;
+2. sends ``125``/``150``;
+3. starts the data-channel task in the session's nursery: it makes the data
+   connection, opens the file if the command deferred that, moves the bytes
+   through the handler's ``dtp_handler``, closes everything and reports a
+   :class:`TransferResult` over a memory channel; the session's events then
+   log the transfer and call ``on_file_*``;
+4. meanwhile keeps reading the control connection: each command's
+   :class:`~trioftp.protocol.commands.DuringTransfer` rule says whether it
+   aborts the transfer, is answered at once or is held until the final reply
+   is out, so pipelined commands are answered in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import IO, Protocol, TypeVar
+
+import attrs
+import trio
+
+from ..filesystems import AbstractedFS, FilesystemError
+from ..protocol.commands import COMMANDS, DuringTransfer, split_command
+from ..protocol.framing import LineTooLong
+from ..protocol.replies import Reply, multiline_reply
+from .control import ControlChannel, ControlClosed, Line
+from .dataconn import DataChannel, NoDataConnection
+from .errors import HOOK_GRACE_PERIOD, Refused, os_error_code, os_error_text
+from .events import SessionEvents, TransferRecord
+
+__all__ = ["DataMover", "DataStalled", "Transfer", "TransferResult", "Transfers"]
+
+T = TypeVar("T")
+
+# Commands read during a transfer wait here; past this many, reading pauses.
+_MAX_HELD_COMMANDS = 32
+# A NOOP this many seconds into a transfer is a keep-alive, answered at once;
+# one sooner was pipelined behind the transfer command and waits its turn.
+_KEEPALIVE_NOOP_AFTER = 1.0
+
+_ABORTED = "Transfer aborted"
+_PRELIMINARY = Reply.of(150, "File status okay. About to open data connection.")
+_ALREADY_OPEN = Reply.of(125, "Data connection already open. Transfer starting.")
+
+
+class DataStalled(Exception):
+    """No byte moved on the data connection for the data timeout."""
+
+
+class DataMover(Protocol):
+    """What moves a transfer's bytes: the handler's ``dtp_handler`` (see :mod:`trioftp.dtp`)."""
+
+    def get_transmitted_bytes(self) -> int: ...
+
+    async def send_file(self, file: IO[bytes], *, offset: int = 0, ascii: bool = False) -> None:
+        """Send *file* from *offset* to its end."""
+        ...
+
+    async def receive_file(self, file: IO[bytes], *, ascii: bool = False) -> None:
+        """Write everything received until EOF into *file*."""
+        ...
+
+    async def send_chunks(self, next_chunk: Callable[[], Awaitable[bytes]]) -> None:
+        """Send what *next_chunk* returns until it returns ``b""``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@attrs.define(eq=False)
+class Transfer:
+    """One transfer, as prepared by its command.
+
+    *move* moves the bytes over the data mover. A file is either already open
+    (*file*) or opened by *open_file* once the data connection exists, so a
+    failed connection never truncates an existing file. *path* (an absolute
+    filesystem path) is set for file transfers.
+    """
+
+    command: str
+    move: Callable[[DataMover, IO[bytes] | None], Awaitable[None]]
+    path: str | None = None
+    receive: bool = False
+    file: IO[bytes] | None = None
+    open_file: Callable[[], IO[bytes]] | None = None
+    #: Called (blocking) if the transfer never moved a byte (removes STOU's unused file).
+    discard: Callable[[], None] | None = None
+    #: The preliminary reply, and the one used when the client is already connected.
+    preliminary: Reply = _PRELIMINARY
+    already_open: Reply = _ALREADY_OPEN
+
+
+@attrs.frozen
+class TransferResult:
+    """The final reply of a transfer and whether all bytes were moved."""
+
+    reply: Reply
+    completed: bool
+
+
+class TransferContext(Protocol):
+    """What a transfer needs of its session."""
+
+    encoding: str
+    unicode_errors: str
+
+    @property
+    def control_channel(self) -> ControlChannel: ...
+    @property
+    def data_connections(self) -> DataChannel: ...
+    @property
+    def session_events(self) -> SessionEvents: ...
+    @property
+    def nursery(self) -> trio.Nursery: ...
+    @property
+    def fs(self) -> AbstractedFS | None: ...
+
+    def new_data_mover(self, stream: trio.abc.Stream) -> DataMover: ...
+    def transfer_refusal(self) -> str | None: ...
+    def status_lines(self) -> list[str]: ...
+    def respond(self, resp: str) -> None: ...
+    def reply(self, reply: Reply) -> None: ...
+    async def reply_now(self, reply: Reply | str) -> None: ...
+    async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
+    async def handle_line(self, raw: Line) -> None: ...
+    def close(self) -> None: ...
+    def log(self, msg: str) -> None: ...
+    def logerror(self, msg: str) -> None: ...
+    def log_exception(self, msg: str) -> None: ...
+
+
+class Transfers:
+    """The session's transfers: at most one at a time, run as a data-channel task."""
+
+    __slots__ = ("_abort_requested", "_ctx", "_scope", "_started", "mover")
+
+    def __init__(self, ctx: TransferContext) -> None:
+        self._ctx = ctx
+        self._scope: trio.CancelScope | None = None
+        self._started = 0.0
+        self._abort_requested = False
+        #: The data mover of the transfer in progress (``FTPHandler.data_channel``).
+        self.mover: DataMover | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while a transfer command is being served."""
+        return self._scope is not None
+
+    def refuse(self) -> bool:
+        """Answer and return True if a transfer can't start now.
+
+        ``425`` if no PASV/EPSV/PORT/EPRT prepared a connection (so a transfer
+        never hangs); FTPS answers ``522`` when data must be protected.
+        Transfer commands ask before they open anything.
+        """
+        ctx = self._ctx
+        refusal = ctx.transfer_refusal()
+        if refusal is None and ctx.data_connections.endpoint is None:
+            refusal = "425 Use PORT/EPRT or PASV/EPSV first."
+        if refusal is None:
+            return False
+        ctx.respond(refusal)
+        return True
+
+    def abort(self) -> None:
+        """Cancel the running transfer (``ABOR``): ``426`` then ``226``."""
+        if self._scope is not None:
+            self._abort_requested = True
+            self._scope.cancel()
+
+    async def run(self, transfer: Transfer) -> None:
+        """Run *transfer*: the preliminary reply, the data task, the final reply."""
+        ctx = self._ctx
+        started = False
+        try:
+            if self.refuse():
+                return
+            ready = ctx.data_connections.ready()
+            await ctx.reply_now(transfer.already_open if ready else transfer.preliminary)
+            send, receive = trio.open_memory_channel[TransferResult](1)
+            scope = self._scope = trio.CancelScope()
+            self._started = trio.current_time()
+            self._abort_requested = False
+            ctx.session_events.transfer_started(transfer.command, transfer.receive)
+            ctx.nursery.start_soon(self._data_channel_task, transfer, scope, send)
+            started = True
+        finally:
+            if not started:
+                with trio.CancelScope(shield=True):
+                    await self._release(transfer, used=False)
+        async with receive:
+            result = await self._serve_control_until(receive)
+        self._scope = None
+        ctx.reply(result.reply)
+        if self._abort_requested:
+            ctx.reply(Reply.of(226, "ABOR command successful."))
+
+    # --- the control connection meanwhile
+
+    async def _serve_control_until(
+        self, results: trio.MemoryReceiveChannel[TransferResult]
+    ) -> TransferResult:
+        """Read control lines until the transfer reports its result."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._read_during_transfer)
+            result = await results.receive()
+            nursery.cancel_scope.cancel()
+        return result
+
+    async def _read_during_transfer(self) -> None:
+        """Abort on ABOR, answer STAT and keep-alive NOOPs, hold everything else.
+
+        A keep-alive ``NOOP`` is answered at once: clients send one during
+        long transfers (FluentFTP; ftplib scripts from a transfer callback)
+        and some wait for the reply. A NOOP pipelined right behind the
+        transfer command, or behind a held command, keeps its place in line.
+
+        A client that closes the control connection after QUIT still gets its
+        transfer finished, as RFC 959 asks; one that just goes away (EOF
+        without QUIT, or a reset) ends the session and the transfer with it.
+        """
+        ctx = self._ctx
+        control = ctx.control_channel
+        quit_held = False
+        try:
+            while control.held < _MAX_HELD_COMMANDS:
+                line = await control.read_line()
+                if line is None:
+                    if not quit_held:
+                        ctx.close()
+                        return
+                    break
+                rule = self._rule(line)
+                if rule is DuringTransfer.ABORTS and not self._abort_requested:
+                    self.abort()
+                elif rule is DuringTransfer.ANSWERED or (
+                    rule is DuringTransfer.KEEP_ALIVE and self._keep_alive()
+                ):
+                    if rule is DuringTransfer.ANSWERED:
+                        status = ctx.status_lines()
+                        ctx.respond(
+                            multiline_reply("211", "Transfer status:", status, "End of status.")
+                        )
+                    else:
+                        await ctx.handle_line(line)  # ftp_NOOP, or a subclass's
+                    with trio.CancelScope(shield=True):  # never half a reply (bounded by flush)
+                        await control.flush()
+                else:
+                    quit_held = quit_held or rule is DuringTransfer.ENDS_SESSION
+                    control.hold(line)
+        except ControlClosed:
+            ctx.close()
+            return
+        await trio.sleep_forever()  # EOF, or pipelined too far ahead: wait for the result
+
+    def _rule(self, line: Line) -> DuringTransfer:
+        """What *line* does during a transfer (only argument-less commands act at once)."""
+        if isinstance(line, LineTooLong):
+            return DuringTransfer.HELD
+        ctx = self._ctx
+        try:
+            name, arg = split_command(line.decode(ctx.encoding, ctx.unicode_errors))
+        except UnicodeDecodeError:
+            return DuringTransfer.HELD
+        spec = COMMANDS.get(name)
+        return DuringTransfer.HELD if spec is None or arg else spec.during_transfer
+
+    def _keep_alive(self) -> bool:
+        """True for a NOOP sent well into the transfer with nothing held before it."""
+        held = self._ctx.control_channel.held
+        return not held and trio.current_time() - self._started >= _KEEPALIVE_NOOP_AFTER
+
+    # --- the data-channel task
+
+    async def _data_channel_task(
+        self,
+        transfer: Transfer,
+        scope: trio.CancelScope,
+        results: trio.MemorySendChannel[TransferResult],
+    ) -> None:
+        """Make the data connection, move the bytes, clean up, report the result."""
+        ctx = self._ctx
+        result: TransferResult | None = None
+        started = trio.current_time()
+        ending = True  # unless the transfer itself returns: the session is going
+        try:
+            with scope:
+                result = await self._move(transfer)
+            ending = False
+        finally:
+            mover, self.mover = self.mover, None
+            moved = mover.get_transmitted_bytes() if mover is not None else 0
+            if result is None:  # ABOR, or the session is ending
+                result = self._failure(transfer, moved, 426, _ABORTED)
+            with trio.CancelScope(shield=True):
+                if mover is not None:
+                    await mover.aclose()
+                await self._release(transfer, used=result.completed or moved > 0)
+            # The session may have ended meanwhile: then nobody listens.
+            with results, contextlib.suppress(trio.BrokenResourceError):
+                results.send_nowait(result)
+            record = self._record(transfer, result.completed, trio.current_time() - started, moved)
+            if not ending:
+                await ctx.session_events.transfer_done(record)
+            else:  # the callbacks still run, for a bounded time
+                with trio.CancelScope(shield=True) as hooks:
+                    hooks.deadline = trio.current_time() + HOOK_GRACE_PERIOD
+                    await ctx.session_events.transfer_done(record)
+                if hooks.cancelled_caught:
+                    ctx.logerror(f"{transfer.command} callback cut off at the session's end")
+
+    async def _move(self, transfer: Transfer) -> TransferResult:
+        ctx = self._ctx
+        try:
+            stream = await ctx.data_connections.open()
+        except NoDataConnection as exc:
+            ctx.log(f"{transfer.command}: {exc}")
+            return TransferResult(Reply.parse(exc.reply), completed=False)
+        mover = self.mover = ctx.new_data_mover(stream)
+        try:
+            if transfer.open_file is not None:
+                transfer.file = await ctx.run_blocking(transfer.open_file)
+            await transfer.move(mover, transfer.file)
+        except DataStalled:
+            moved = mover.get_transmitted_bytes()
+            return self._failure(transfer, moved, 426, "Data connection timed out")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return self._failure(transfer, mover.get_transmitted_bytes(), 426, "Connection closed")
+        except Refused as refusal:
+            return TransferResult(Reply.parse(str(refusal)), completed=False)
+        except (OSError, FilesystemError) as exc:
+            moved = mover.get_transmitted_bytes()
+            code = os_error_code(exc, default=451 if moved else 550)
+            return self._failure(transfer, moved, code, os_error_text(exc))
+        return TransferResult(Reply.of(226, "Transfer complete."), completed=True)
+
+    def _failure(self, transfer: Transfer, moved: int, code: int, reason: str) -> TransferResult:
+        """The reply for a transfer that stopped early; an upload says what it kept."""
+        if reason != _ABORTED:
+            reason += "; transfer aborted"
+        if transfer.receive and transfer.file is not None and (moved or not transfer.discard):
+            reason += f", partial file kept ({moved} bytes received)."
+        else:
+            reason += "."
+        return TransferResult(Reply.of(code, reason), completed=False)
+
+    async def _release(self, transfer: Transfer, *, used: bool) -> None:
+        """Close the transfer's file; drop STOU's file if the transfer never ran."""
+        ctx = self._ctx
+        file, transfer.file = transfer.file, None
+        try:
+            if file is not None:
+                await ctx.run_blocking(file.close)
+            if not used and transfer.discard is not None:
+                await ctx.run_blocking(transfer.discard)
+        except (OSError, FilesystemError) as exc:
+            ctx.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
+        except Exception:  # a custom file object's own error must not end the session
+            ctx.log_exception(f"cleaning up after {transfer.command} failed")
+
+    def _record(
+        self, transfer: Transfer, completed: bool, seconds: float, moved: int
+    ) -> TransferRecord:
+        fs, path = self._ctx.fs, transfer.path
+        shown = fs.fs2ftp(path) if fs is not None and path is not None else path
+        return TransferRecord(
+            transfer.command, path, shown, transfer.receive, completed, moved, seconds
+        )
