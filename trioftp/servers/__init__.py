@@ -5,9 +5,11 @@
 * :mod:`.listener` - the listening socket, the accept loop, admission, the
   per-connection task, and the :class:`~.listener.SessionFactory` protocol
   through which servers see handlers;
-* :mod:`.prefork` - several worker processes on one listening socket.
+* :mod:`.prefork` - several worker processes on one listening socket;
+* :mod:`.statistics` - :class:`ServerStatistics`, counted from the sessions' events.
 """
 
 from .runtime import DEFAULT_BACKLOG, FTPServer, serve
+from .statistics import ServerStatistics
 
-__all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
+__all__ = ["DEFAULT_BACKLOG", "FTPServer", "ServerStatistics", "serve"]

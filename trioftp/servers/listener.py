@@ -19,15 +19,12 @@ import errno
 import socket
 import sys
 from collections import Counter
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import trio
 
 from ..log import logger
 from ..protocol.addresses import normalize_ip
-
-if TYPE_CHECKING:
-    from .runtime import FTPServer
 
 __all__ = [
     "Listener",
@@ -63,8 +60,17 @@ class SessionFactory(Protocol):
     tcp_no_delay: bool
 
     def __call__(
-        self, stream: trio.SocketStream, server: FTPServer, ioloop: object, /
+        self, stream: trio.SocketStream, server: object, ioloop: object, /
     ) -> ServerSession: ...
+
+
+class Served(Protocol):
+    """What the listener reads of its server, at each new connection."""
+
+    handler: SessionFactory
+    ioloop: object
+    max_cons: int
+    max_cons_per_ip: int
 
 
 def listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
@@ -107,7 +113,7 @@ class Listener:
     from *server* at each connection, so changes apply to the next one.
     """
 
-    def __init__(self, server: FTPServer) -> None:
+    def __init__(self, server: Served) -> None:
         self.server = server
         #: The IP address of every open session (one entry per session).
         self.ip_map: list[str] = []

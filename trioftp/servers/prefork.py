@@ -11,14 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from ..log import logger
-
-if TYPE_CHECKING:
-    from .runtime import FTPServer
 
 __all__ = ["run_workers"]
 
@@ -37,8 +36,13 @@ def _handle_sigterm() -> bool:
     return True
 
 
-def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> None:
-    """Fork *workers* processes (None/<= 0: one per CPU) and wait for them."""
+def run_workers(
+    serve: Callable[[], None], listening: socket.socket, workers: int | None, handle_exit: bool
+) -> None:
+    """Fork *workers* processes (None/<= 0: one per CPU) that each call *serve*; wait.
+
+    *listening* is the socket the workers share; the parent closes it at the end.
+    """
     count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
     children: list[int] = []
     # Before forking, so that a SIGTERM never kills the parent and orphans the workers.
@@ -50,7 +54,7 @@ def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> No
                 signal.signal(signal.SIGTERM, _interrupt)
                 status = 0
                 try:
-                    server.serve_forever(handle_exit=True)
+                    serve()
                 except BaseException:
                     logger.exception("worker %s failed", os.getpid())
                     status = 1
@@ -75,4 +79,4 @@ def run_workers(server: FTPServer, workers: int | None, handle_exit: bool) -> No
                 os.waitpid(pid, 0)
         if own_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        server.socket.close()
+        listening.close()

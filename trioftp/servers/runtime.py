@@ -30,9 +30,11 @@ from typing import Any
 import trio
 
 from ..log import config_logging, logger, logging_configured
+from ..session.events import Observer
 from ..session.runner import Runner, ThreadRunner
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
+from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
 
@@ -93,6 +95,9 @@ class FTPServer:
         self.runner: Runner | None = runner
         self._given_runner = runner
         self._listener = Listener(self)
+        self._counters = ServerCounters()
+        #: What every session reports its events to (see :meth:`add_observer`).
+        self.observers: list[Observer] = [self._counters]
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -111,6 +116,26 @@ class FTPServer:
     def ip_map(self) -> list[str]:
         """The IP address of every open session (one entry per session)."""
         return self._listener.ip_map
+
+    def add_observer(self, observer: Observer) -> None:
+        """Tell *observer* every session's events (connect, login, command, transfer...)."""
+        self.observers.append(observer)
+
+    def statistics(self) -> ServerStatistics:
+        """A snapshot of this server's sessions, transfers and threads."""
+        counters = self._counters
+        runner = self.runner
+        return ServerStatistics(
+            sessions=len(self.ip_map),
+            transfers_in_flight=counters.transfers_in_flight,
+            transfers=counters.transfers,
+            bytes_received=counters.bytes_received,
+            bytes_sent=counters.bytes_sent,
+            logins=counters.logins,
+            failed_logins=counters.failed_logins,
+            commands=counters.commands,
+            threads_busy=runner.busy if isinstance(runner, ThreadRunner) else 0,
+        )
 
     def __repr__(self) -> str:
         host, port = self.address
@@ -229,7 +254,7 @@ class FTPServer:
                     return
 
     def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
-        run_workers(self, workers, handle_exit)
+        run_workers(lambda: self.serve_forever(handle_exit=True), self.socket, workers, handle_exit)
 
     # --- stopping
 

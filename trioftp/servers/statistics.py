@@ -1,0 +1,65 @@
+"""What a server has done so far: :class:`ServerStatistics`, counted by an observer."""
+
+from __future__ import annotations
+
+import attrs
+
+from ..session.events import Observer, TransferRecord
+
+__all__ = ["ServerCounters", "ServerStatistics"]
+
+
+@attrs.frozen
+class ServerStatistics:
+    """A snapshot of a server (see ``FTPServer.statistics()``)."""
+
+    #: Sessions open now.
+    sessions: int
+    #: Transfers running now (files and listings).
+    transfers_in_flight: int
+    #: Transfers finished (completed or not) since the server started.
+    transfers: int
+    #: Bytes received from clients (uploads) and sent to them (downloads,
+    #: listings) by finished transfers.
+    bytes_received: int
+    bytes_sent: int
+    #: Successful and failed logins.
+    logins: int
+    failed_logins: int
+    #: Commands answered.
+    commands: int
+    #: Worker threads running a blocking call now.
+    threads_busy: int
+
+
+class ServerCounters(Observer):
+    """Counts every session's events for :class:`ServerStatistics`."""
+
+    def __init__(self) -> None:
+        self.transfers_in_flight = 0
+        self.transfers = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.logins = 0
+        self.failed_logins = 0
+        self.commands = 0
+
+    def logged_in(self, username: str) -> None:
+        self.logins += 1
+
+    def login_failed(self, username: str) -> None:
+        self.failed_logins += 1
+
+    def command_done(self, command: str, code: int) -> None:
+        self.commands += 1
+
+    def transfer_started(self, command: str, receive: bool) -> None:
+        self.transfers_in_flight += 1
+
+    def transfer_done(self, record: TransferRecord) -> None:
+        self.transfers_in_flight -= 1
+        self.transfers += 1
+        if record.receive:
+            self.bytes_received += record.bytes
+        else:
+            self.bytes_sent += record.bytes
