@@ -38,11 +38,13 @@ and awaits it if it is awaitable. Add a command as in pyftpdlib: extend
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 from OpenSSL import SSL
 
 from .dtp import DTPHandler, ThrottledDTPHandler, TLS_DTPHandler
+from .log import logger
 from .protocol.commands import TLS_COMMANDS, proto_cmds
 from .session.commands import (
     DataConnectionCommands,
@@ -58,6 +60,8 @@ from .session.tls import TLSProtection
 from .tls.contexts import DataSessionBinding
 
 __all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "ThrottledDTPHandler"]
+
+T = TypeVar("T")
 
 
 class FTPHandler(
@@ -79,6 +83,55 @@ class FTPHandler(
     """
 
     dtp_handler = DTPHandler
+
+    # --- pyftpdlib's names for the session's state
+
+    @property
+    def username(self) -> str:
+        """The user name given with USER (logged in or not)."""
+        return self.session_state.username
+
+    @username.setter
+    def username(self, value: str) -> None:
+        self.session_state.username = value
+
+    @property
+    def password(self) -> str:
+        """The password the user logged in with."""
+        return self.session_state.password
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the user has logged in."""
+        return self.session_state.authenticated
+
+    @property
+    def attempted_logins(self) -> int:
+        """Failed logins so far in this session."""
+        return self.session_state.attempted_logins
+
+    @property
+    def data_channel(self) -> DTPHandler | None:
+        """The :class:`DTPHandler` of the transfer in progress, if any."""
+        mover = self.transfers.mover
+        return mover if isinstance(mover, DTPHandler) else None
+
+    # --- pyftpdlib's ways to answer and to run as the user
+
+    def respond_w_warning(self, resp: str) -> None:
+        """Queue a reply and log it as a warning."""
+        self.respond(resp, logfun=logger.warning)
+
+    def push(self, data: str) -> None:
+        """Queue raw reply text, which must be a well-formed reply (CRLF optional)."""
+        self.respond(data.rstrip("\r\n"))
+
+    def run_as_current_user(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call *function* now, impersonating the logged-in user (blocking)."""
+        call_as_user = getattr(self.runner, "call_as_user", None)
+        if call_as_user is not None:
+            return call_as_user(function, *args, **kwargs)  # type: ignore[no-any-return]
+        return function(*args, **kwargs)
 
 
 class TLS_FTPHandler(TLSCommands, FTPHandler):

@@ -18,7 +18,7 @@ import trio
 from ..protocol.framing import LineFramer, LineTooLong
 from ..protocol.replies import Reply
 
-__all__ = ["ControlChannel", "ControlClosed", "Line"]
+__all__ = ["ControlChannel", "ControlClosed", "Line", "stream_addresses"]
 
 # Bytes asked of the socket per read: enough for many pipelined commands.
 _RECEIVE_SIZE = 8192
@@ -171,3 +171,18 @@ class ControlChannel:
             scope.shield = True
             with contextlib.suppress(trio.BrokenResourceError, OSError):
                 await self._stream.aclose()
+
+
+def stream_addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The local and peer addresses of the socket under *stream* (zeros if none)."""
+    inner: object = stream
+    while not isinstance(inner, trio.SocketStream):
+        inner = getattr(inner, "transport_stream", None)
+        if inner is None:
+            return ("0.0.0.0", 0), ("0.0.0.0", 0)
+    local = inner.socket.getsockname()
+    try:
+        remote = inner.socket.getpeername()
+    except OSError:
+        remote = ("0.0.0.0", 0)
+    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))

@@ -38,8 +38,8 @@ from ..log import logger
 from ..protocol.replies import Reply, sanitize
 from . import dispatch
 from .callbacks import SessionCallbacks
-from .control import ControlChannel, ControlClosed, Line
-from .dataconn import DataChannel, DataConnector, DataSettings, TCPConnector
+from .control import ControlChannel, ControlClosed, Line, stream_addresses
+from .dataconn import DataChannel, DataConnector, DataSettings, TCPConnector, unprotected
 from .errors import HOOK_GRACE_PERIOD
 from .events import Observer, SessionEvents, SessionStatistics
 from .permissions import mlsx_perm_fact
@@ -85,7 +85,7 @@ class Session(SessionSettings, SessionCallbacks):
         self.server = server
         self.ioloop = ioloop
         if local_address is None or remote_address is None:
-            local, remote = _socket_addresses(conn)
+            local, remote = stream_addresses(conn)
             local_address = local_address or local
             remote_address = remote_address or remote
         self.local_ip, self.local_port = local_address
@@ -116,37 +116,6 @@ class Session(SessionSettings, SessionCallbacks):
         self._closing = False
         self._awaiting_command = False
 
-    # --- pyftpdlib's names for the session state
-
-    @property
-    def username(self) -> str:
-        """The user name given with USER (logged in or not)."""
-        return self.session_state.username
-
-    @username.setter
-    def username(self, value: str) -> None:
-        self.session_state.username = value
-
-    @property
-    def password(self) -> str:
-        """The password the user logged in with."""
-        return self.session_state.password
-
-    @property
-    def authenticated(self) -> bool:
-        """True once the user has logged in."""
-        return self.session_state.authenticated
-
-    @property
-    def attempted_logins(self) -> int:
-        """Failed logins so far in this session."""
-        return self.session_state.attempted_logins
-
-    @property
-    def data_channel(self) -> DataMover | None:
-        """The data mover (``DTPHandler``) of the transfer in progress, if any."""
-        return self._transfers.mover if self._transfers is not None else None
-
     # --- the parts made on first use
 
     @property
@@ -169,7 +138,7 @@ class Session(SessionSettings, SessionCallbacks):
                 self.data_connect_timeout,
                 self.data_connector,
             )
-            protect = tls.protect_data if tls is not None else _unprotected
+            protect = tls.protect_data if tls is not None else unprotected
             self._data = DataChannel(settings, self.nursery, protect, self._warn)
         return self._data
 
@@ -312,7 +281,8 @@ class Session(SessionSettings, SessionCallbacks):
         """Close the data channel, forget the login, and call ``on_logout``."""
         if self._data is not None:
             self._data.close()
-        username = self.username if self.authenticated else ""
+        state = self.session_state
+        username = state.username if state.authenticated else ""
         self.flush_account()
         if username:
             await self.session_events.logged_out(username)
@@ -327,7 +297,7 @@ class Session(SessionSettings, SessionCallbacks):
 
     def mlsx_perm_fact(self, perms: str) -> Callable[[str, bool], str]:
         """The MLSx ``perm`` fact of each entry (asked by the filesystem's listings)."""
-        return mlsx_perm_fact(self.authorizer, self.username, perms)
+        return mlsx_perm_fact(self.authorizer, self.session_state.username, perms)
 
     # --- blocking work
 
@@ -338,13 +308,6 @@ class Session(SessionSettings, SessionCallbacks):
         impersonates users (see :mod:`.runner`).
         """
         return await self.runner.run(function, *args)
-
-    def run_as_current_user(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call *function* now, impersonating the logged-in user (blocking)."""
-        call_as_user = getattr(self.runner, "call_as_user", None)
-        if call_as_user is not None:
-            return call_as_user(function, *args, **kwargs)  # type: ignore[no-any-return]
-        return function(*args, **kwargs)
 
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
@@ -378,23 +341,15 @@ class Session(SessionSettings, SessionCallbacks):
         elif logfun != logger.debug:  # bound methods: equal, never identical
             self.log(sanitize(reply.text), logfun=logfun)
 
-    def respond_w_warning(self, resp: str) -> None:
-        """Queue a reply and log it as a warning."""
-        self.respond(resp, logfun=logger.warning)
-
     async def reply_now(self, reply: Reply | str) -> None:
         """Send a reply immediately (before a long operation starts)."""
-        self.reply(reply) if isinstance(reply, Reply) else self.respond(reply)
+        self.reply(reply if isinstance(reply, Reply) else Reply.parse(reply))
         await self.control_channel.flush()
-
-    def push(self, data: str) -> None:
-        """Queue raw reply text (pyftpdlib's ``push``); it must be well-formed."""
-        self.respond(data.rstrip("\r\n"))
 
     # --- logging
 
     def _prefix(self) -> str:
-        values = dict(self.__dict__, username=sanitize(self.username))
+        values = dict(self.__dict__, username=sanitize(self.session_state.username))
         try:
             return self.log_prefix % values
         except (KeyError, TypeError, ValueError):
@@ -430,22 +385,3 @@ class Session(SessionSettings, SessionCallbacks):
             f"{cmd} {sanitize(shown)} completed={int(completed)} bytes={bytes} "
             f"seconds={elapsed:.3f}"
         )
-
-
-async def _unprotected(stream: trio.abc.Stream) -> trio.abc.Stream:
-    return stream
-
-
-def _socket_addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[str, int]]:
-    """Find the local and peer addresses of the socket under *stream*."""
-    inner: object = stream
-    while not isinstance(inner, trio.SocketStream):
-        inner = getattr(inner, "transport_stream", None)
-        if inner is None:
-            return ("0.0.0.0", 0), ("0.0.0.0", 0)
-    local = inner.socket.getsockname()
-    try:
-        remote = inner.socket.getpeername()
-    except OSError:
-        remote = ("0.0.0.0", 0)
-    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))

@@ -28,6 +28,7 @@ __all__ = [
     "NoDataConnection",
     "PassiveEndpoint",
     "TCPConnector",
+    "unprotected",
 ]
 
 #: Random picks from ``passive_ports`` before the whole range is tried in turn.
@@ -262,3 +263,8 @@ class DataChannel:
         if isinstance(endpoint, ActiveEndpoint):
             return f"Active data channel to {endpoint.ip}:{endpoint.port}."
         return None
+
+
+async def unprotected(stream: trio.abc.Stream) -> trio.abc.Stream:
+    """Plain FTP's ``protect`` hook: the data connection as it is."""
+    return stream

@@ -17,6 +17,7 @@ from ..filesystems import AbstractedFS
 from ..protocol.commands import CommandSpec, PathArgument, strip_ls_options
 from ..protocol.replies import sanitize
 from .errors import Refused, run_or_reply
+from .state import SessionState
 
 __all__ = ["check_or_refuse", "check_path", "command_path", "path_command", "perm_of"]
 
@@ -31,10 +32,10 @@ class PathChecker(Protocol):
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
 
+    session_state: SessionState
+
     @property
     def vfs(self) -> AbstractedFS: ...
-    @property
-    def username(self) -> str: ...
 
     def respond(self, resp: str) -> None: ...
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
@@ -81,7 +82,7 @@ def check_path(session: PathChecker, path: str, perm: str) -> str | None:
     if not fs.validpath(path):
         shown = sanitize(fs.fs2ftp(path))
         return f'550 "{shown}" points to a path outside the user\'s root directory.'
-    if perm and not session.authorizer.has_perm(session.username, perm, path):
+    if perm and not session.authorizer.has_perm(session.session_state.username, perm, path):
         return "550 Not enough privileges."
     return None
 

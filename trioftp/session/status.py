@@ -9,7 +9,7 @@ from .dataconn import DataChannel
 from .events import SessionEvents, SessionStatistics
 from .state import SessionState
 from .tls import TLSProtection
-from .transfers import DataMover, Transfers
+from .transfers import Transfers
 
 __all__ = ["session_statistics", "status_lines"]
 
@@ -23,8 +23,6 @@ class Session(Protocol):
     session_events: SessionEvents
     tls_protection: TLSProtection | None
 
-    @property
-    def data_channel(self) -> DataMover | None: ...
     @property
     def data_connections(self) -> DataChannel: ...
     @property
@@ -51,7 +49,7 @@ def status_lines(session: Session) -> list[str]:
 
 
 def _data_status(session: Session) -> str:
-    mover = session.data_channel
+    mover = session.transfers.mover
     if mover is not None:
         return (
             "Data connection open; transfer in progress: "
@@ -76,5 +74,5 @@ def session_statistics(session: Session) -> SessionStatistics:
         events.transfers,
         events.bytes_received,
         events.bytes_sent,
-        session.data_channel is not None,
+        session.transfers.mover is not None,
     )
