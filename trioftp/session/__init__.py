@@ -1,12 +1,18 @@
-"""The FTP session, split by concern into mixins that ``FTPHandler`` assembles.
+"""The FTP session: explicit parts, each owning its state, and stateless command groups.
 
-* :mod:`.base` - lifecycle, command loop, dispatch, replies, logging, threads;
-* :mod:`.control` - the control connection (lines in, replies out);
-* :mod:`.login` - USER, PASS, REIN, QUIT, HOST;
-* :mod:`.info` - TYPE, MODE, STRU, OPTS, FEAT, HELP, SYST, NOOP, ALLO;
-* :mod:`.navigation` - PWD, CWD, MKD, RMD, DELE, RNFR/RNTO, SIZE, MDTM, MFMT, SITE CHMOD;
-* :mod:`.dataconn` - PASV, EPSV, PORT, EPRT;
-* :mod:`.transfer` - running a transfer as a data-channel task;
-* :mod:`.files` - RETR, STOR, APPE, STOU, REST, ABOR;
-* :mod:`.listings` - LIST, NLST, MLSD, MLST, STAT.
+Parts (see :mod:`.core` for how a :class:`~.core.Session` composes them):
+
+* :mod:`.state` - what the protocol remembers between commands, and its resets;
+* :mod:`.control` - the control connection: lines in, replies out, TLS on and off;
+* :mod:`.dataconn` - the data endpoint (PASV/EPSV/PORT/EPRT) and its connections;
+* :mod:`.transfers` - one transfer's data task and the control connection meanwhile;
+* :mod:`.runner` - where blocking work runs (threads, inline, as a system user);
+* :mod:`.events` - log lines, ``on_*`` callbacks and observers, told once;
+* :mod:`.tls` - FTPS as a protection policy for the control and data channels.
+
+Around them: :mod:`.dispatch` (the command table to ``ftp_<CMD>``),
+:mod:`.paths` (argument to checked path), :mod:`.errors` (failures to
+replies), :mod:`.status`, :mod:`.settings`, :mod:`.callbacks`,
+:mod:`.permissions`, and :mod:`.commands` - the command groups, written
+against the one :class:`~.context.CommandContext` protocol.
 """
