@@ -5,8 +5,17 @@ passwords (:meth:`DummyAuthorizer.validate_authentication`), gives the home
 directory and the login/quit messages, and says whether a user holds a
 permission letter, globally or for one path (:meth:`DummyAuthorizer.has_perm`).
 
-Its methods are synchronous and may touch the filesystem; the handler calls
-them from worker threads, never on the event loop.
+Its methods are synchronous. The session calls them in its runner (worker
+threads unless the server was given another runner), so they may block and
+may touch the filesystem: ``has_perm`` (path checks, MLSx ``perm`` facts),
+``get_perms``, and ``impersonate_user``/``terminate_impersonation`` around
+each call made as the user. The login lookups ``validate_authentication``,
+``get_home_dir``, ``get_msg_login`` and ``get_msg_quit`` run there too,
+except on a :class:`DummyAuthorizer` whose class overrides none of the four:
+those only read the in-memory :attr:`~DummyAuthorizer.user_table`, so they
+run inline, on the event loop. An optional ``session_runner(username,
+password, base)`` (see :mod:`trioftp.session.runner`) is called on the event
+loop at login.
 """
 
 from __future__ import annotations
@@ -27,7 +36,9 @@ class Authorizer(Protocol):
     """What a session needs from an authorizer (``DummyAuthorizer`` has it all).
 
     Any object with these methods works as ``FTPHandler.authorizer``; they
-    are called in worker threads, so they may block.
+    are called in the session's runner (worker threads by default), so they
+    may block. Only an unmodified :class:`DummyAuthorizer`'s login lookups
+    run on the event loop (see the module's documentation).
     """
 
     def validate_authentication(self, username: str, password: str, handler: object) -> None:
@@ -255,14 +266,17 @@ class DummyAuthorizer:
     def impersonate_user(self, username: str, password: str) -> None:
         """Switch to *username*'s identity before a filesystem access (no-op).
 
-        The handler calls it before every filesystem operation; a subclass
-        that maps FTP users to system users overrides it.
+        A subclass that maps FTP users to system users overrides it. The
+        session then calls it, and :meth:`terminate_impersonation` after,
+        around every call it makes in its runner once the user has logged in
+        (filesystem operations and disk I/O), one such call at a time in the
+        process (:class:`~trioftp.session.runner.ImpersonatingRunner`).
         """
 
     def terminate_impersonation(self, username: str) -> None:
         """Switch back after a filesystem access (no-op).
 
-        The handler calls it after every filesystem operation; see
+        Called after each call made as the user, even one that raised; see
         :meth:`impersonate_user`.
         """
 

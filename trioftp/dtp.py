@@ -8,8 +8,12 @@ an upload. Disk reads and writes go through the session's
 unless told otherwise) in large blocks, one call per block, never one per
 network chunk.
 
+This module owns the handlers' API, the sending side (sendfile, buffered
+reads sent while the next block is read), the byte count and the stall
+timeout; an upload's receive-and-write pipeline is :mod:`trioftp._upload`.
 :class:`ThrottledDTPHandler` adds average rate limits measured on Trio's clock,
-so they can be tested on :class:`trio.testing.MockClock`.
+so they can be tested on :class:`trio.testing.MockClock`;
+:class:`TLS_DTPHandler` sends in the piece sizes Trio's TLS stream is fastest at.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import IO
 
 import trio
 
-from .protocol.ascii import ToDisk, ToNetwork
+from ._upload import receive_upload
+from .protocol.ascii import ToNetwork
 from .session.core import Session
 from .session.transfers import DataStalled
 
@@ -40,45 +45,6 @@ _SENDFILE_CHUNK = 1 << 20
 # Bytes per disk read for buffered downloads: one block is sent while the next
 # is read, so a stalled download holds about two of them.
 _READ_AHEAD = 1 << 20
-
-
-#: What the receiving side hands the disk writer: the chunks to write, and
-#: the block buffer to hand back for reuse once they are written (if any).
-_Block = tuple[list[bytes | bytearray | memoryview], bytearray | None]
-#: Block buffers per upload: one being received into, one queued, one being written.
-_BUFFERS = 3
-#: Bytes per write(2) call: a block is written in pieces, still in one thread
-#: hop. Writes of 256 KiB or more often took 3-4x the kernel time per byte
-#: here (1 GiB in 1 MiB writes: 0.9-2.1 s, in 128 KiB writes: 0.25-0.3 s);
-#: half the calls of 64 KiB pieces also halve the worker thread's GIL
-#: round trips while a TLS upload keeps the event loop busy.
-_WRITE_SIZE = 128 << 10
-
-
-def _write_chunks(file: IO[bytes], chunks: list[bytes | bytearray | memoryview]) -> None:
-    """Write *chunks* in pieces of about :data:`_WRITE_SIZE` (blocking).
-
-    Large chunks are cut; small ones (a TLS stream yields 16 KiB records) are
-    joined, since a write(2) per record costs more than copying them.
-    """
-    small: list[bytes | bytearray | memoryview] = []
-    small_size = 0
-    for chunk in chunks:
-        if len(chunk) < _WRITE_SIZE:
-            small.append(chunk)
-            small_size += len(chunk)
-            if small_size >= _WRITE_SIZE:
-                file.write(b"".join(small))
-                small, small_size = [], 0
-            continue
-        if small:
-            file.write(b"".join(small))
-            small, small_size = [], 0
-        view = memoryview(chunk)
-        for start in range(0, len(view), _WRITE_SIZE):
-            file.write(view[start : start + _WRITE_SIZE])
-    if small:
-        file.write(b"".join(small))
 
 
 class DTPHandler:
@@ -99,7 +65,7 @@ class DTPHandler:
     ac_in_buffer_size: int = 65536
     #: Bytes handed to the socket per send, for buffered (non-sendfile) sends.
     ac_out_buffer_size: int = 65536
-    #: Bytes read from or written to disk per thread hop; an upload holds at
+    #: Bytes read from or written to disk per runner call; an upload holds at
     #: most three such blocks in memory.
     disk_block_size: int = 4 << 20
 
@@ -175,9 +141,10 @@ class DTPHandler:
     async def receive_file(self, file: IO[bytes], *, ascii: bool = False) -> None:
         """Write everything received until EOF into *file*, converting CRLF if *ascii*.
 
-        Blocks of :attr:`disk_block_size` bytes are written in worker threads
-        while the next block is being received; at most three blocks exist at
-        once, so a slow disk slows the client down instead of filling memory.
+        Blocks of :attr:`disk_block_size` bytes are written through the
+        session's runner while the next block is being received (see
+        :mod:`trioftp._upload`); at most three blocks exist at once, so a
+        slow disk slows the client down instead of filling memory.
         A clean EOF ends the file; a reset connection raises
         :class:`trio.BrokenResourceError` and a stalled one :class:`DataStalled`.
         Whatever ends the transfer - ABOR, a reset, a stall - every byte
@@ -185,127 +152,9 @@ class DTPHandler:
         """
         self.receive = True
         self.file_obj = file
-        to_disk, blocks = trio.open_memory_channel[_Block](1)
-        write_errors: list[Exception] = []
-        broken: trio.BrokenResourceError | trio.ClosedResourceError | None = None
         with self._transfer():
-            async with trio.open_nursery() as nursery:
-                recycled = self._start_writer(nursery, file, blocks, write_errors)
-                try:
-                    async with to_disk:
-                        if ascii or not isinstance(self.socket, trio.SocketStream):
-                            await self._receive_chunks(to_disk, ToDisk() if ascii else None)
-                        else:
-                            await self._receive_into_blocks(self.socket.socket, to_disk, recycled)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    broken = exc
-        if write_errors:
-            raise write_errors[0]
-        if broken is not None:
-            raise broken
+            await receive_upload(self, file, ascii=ascii)
         await self.cmd_channel.run_blocking(file.flush)
-
-    def _start_writer(
-        self,
-        nursery: trio.Nursery,
-        file: IO[bytes],
-        blocks: trio.MemoryReceiveChannel[_Block],
-        errors: list[Exception],
-    ) -> trio.MemoryReceiveChannel[bytearray]:
-        """Start the disk writer; return the channel that hands written buffers back."""
-        give_back, recycled = trio.open_memory_channel[bytearray](_BUFFERS)
-        nursery.start_soon(
-            self._write_blocks, file, blocks, give_back, errors, nursery.cancel_scope
-        )
-        return recycled
-
-    async def _write_blocks(
-        self,
-        file: IO[bytes],
-        blocks: trio.MemoryReceiveChannel[_Block],
-        give_back: trio.MemorySendChannel[bytearray],
-        errors: list[Exception],
-        receiving: trio.CancelScope,
-    ) -> None:
-        """Write each received block; after a disk error, stop the receiving side."""
-        with trio.CancelScope(shield=True):  # queued bytes are written whatever happens
-            async with blocks:
-                async for chunks, buffer in blocks:
-                    if not errors:
-                        try:
-                            await self.cmd_channel.run_blocking(_write_chunks, file, chunks)
-                        except Exception as exc:  # OSError, or a filesystem's own error
-                            errors.append(exc)
-                            receiving.cancel()
-                    if buffer is not None:
-                        give_back.send_nowait(buffer)
-
-    async def _receive_into_blocks(
-        self,
-        sock: trio.socket.SocketType,
-        to_disk: trio.MemorySendChannel[_Block],
-        recycled: trio.MemoryReceiveChannel[bytearray],
-    ) -> None:
-        """Binary upload on a plain socket: ``recv_into`` reused block buffers, no copies.
-
-        Buffers are made as the upload needs them (a small upload touches only
-        the pages it fills), at most three, then reused.
-        """
-        made = 0
-        while True:
-            try:
-                buffer = recycled.receive_nowait()
-            except trio.WouldBlock:
-                if made < _BUFFERS:
-                    buffer, made = bytearray(self.disk_block_size), made + 1
-                else:
-                    buffer = await recycled.receive()
-            view, filled, at_eof = memoryview(buffer), 0, False
-            try:
-                while filled < len(buffer):
-                    try:
-                        wanted = min(len(buffer) - filled, self._receive_limit())
-                        received = await sock.recv_into(view[filled:], wanted)
-                    except OSError as exc:
-                        raise trio.BrokenResourceError(str(exc)) from exc
-                    if not received:
-                        at_eof = True
-                        break
-                    filled += received
-                    self.transmitted += received
-                    self._progress()
-                    await self._after_receive(received)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await to_disk.send(([view[:filled]], buffer))
-            if at_eof:
-                return
-
-    async def _receive_chunks(
-        self, to_disk: trio.MemorySendChannel[_Block], converter: ToDisk | None
-    ) -> None:
-        """Any other upload (TYPE A, TLS): ``receive_some`` chunks gathered into blocks."""
-        pending: list[bytes | bytearray | memoryview] = []
-        pending_size = 0
-        try:
-            while data := await self.socket.receive_some(self._receive_size()):
-                self.transmitted += len(data)
-                self._progress()
-                if converter is not None:
-                    data = converter.convert(data)
-                pending.append(data)
-                pending_size += len(data)
-                await self._after_receive(len(data))
-                if pending_size >= self.disk_block_size:
-                    # Only forget the block once the writer has it: a cancel
-                    # here leaves it in *pending* for the shielded send below.
-                    await to_disk.send((pending, None))
-                    pending, pending_size = [], 0
-            if converter is not None:
-                pending.append(converter.flush())
-        finally:
-            with trio.CancelScope(shield=True):
-                await to_disk.send((pending, None))
 
     async def aclose(self) -> None:
         """Close the data connection (a TLS stream sends its close_notify)."""

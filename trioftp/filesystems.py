@@ -2,8 +2,20 @@
 
 :class:`AbstractedFS` tells apart *virtual* paths, what the client sees
 (``/`` is the user's home, ``/`` is the only separator), from *real* paths on
-the server. Every method is synchronous and may block: the handler calls them
-from worker threads, and iterates the listing generators there too.
+the server. This module owns that mapping, the jail and the wrappers around
+:mod:`os`; the lines of the listing generators are made in
+:mod:`trioftp._fslisting`.
+
+Every method is synchronous. The session calls what touches storage - the
+jail check ``validpath``, ``chdir``, ``open``, ``mkstemp``, the :mod:`os`
+wrappers, the listing generators and their iteration - in its runner
+(worker threads unless the server was given another runner), so those may
+block. A few calls run on the event loop, so an override of them must not
+block: the constructor (at login), reading :attr:`~AbstractedFS.cwd`, and
+the path translation: ``ftp2fs`` (with ``ftpnorm``) for every path
+argument, ``fs2ftp`` for the paths MLST, STAT and the transfer log show.
+The stock ones only compute: ``fs2ftp`` calls ``realpath`` only for a path
+that is not lexically under root, which the stock ``ftp2fs`` never returns.
 
 Paths are :class:`str` and bytes-transparent: names that are not valid UTF-8
 arrive from :func:`os.listdir` with surrogate escapes and are written back to
@@ -18,18 +30,11 @@ import os
 import stat
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO, cast
 
+from trioftp._fslisting import ls_lines, mlsx_lines
 from trioftp.exceptions import FilesystemError
-from trioftp.protocol.listing import (
-    ALL_FACTS,
-    format_ls_line,
-    format_mlsx_time,
-    mlsx_perm,
-    unique_fact,
-)
 
 if sys.platform != "win32":
     import grp
@@ -65,7 +70,7 @@ class AbstractedFS:
     *cmd_channel* is the session (the handler) or None. From the session
     the listings read ``encoding`` and ``unicode_errors`` (default
     ``"utf-8"``, ``"surrogateescape"``), ``use_gmt_times`` (default True),
-    and ``authorizer`` with ``username`` for per-entry MLSx permissions.
+    and ``mlsx_perm_fact`` for per-entry MLSx permissions.
 
     Methods raise :exc:`OSError` as the :mod:`os` functions do; a subclass
     may raise :exc:`FilesystemError` to send its own message to the client.
@@ -314,39 +319,7 @@ class AbstractedFS:
         With *ignore_err* False an ``OSError`` propagates, otherwise the
         entry is skipped.
         """
-        encoding, errors = self._codec()
-        use_gmt = bool(getattr(self.cmd_channel, "use_gmt_times", True))
-        owners: dict[int, str] = {}
-        groups: dict[int, str] = {}
-        now = time.time()
-        for name in listing:
-            path = self._entry_path(basedir, name)
-            try:
-                st = self.lstat(path)
-            except (OSError, FilesystemError):
-                if ignore_err:
-                    continue
-                raise
-            target = None
-            if stat.S_ISLNK(st.st_mode) and self._follow(path) is not None:
-                target = self.fs2ftp(self.realpath(path))
-            if st.st_uid not in owners:
-                owners[st.st_uid] = self.get_user_by_uid(st.st_uid)
-            if st.st_gid not in groups:
-                groups[st.st_gid] = self.get_group_by_gid(st.st_gid)
-            line = format_ls_line(
-                name,
-                mode=st.st_mode,
-                nlink=st.st_nlink,
-                owner=owners[st.st_uid],
-                group=groups[st.st_gid],
-                size=st.st_size,
-                mtime=st.st_mtime,
-                now=now,
-                use_gmt=use_gmt,
-                link_target=target,
-            )
-            yield line.encode(encoding, errors)
+        return ls_lines(self, basedir, listing, ignore_err)
 
     def format_mlsx(
         self,
@@ -358,96 +331,19 @@ class AbstractedFS:
     ) -> Iterator[bytes]:
         """Yield an MLSD line (bytes, CRLF) for each name of *listing*.
 
-        Only the *facts* named are shown, in :data:`ALL_FACTS` order:
-        ``type`` (``file``, ``dir``, ``cdir`` for ``.``, ``pdir`` for ``..``,
-        ``OS.unix=slink``), ``size``, ``modify`` (UTC), ``perm``, ``unique``,
-        ``unix.mode`` (four octal digits, ``0644``), ``unix.uid``,
-        ``unix.gid``. A symlink is followed only to a target inside the jail;
-        otherwise its own facts are shown with type ``OS.unix=slink``.
+        Only the *facts* named are shown, in the order of
+        :data:`~trioftp.protocol.listing.ALL_FACTS`: ``type`` (``file``,
+        ``dir``, ``cdir`` for ``.``, ``pdir`` for ``..``, ``OS.unix=slink``),
+        ``size``, ``modify`` (UTC), ``perm``, ``unique``, ``unix.mode`` (four
+        octal digits, ``0644``), ``unix.uid``, ``unix.gid``. A symlink is
+        followed only to a target inside the jail; otherwise its own facts
+        are shown with type ``OS.unix=slink``.
 
         ``perm`` comes from the session's ``mlsx_perm_fact(perms)`` when it
         has one (so that per-directory permissions show), otherwise from the
         letters *perms*. *ignore_err* is as for :meth:`format_list`.
         """
-        encoding, errors = self._codec()
-        wanted = {fact.lower() for fact in facts}
-        enabled = [fact for fact in ALL_FACTS if fact in wanted]
-        perm_fact = self._perm_fact(perms) if "perm" in wanted else None
-        prefix = basedir if basedir.endswith("/") else basedir + "/"
-        for name in listing:
-            path = self._entry_path(basedir, name) if name == ".." else prefix + name
-            try:
-                st = self.lstat(path)
-            except (OSError, FilesystemError):
-                if ignore_err:
-                    continue
-                raise
-            if stat.S_ISLNK(st.st_mode):
-                st = self._follow(path) or st
-            parts = []
-            for fact in enabled:  # only the facts asked for are computed
-                if fact == "perm":
-                    assert perm_fact is not None
-                    value = perm_fact(path, stat.S_ISDIR(st.st_mode))
-                else:
-                    value = _FACTS[fact](name, st)
-                parts.append(f"{fact}={value};")
-            parts.append(f" {name}\r\n")
-            yield "".join(parts).encode(encoding, errors)
-
-    def _codec(self) -> tuple[str, str]:
-        """The session's ``encoding`` and ``unicode_errors``, with defaults."""
-        encoding = getattr(self.cmd_channel, "encoding", None)
-        errors = getattr(self.cmd_channel, "unicode_errors", None)
-        return (
-            encoding if isinstance(encoding, str) else "utf-8",
-            errors if isinstance(errors, str) else "surrogateescape",
-        )
-
-    def _entry_path(self, basedir: str, name: str) -> str:
-        """The real path of *name* in *basedir*; ``..`` of the jail's root is root."""
-        path = os.path.join(basedir, name)
-        if name == ".." and not self.validpath(path):
-            return basedir
-        return path
-
-    def _follow(self, path: str) -> os.stat_result | None:
-        """The symlink *path*'s target status if it exists inside the jail."""
-        try:
-            return self.stat(path) if self.validpath(path) else None
-        except (OSError, FilesystemError):
-            return None
-
-    def _perm_fact(self, perms: str) -> Callable[[str, bool], str]:
-        """A function giving the ``perm`` fact of one entry (real path, is_dir).
-
-        The session decides (``cmd_channel.mlsx_perm_fact(perms)``): it knows
-        the user and the authorizer. Without one, every entry gets *perms*.
-        """
-        ask = getattr(self.cmd_channel, "mlsx_perm_fact", None)
-        if callable(ask):
-            return cast(Callable[[str, bool], str], ask(perms))
-        facts = {True: mlsx_perm(perms, is_dir=True), False: mlsx_perm(perms, is_dir=False)}
-        return lambda _path, is_dir: facts[is_dir]
-
-
-#: How each MLSx fact but ``perm`` is worked out from an entry's name and status.
-_FACTS: dict[str, Callable[[str, os.stat_result], str]] = {
-    "type": lambda name, st: _mlsx_type(name, st.st_mode),
-    "size": lambda name, st: str(st.st_size),
-    "modify": lambda name, st: format_mlsx_time(st.st_mtime),
-    "unique": lambda name, st: unique_fact(st.st_dev, st.st_ino),
-    "unix.mode": lambda name, st: f"{stat.S_IMODE(st.st_mode):04o}",
-    "unix.uid": lambda name, st: str(st.st_uid),
-    "unix.gid": lambda name, st: str(st.st_gid),
-}
-
-
-def _mlsx_type(name: str, mode: int) -> str:
-    """The MLSx ``type`` fact of an entry."""
-    if stat.S_ISDIR(mode):
-        return "cdir" if name == "." else "pdir" if name == ".." else "dir"
-    return "OS.unix=slink" if stat.S_ISLNK(mode) else "file"
+        return mlsx_lines(self, basedir, listing, perms, facts, ignore_err)
 
 
 class UnixFilesystem(AbstractedFS):

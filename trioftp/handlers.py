@@ -24,10 +24,11 @@ session). Make such a method ``async def`` and use
 
 Filesystem (:class:`~trioftp.filesystems.AbstractedFS`) and authorizer
 methods that read or change storage or check passwords run in the runner, so
-they may block. Two kinds of call run on the event loop because they only
-compute: the filesystem's path translation (``ftpnorm``, ``ftp2fs``,
-``fs2ftp``), and the lookups of an unmodified
-:class:`~trioftp.authorizers.DummyAuthorizer` (its in-memory table).
+they may block. A few calls run on the event loop because they only compute:
+the filesystem's constructor and path translation (``ftpnorm``, ``ftp2fs``,
+``fs2ftp``, reading ``cwd``), and the login lookups of an unmodified
+:class:`~trioftp.authorizers.DummyAuthorizer` (its in-memory table); the
+modules :mod:`trioftp.filesystems` and :mod:`trioftp.authorizers` list them.
 
 A built-in command method is a coroutine function (or a plain method); an
 override that wants the original behaviour calls ``super().ftp_RETR(path)``

@@ -9,8 +9,10 @@ on Trio instead, so there is no loop object to drive by hand:
 * what a pyftpdlib program did with ``ioloop.call_later(seconds, fn)`` a Trio
   program does with a task: ``nursery.start_soon(...)`` and
   :func:`trio.sleep`; blocking work goes through
-  :func:`trio.to_thread.run_sync` (or :meth:`FTPHandler.run_blocking
-  <trioftp.handlers.FTPHandler.run_blocking>` inside a session).
+  :func:`trio.to_thread.run_sync` (or, inside a session,
+  :meth:`FTPHandler.run_blocking <trioftp.handlers.FTPHandler.run_blocking>`,
+  which uses the session's runner: worker threads unless the server was
+  given another runner).
 
 :class:`IOLoop` exists so that code passing ``ioloop=IOLoop.instance()`` to
 :class:`~trioftp.servers.FTPServer` or a handler keeps working; the object is

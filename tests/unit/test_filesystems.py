@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from trioftp import exceptions, filesystems
+from trioftp import _fslisting, exceptions
 from trioftp.authorizers import DummyAuthorizer
 from trioftp.filesystems import AbstractedFS, FilesystemError, UnixFilesystem
 from trioftp.protocol.listing import ALL_FACTS
@@ -42,7 +42,7 @@ def fs(root: Path) -> AbstractedFS:
 def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make format_list's "now" NOW without touching the global time module."""
     fake = types.SimpleNamespace(time=lambda: float(NOW))
-    monkeypatch.setattr(filesystems, "time", fake)
+    monkeypatch.setattr(_fslisting, "time", fake)  # where format_list's lines are made
 
 
 class Session:

@@ -15,11 +15,13 @@ from trioftp.protocol.listing import (
     ALL_FACTS,
     DEFAULT_FACTS,
     SIX_MONTHS,
+    STAT_FACTS,
     format_ls_line,
     format_ls_time,
     format_mlsx_line,
     format_mlsx_time,
     mlsx_perm,
+    mlsx_type,
     unique_fact,
 )
 
@@ -229,6 +231,35 @@ def test_format_mlsx_line_order_and_missing_facts() -> None:
 def test_format_mlsx_line_accepts_generator() -> None:
     facts = {"type": "cdir", "size": "0"}
     assert format_mlsx_line(".", facts, (f for f in ("size", "type"))) == "size=0;type=cdir; .\r\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "expected"),
+    [
+        (".", 0o040755, "cdir"),
+        ("..", 0o040755, "pdir"),
+        ("sub", 0o040755, "dir"),
+        ("a.txt", 0o100644, "file"),
+        ("link", 0o120777, "OS.unix=slink"),
+        ("fifo", 0o010644, "file"),
+    ],
+)
+def test_mlsx_type(name: str, mode: int, expected: str) -> None:
+    assert mlsx_type(name, mode) == expected
+
+
+def test_stat_facts_cover_every_fact_but_perm() -> None:
+    st = os.stat_result((0o104755, 0x1F, 0x803, 2, 1000, 100, 3, 0, NOW, 0))
+    assert set(STAT_FACTS) == set(ALL_FACTS) - {"perm"}
+    assert {fact: compute("x", st) for fact, compute in STAT_FACTS.items()} == {
+        "type": "file",
+        "size": "3",
+        "modify": "20231114221320",
+        "unique": "803g1f",
+        "unix.mode": "4755",
+        "unix.uid": "1000",
+        "unix.gid": "100",
+    }
 
 
 @pytest.mark.parametrize(

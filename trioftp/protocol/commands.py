@@ -95,7 +95,8 @@ class CommandSpec:
     #: The restart marker (REST) survives this command; any other uses it up.
     keeps_restart: bool = False
     during_transfer: DuringTransfer = DuringTransfer.HELD
-    #: The built-in method checks jail and permission in its own thread hop.
+    #: The built-in method checks jail and permission itself, in the runner
+    #: call that does its work (dispatch checks first only for an override).
     checks_own_path: bool = False
     #: Refused before ``AUTH TLS`` when the server requires TLS on the control
     #: connection (USER, PASS).

@@ -6,18 +6,21 @@ formats can be tested without touching a filesystem.
 
 from __future__ import annotations
 
+import os
 import stat
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 __all__ = [
     "ALL_FACTS",
     "DEFAULT_FACTS",
+    "STAT_FACTS",
     "format_ls_line",
     "format_ls_time",
     "format_mlsx_line",
     "format_mlsx_time",
     "mlsx_perm",
+    "mlsx_type",
     "unique_fact",
 ]
 
@@ -112,6 +115,30 @@ def mlsx_perm(perms: str, *, is_dir: bool) -> str:
 def unique_fact(dev: int, ino: int) -> str:
     """Return the ``unique`` fact: the same for every hard link to one file."""
     return f"{dev:x}g{ino:x}"
+
+
+def mlsx_type(name: str, mode: int) -> str:
+    """Return the ``type`` fact of an entry named *name* with mode bits *mode*.
+
+    ``cdir`` for ``.``, ``pdir`` for ``..``, ``dir`` for another directory,
+    ``OS.unix=slink`` for a symlink (one listed as itself), else ``file``.
+    """
+    if stat.S_ISDIR(mode):
+        return "cdir" if name == "." else "pdir" if name == ".." else "dir"
+    return "OS.unix=slink" if stat.S_ISLNK(mode) else "file"
+
+
+#: How each MLSx fact but ``perm`` (which depends on the user: :func:`mlsx_perm`)
+#: is worked out from an entry's name and status.
+STAT_FACTS: Mapping[str, Callable[[str, os.stat_result], str]] = {
+    "type": lambda name, st: mlsx_type(name, st.st_mode),
+    "size": lambda name, st: str(st.st_size),
+    "modify": lambda name, st: format_mlsx_time(st.st_mtime),
+    "unique": lambda name, st: unique_fact(st.st_dev, st.st_ino),
+    "unix.mode": lambda name, st: f"{stat.S_IMODE(st.st_mode):04o}",
+    "unix.uid": lambda name, st: str(st.st_uid),
+    "unix.gid": lambda name, st: str(st.st_gid),
+}
 
 
 def format_mlsx_line(name: str, facts: Mapping[str, str], enabled: Iterable[str]) -> str:

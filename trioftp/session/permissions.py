@@ -30,7 +30,7 @@ def mlsx_perm_fact(
     ``override_perm`` for *username*) the two facts are worked out once;
     otherwise ``authorizer.has_perm`` is asked about each letter of each
     entry's real *path*, so that overrides show. The function may block: it
-    is called where the listing is made, in a worker thread.
+    is called where the listing is made, in the session's runner.
     """
     has_perm = getattr(authorizer, "has_perm", None)
     if not (username and callable(has_perm)) or _same_everywhere(authorizer, username):

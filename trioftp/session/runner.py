@@ -1,7 +1,10 @@
 """Where a session's blocking work runs: worker threads, inline, or as a system user.
 
-Filesystem and authorizer calls and the disk I/O of transfers all go through
-the session's :class:`Runner`, never straight onto the event loop:
+Filesystem and authorizer calls that may block and the disk I/O of
+transfers all go through the session's :class:`Runner`, never straight onto
+the event loop (what runs inline because it only computes - path
+translation, an unmodified ``DummyAuthorizer``'s login lookups - is listed
+in :mod:`trioftp.filesystems` and :mod:`trioftp.authorizers`):
 
 * :class:`ThreadRunner` - Trio's worker threads, at most ``max_threads`` at
   once; one per server run, shared by its sessions;

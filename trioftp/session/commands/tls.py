@@ -1,6 +1,6 @@
 """The FTPS commands: AUTH, PBSZ, PROT and CCC (RFC 4217, RFC 2228).
 
-They ask the session's :class:`~trioftp.session.tls_protection.TLSProtection` to do
+They ask the session's :class:`~trioftp.session.tls.TLSProtection` to do
 the TLS work and keep the protection level in the session state.
 """
 
