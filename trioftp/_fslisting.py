@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, cast
 
@@ -36,6 +35,7 @@ class ListedFilesystem(Protocol):
     def fs2ftp(self, fspath: str) -> str: ...
     def get_user_by_uid(self, uid: int) -> str: ...
     def get_group_by_gid(self, gid: int) -> str: ...
+    def listing_now(self) -> float: ...
 
 
 def ls_lines(
@@ -46,7 +46,7 @@ def ls_lines(
     use_gmt = bool(getattr(fs.cmd_channel, "use_gmt_times", True))
     owners: dict[int, str] = {}
     groups: dict[int, str] = {}
-    now = time.time()
+    now = fs.listing_now()
     for name in listing:
         path = _entry_path(fs, basedir, name)
         try:

@@ -30,6 +30,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO, cast
 
@@ -320,6 +321,11 @@ class AbstractedFS:
         entry is skipped.
         """
         return ls_lines(self, basedir, listing, ignore_err)
+
+    def listing_now(self) -> float:
+        """The time ``ls -l`` lines are written against (a file modified more
+        than six months before it shows its year instead of its time)."""
+        return time.time()
 
     def format_mlsx(
         self,

@@ -58,6 +58,7 @@ from .session.commands import (
 )
 from .session.core import Session
 from .session.tls import TLSProtection
+from .session.transfers import DataMover
 from .tls.contexts import DataSessionBinding
 
 __all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "ThrottledDTPHandler"]
@@ -101,21 +102,37 @@ class FTPHandler(
         """The password the user logged in with."""
         return self.session_state.password
 
+    @password.setter
+    def password(self, value: str) -> None:
+        self.session_state.password = value
+
     @property
     def authenticated(self) -> bool:
         """True once the user has logged in."""
         return self.session_state.authenticated
+
+    @authenticated.setter
+    def authenticated(self, value: bool) -> None:
+        self.session_state.authenticated = value
 
     @property
     def attempted_logins(self) -> int:
         """Failed logins so far in this session."""
         return self.session_state.attempted_logins
 
+    @attempted_logins.setter
+    def attempted_logins(self, value: int) -> None:
+        self.session_state.attempted_logins = value
+
     @property
-    def data_channel(self) -> DTPHandler | None:
-        """The :class:`DTPHandler` of the transfer in progress, if any."""
-        mover = self.transfers.mover
-        return mover if isinstance(mover, DTPHandler) else None
+    def requested_host(self) -> str | None:
+        """The host name the client selected with HOST (RFC 7151), if any."""
+        return self.session_state.requested_host
+
+    @property
+    def data_channel(self) -> DataMover | None:
+        """The data handler (a :class:`DTPHandler`) of the transfer in progress, if any."""
+        return self.transfers.mover
 
     # --- pyftpdlib's ways to answer and to run as the user
 
@@ -124,8 +141,12 @@ class FTPHandler(
         self.respond(resp, logfun=logger.warning)
 
     def push(self, data: str) -> None:
-        """Queue raw reply text, which must be a well-formed reply (CRLF optional)."""
-        self.respond(data.rstrip("\r\n"))
+        """Queue *data* for the client as it is (CRLFs included), as pyftpdlib's ``push``.
+
+        Unlike :meth:`respond`, nothing is checked or framed: the caller
+        writes well-formed reply lines.
+        """
+        self.control_channel.push_raw(data)
 
     def run_as_current_user(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call *function* now, impersonating the logged-in user (blocking)."""

@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
 
 from trioftp.handlers import TLS_FTPHandler
-from trioftp.tls import certificates
 from trioftp.tls.certificates import fingerprint, self_signed_certificate
 from trioftp.tls.contexts import (
     SAFE_OPTIONS,
@@ -486,16 +485,15 @@ def test_self_signed_certificate_in_the_config_directory(
 
 
 def test_self_signed_certificate_is_renewed_when_expiring(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(certificates, "_VALIDITY", datetime.timedelta(days=10))
-    short = self_signed_certificate(tmp_path)
+    ten_days = datetime.timedelta(days=10)
+    short = self_signed_certificate(tmp_path, validity=ten_days)
     remaining = _load(short.certfile).not_valid_after_utc - datetime.datetime.now(datetime.UTC)
     assert remaining < datetime.timedelta(days=11)
     # Expires within 30 days: the next call makes a new one.
-    renewed = self_signed_certificate(tmp_path)
+    renewed = self_signed_certificate(tmp_path, validity=ten_days)
     assert renewed.fingerprint != short.fingerprint
-    monkeypatch.undo()
     fresh = self_signed_certificate(tmp_path)
     assert fresh.fingerprint != renewed.fingerprint
     assert self_signed_certificate(tmp_path).fingerprint == fresh.fingerprint

@@ -9,14 +9,13 @@ import pwd
 import stat
 import tempfile
 import time
-import types
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from trioftp import _fslisting, exceptions
+from trioftp import exceptions
 from trioftp.authorizers import DummyAuthorizer
 from trioftp.filesystems import AbstractedFS, FilesystemError, UnixFilesystem
 from trioftp.protocol.listing import ALL_FACTS
@@ -38,13 +37,6 @@ def fs(root: Path) -> AbstractedFS:
     return AbstractedFS(str(root), None)
 
 
-@pytest.fixture
-def fixed_now(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make format_list's "now" NOW without touching the global time module."""
-    fake = types.SimpleNamespace(time=lambda: float(NOW))
-    monkeypatch.setattr(_fslisting, "time", fake)  # where format_list's lines are made
-
-
 class Session:
     """A stand-in for the handler: only the attributes the listings read."""
 
@@ -53,7 +45,10 @@ class Session:
 
 
 class NamedFS(AbstractedFS):
-    """Fixed owner/group names, counting look-ups."""
+    """Fixed owner/group names, counting look-ups; listings written at NOW."""
+
+    def listing_now(self) -> float:
+        return float(NOW)
 
     def __init__(self, root: str, cmd_channel: object | None = None) -> None:
         super().__init__(root, cmd_channel)
@@ -379,7 +374,6 @@ def listing_lines(fs: AbstractedFS, basedir: Path, names: list[str]) -> list[byt
     return list(fs.format_list(str(basedir), names))
 
 
-@pytest.mark.usefixtures("fixed_now")
 def test_format_list_file_line(root: Path) -> None:
     write(root / "a.txt", b"hello", 0o640)
     write(root / "old", b"x" * 123456, 0o755, OLD_MTIME)
@@ -399,7 +393,6 @@ def test_format_list_file_line(root: Path) -> None:
     assert fs.lookups == [("uid", os.getuid()), ("gid", os.getgid())]
 
 
-@pytest.mark.usefixtures("fixed_now")
 def test_format_list_real_owner_names(fs: AbstractedFS, root: Path) -> None:
     write(root / "a", b"")
     line = listing_lines(fs, root, ["a"])[0]
@@ -408,7 +401,6 @@ def test_format_list_real_owner_names(fs: AbstractedFS, root: Path) -> None:
     assert line.split()[2:4] == [owner.encode(), group.encode()]
 
 
-@pytest.mark.usefixtures("fixed_now")
 def test_format_list_local_time(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(root / "a", b"")
     monkeypatch.setenv("TZ", "XXX+05")  # five hours behind UTC, no DST
@@ -423,7 +415,6 @@ def test_format_list_local_time(root: Path, monkeypatch: pytest.MonkeyPatch) -> 
         time.tzset()
 
 
-@pytest.mark.usefixtures("fixed_now")
 def test_format_list_symlink_inside_jail(root: Path) -> None:
     (root / "dir").mkdir()
     write(root / "dir" / "target.txt", b"12345678")
@@ -441,7 +432,6 @@ def test_format_list_symlink_inside_jail(root: Path) -> None:
     assert all(str(root).encode() not in line for line in lines)
 
 
-@pytest.mark.usefixtures("fixed_now")
 def test_format_list_symlink_outside_jail(root: Path, tmp_path: Path) -> None:
     secret = write(tmp_path / "secret", b"s" * 4321)
     os.symlink(secret, root / "out")

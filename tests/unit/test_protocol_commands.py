@@ -8,9 +8,12 @@ from trioftp.protocol.commands import (
     COMMANDS,
     NOT_IMPLEMENTED,
     CommandSpec,
+    DuringTransfer,
+    PathArgument,
     argument_error,
     help_columns,
     proto_cmds,
+    spec_for,
     split_command,
 )
 
@@ -219,3 +222,50 @@ def test_help_columns_never_look_like_a_reply_end() -> None:
     for line in help_columns(n for n in COMMANDS if not n.startswith("SITE ")):
         assert line.startswith(" ")
         assert line == line.rstrip()
+
+
+# --- spec_for: pyftpdlib-format entries -------------------------------------------------
+
+
+def test_spec_for_an_unchanged_builtin_entry_is_the_builtin() -> None:
+    for name, spec in COMMANDS.items():
+        assert spec_for(name, spec.as_proto_cmd()) is spec
+
+
+def test_spec_for_a_changed_builtin_keeps_its_other_rules() -> None:
+    entry = {**COMMANDS["RETR"].as_proto_cmd(), "perm": "w"}
+    spec = spec_for("RETR", entry)
+    assert (spec.perm, spec.path, spec.checks_own_path) == ("w", PathArgument.OR_CWD, True)
+
+
+def test_spec_for_a_permission_given_to_a_builtin_without_one() -> None:
+    entry = {**COMMANDS["SYST"].as_proto_cmd(), "perm": "r"}
+    spec = spec_for("SYST", entry)
+    # As pyftpdlib: with a permission letter, the argument (or cwd) is a checked path.
+    assert (spec.perm, spec.path, spec.checks_own_path) == ("r", PathArgument.OR_CWD, False)
+
+
+def test_spec_for_an_added_command() -> None:
+    with_perm = spec_for("SITE MD5", {"perm": "r", "auth": True, "arg": True, "help": "x"})
+    assert (with_perm.path, with_perm.checks_own_path) == (PathArgument.OR_CWD, False)
+    without = spec_for("SITE PING", {"perm": None, "auth": False, "arg": None, "help": "y"})
+    assert (without.path, without.auth, without.help) == (PathArgument.NONE, False, "y")
+
+
+def test_during_transfer_rules() -> None:
+    rules = {
+        name: spec.during_transfer
+        for name, spec in COMMANDS.items()
+        if spec.during_transfer is not DuringTransfer.HELD
+    }
+    assert rules == {
+        "ABOR": DuringTransfer.ABORTS,
+        "STAT": DuringTransfer.ANSWERED,
+        "NOOP": DuringTransfer.KEEP_ALIVE,
+        "QUIT": DuringTransfer.ENDS_SESSION,
+    }
+
+
+def test_restart_marker_survives_only_these_commands() -> None:
+    keep = {name for name, spec in COMMANDS.items() if spec.keeps_restart}
+    assert keep == {"REST", "PASV", "EPSV", "PORT", "EPRT", "TYPE"}

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trioftp.protocol.replies import format_reply, multiline_reply, quote_path, sanitize
+from trioftp.protocol.replies import Reply, format_reply, multiline_reply, quote_path, sanitize
 
 
 def wire_lines(reply: str) -> list[str]:
@@ -174,3 +174,41 @@ def test_quote_path_round_trips(path: str) -> None:
     inner = quoted[1:-1]
     assert re.search(r"\r(?!\x00)", inner) is None
     assert inner.replace('""', '"').replace("\r\x00", "\r") == path
+
+
+# --- Reply: the typed form ------------------------------------------------------------------
+
+
+def test_reply_of_one_line() -> None:
+    reply = Reply.of(226, "Transfer complete.")
+    assert (reply.code, reply.lines, reply.wire()) == (
+        226,
+        ("Transfer complete.",),
+        "226 Transfer complete.\r\n",
+    )
+    assert str(reply) == "226 Transfer complete."
+
+
+def test_reply_parse_multiline() -> None:
+    reply = Reply.parse("211-Features:\r\n MDTM\r\n211 End")
+    assert (reply.code, reply.lines) == (211, ("Features:", " MDTM", "End"))
+    assert reply.wire() == "211-Features:\r\n MDTM\r\n211 End\r\n"
+
+
+def test_reply_parse_needs_a_code() -> None:
+    for text in ("Hello", "", "12", "abc def", "2x0 ok"):
+        try:
+            Reply.parse(text)
+        except ValueError:
+            continue
+        raise AssertionError(f"{text!r} parsed")
+
+
+@given(st.sampled_from(["200", "226", "550"]), st.sampled_from([" ", "-"]), st.text())
+@settings(max_examples=300)
+def test_reply_wire_is_format_reply(code: str, separator: str, text: str) -> None:
+    whole = code + separator + text
+    reply = Reply.parse(whole)
+    assert reply.wire() == format_reply(whole)
+    check_well_formed(reply.wire(), code)
+    assert Reply.parse(str(reply)).wire() == reply.wire()

@@ -242,7 +242,8 @@ def spec_for(name: str, entry: Mapping[str, object]) -> CommandSpec:
     A built-in entry left as it is gives the built-in spec; an entry whose
     permission, login or argument rule was changed keeps the built-in's other
     rules; a command a program added gets the rules pyftpdlib gives it (with a
-    permission letter, its argument is a path, the current directory if none).
+    permission letter, its argument is a path, the current directory if none),
+    and so does a built-in command given a permission it did not have.
     """
     return _spec_for(
         name, entry.get("perm"), entry.get("auth", True), entry.get("arg"), entry.get("help")
@@ -257,7 +258,10 @@ def _spec_for(name: str, perm: object, auth: object, arg: object, help: object) 
     if builtin is not None:
         if (builtin.perm, builtin.auth, builtin.arg, builtin.help) == (perm, auth, arg, text):
             return builtin
-        return attrs.evolve(builtin, perm=perm, auth=bool(auth), arg=arg, help=text)  # type: ignore[arg-type]
+        changed = attrs.evolve(builtin, perm=perm, auth=bool(auth), arg=arg, help=text)  # type: ignore[arg-type]
+        if perm and builtin.perm is None:  # a permission for a command that had none
+            changed = attrs.evolve(changed, path=PathArgument.OR_CWD, checks_own_path=False)
+        return changed
     path = PathArgument.OR_CWD if perm else PathArgument.NONE
     return CommandSpec(name, text, perm, bool(auth), arg, path=path)  # type: ignore[arg-type]
 

@@ -66,6 +66,10 @@ class Reply:
         """The text of the reply, its lines joined by newlines."""
         return "\n".join(self.lines)
 
+    def __str__(self) -> str:
+        """The reply as :meth:`parse` reads it back (the wire form without its last CRLF)."""
+        return self.wire()[:-2]
+
     def wire(self) -> str:
         """The reply as it is sent: well-formed lines ending in CRLF."""
         lines = self.lines

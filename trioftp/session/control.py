@@ -65,7 +65,7 @@ class ControlChannel:
         self.encoding = encoding
         self.errors = errors
         self.send_timeout = send_timeout or math.inf
-        self._out: list[Reply] = []
+        self._out: list[str] = []
         self._held: collections.deque[Line] | None = None
         #: The code of the last reply queued (0: none yet).
         self.last_code = 0
@@ -119,14 +119,20 @@ class ControlChannel:
 
     def push(self, reply: Reply) -> None:
         """Queue one reply for the next flush."""
-        self._out.append(reply)
+        self._out.append(reply.wire())
         self.last_code = reply.code
+
+    def push_raw(self, text: str) -> None:
+        """Queue *text* as it is (pyftpdlib's ``push``): the caller frames it."""
+        self._out.append(text)
+        if text[:3].isdigit():
+            self.last_code = int(text[:3])
 
     async def flush(self, *, bounded: bool = True) -> None:
         """Write every queued reply (within *send_timeout* unless the caller bounds it)."""
         if not self._out:
             return
-        text = "".join([reply.wire() for reply in self._out])
+        text = "".join(self._out)
         self._out.clear()
         data = text.encode(self.encoding, self.errors)
         try:

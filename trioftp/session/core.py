@@ -27,6 +27,7 @@ import contextlib
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -39,9 +40,10 @@ from ..protocol.replies import Reply, sanitize
 from . import dispatch
 from .callbacks import SessionCallbacks
 from .control import ControlChannel, ControlClosed, Line, stream_addresses
-from .dataconn import DataChannel, DataConnector, DataSettings, TCPConnector, unprotected
+from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .errors import HOOK_GRACE_PERIOD
 from .events import Observer, SessionEvents, SessionStatistics
+from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .runner import Runner, ThreadRunner, runner_for_login
 from .settings import SessionSettings
@@ -55,6 +57,18 @@ __all__ = ["Session"]
 T = TypeVar("T")
 
 _DEFAULT_CONNECTOR = TCPConnector()
+
+#: Methods of trioftp's earlier mixin session that a subclass could override
+#: and that nothing calls any more (docs/compatibility.md says what replaced each).
+REMOVED_HOOKS = frozenset(
+    {
+        "abort_transfer", "binding", "data_channel_status", "data_connection_ready",
+        "features", "has_data_endpoint", "held_commands", "open_data_connection",
+        "overrides", "path_command", "perm_of", "prepare_control_connection",
+        "refuse_transfer", "run_command", "run_transfer", "secure_data_connection",
+        "tls_configured", "tls_settings", "transfer_running", "unknown_command",
+    }
+)  # fmt: skip
 
 
 class Session(SessionSettings, SessionCallbacks):
@@ -130,16 +144,8 @@ class Session(SessionSettings, SessionCallbacks):
         """The data channel (made at the first PASV/PORT or transfer)."""
         if self._data is None:
             tls = self.tls_protection
-            settings = DataSettings(
-                self.local_ip,
-                self.remote_ip,
-                self.permit_foreign_addresses,
-                self.passive_ports,
-                self.data_connect_timeout,
-                self.data_connector,
-            )
             protect = tls.protect_data if tls is not None else unprotected
-            self._data = DataChannel(settings, self.nursery, protect, self._warn)
+            self._data = DataChannel(self, self.nursery, protect, self._warn)
         return self._data
 
     @property
@@ -295,6 +301,14 @@ class Session(SessionSettings, SessionCallbacks):
         """A snapshot of this session's counters."""
         return session_statistics(self)
 
+    def check_path(self, path: str, perm: str) -> str | None:
+        """Check jail and permission letter *perm* for *path* (blocking: in the runner).
+
+        Returns the reply to send if the command must not go on. Every
+        command's path goes through here; a subclass may add its own rules.
+        """
+        return jail_and_permission(self, path, perm)
+
     def mlsx_perm_fact(self, perms: str) -> Callable[[str, bool], str]:
         """The MLSx ``perm`` fact of each entry (asked by the filesystem's listings)."""
         return mlsx_perm_fact(self.authorizer, self.session_state.username, perms)
@@ -313,28 +327,63 @@ class Session(SessionSettings, SessionCallbacks):
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
         await call_maybe_async(getattr(self, "ftp_" + name.replace(" ", "_")), *args, **kwargs)
 
-    async def call_hook(self, name: str, *args: object) -> None:
-        """Call the callback *name* if this handler overrides it; log, never raise, its errors."""
-        if not replaces(type(self), SessionCallbacks, name):
+    async def call_hook(self, hook: str | Callable[..., object], *args: object) -> None:
+        """Call a callback, by name (``"on_login"``) or itself; log, never raise, its errors.
+
+        Plain and ``async def`` callbacks alike; a stock one (it does
+        nothing) is skipped.
+        """
+        if isinstance(hook, str):
+            name, callback = hook, getattr(self, hook)
+        else:
+            name, callback = getattr(hook, "__name__", repr(hook)), hook
+        stock = getattr(SessionCallbacks, name, None)
+        if stock is not None and getattr(callback, "__func__", None) is stock:
             return
         try:
-            await call_maybe_async(getattr(self, name), *args)
+            await call_maybe_async(callback, *args)
         except Exception:
             self.log_exception(f"error in {name}")
 
     # --- replies
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._respond_replaced = replaces(cls, Session, "respond")
+        removed = [name for name in REMOVED_HOOKS if name in vars(cls)]
+        if removed:
+            warnings.warn(
+                f"{cls.__name__} defines {', '.join(removed)}, which trioftp no longer "
+                "calls (see docs/compatibility.md)",
+                stacklevel=2,
+            )
+
+    _respond_replaced: ClassVar[bool] = False
 
     def respond(self, resp: str, logfun: Callable[[str], None] = logger.debug) -> None:
         """Queue a reply (``"CODE text"``) to the client.
 
         Replies are written when the current command finishes, or at the next
         explicit flush. Text with line breaks becomes a well-formed multi-line
-        reply, so client-chosen names can never forge a reply.
+        reply, so client-chosen names can never forge a reply. Text without a
+        reply code is sent as one line, its control characters replaced.
         """
-        self.reply(Reply.parse(resp), logfun)
+        try:
+            reply = Reply.parse(resp)
+        except ValueError:
+            self.log(f"Reply without a code: {sanitize(resp)!r}", logfun=logger.warning)
+            self.control_channel.push_raw(sanitize(resp) + "\r\n")
+            return
+        self._queue(reply, logfun)
 
     def reply(self, reply: Reply, logfun: Callable[[str], None] = logger.debug) -> None:
-        """Queue a typed reply (see :meth:`respond`)."""
+        """Queue a typed reply; through :meth:`respond` if a subclass replaced it."""
+        if self._respond_replaced:
+            self.respond(str(reply), logfun)
+        else:
+            self._queue(reply, logfun)
+
+    def _queue(self, reply: Reply, logfun: Callable[[str], None]) -> None:
         self.control_channel.push(reply)
         if logger.isEnabledFor(logging.DEBUG):
             self.logline(f"-> {reply.code} " + sanitize(reply.text), logfun=logfun)
@@ -343,7 +392,10 @@ class Session(SessionSettings, SessionCallbacks):
 
     async def reply_now(self, reply: Reply | str) -> None:
         """Send a reply immediately (before a long operation starts)."""
-        self.reply(reply if isinstance(reply, Reply) else Reply.parse(reply))
+        if isinstance(reply, Reply):
+            self.reply(reply)
+        else:
+            self.respond(reply)
         await self.control_channel.flush()
 
     # --- logging

@@ -101,16 +101,15 @@ class TCPConnector:
         return trio.SocketStream(sock)
 
 
-@attrs.frozen
-class DataSettings:
-    """The session settings a data channel follows."""
+class DataSettings(Protocol):
+    """The session settings a data channel follows, read when they are needed."""
 
     local_ip: str
     remote_ip: str
     permit_foreign_addresses: bool
     passive_ports: Sequence[int] | None
-    connect_timeout: float
-    connector: DataConnector
+    data_connect_timeout: float
+    data_connector: DataConnector
 
 
 class DataChannel:
@@ -202,7 +201,7 @@ class DataChannel:
     async def _accept(self, endpoint: PassiveEndpoint) -> None:
         """Accept the client's connection; drop other hosts; then stop listening."""
         try:
-            with endpoint.cancel_scope, trio.move_on_after(self._settings.connect_timeout):
+            with endpoint.cancel_scope, trio.move_on_after(self._settings.data_connect_timeout):
                 while True:
                     sock, address = await endpoint.listener.accept()
                     if not self.foreign(address[0]):
@@ -240,8 +239,8 @@ class DataChannel:
                 raise NoDataConnection("The client did not connect in time.")
         else:
             settings = self._settings
-            with trio.move_on_after(settings.connect_timeout):
-                stream = await settings.connector.connect(
+            with trio.move_on_after(settings.data_connect_timeout):
+                stream = await settings.data_connector.connect(
                     settings.local_ip, endpoint.ip, endpoint.port
                 )
             if stream is None:

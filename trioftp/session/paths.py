@@ -19,7 +19,14 @@ from ..protocol.replies import sanitize
 from .errors import Refused, run_or_reply
 from .state import SessionState
 
-__all__ = ["check_or_refuse", "check_path", "command_path", "path_command", "perm_of"]
+__all__ = [
+    "check_or_refuse",
+    "check_path",
+    "command_path",
+    "jail_and_permission",
+    "path_command",
+    "perm_of",
+]
 
 T = TypeVar("T")
 
@@ -38,6 +45,7 @@ class PathChecker(Protocol):
     def vfs(self) -> AbstractedFS: ...
 
     def respond(self, resp: str) -> None: ...
+    def check_path(self, path: str, perm: str) -> str | None: ...
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
 
 
@@ -74,10 +82,16 @@ def perm_of(session: PathChecker, name: str) -> str:
 
 
 def check_path(session: PathChecker, path: str, perm: str) -> str | None:
-    """Check jail and permission for *path* (blocking: call it in the runner).
+    """The session's own check of *path* (``check_path``, which a subclass may extend).
 
-    Returns the reply to send if the command must not go on.
+    Blocking: call it in the runner. Returns the reply to send if the command
+    must not go on.
     """
+    return session.check_path(path, perm)
+
+
+def jail_and_permission(session: PathChecker, path: str, perm: str) -> str | None:
+    """The stock check: *path* inside the user's jail, *perm* granted there (blocking)."""
     fs = session.vfs
     if not fs.validpath(path):
         shown = sanitize(fs.fs2ftp(path))

@@ -22,6 +22,7 @@ authorizer that needs an execution context of its own offers
 
 from __future__ import annotations
 
+import dis
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -43,6 +44,9 @@ T = TypeVar("T")
 
 #: Held while a call runs impersonating a user: credentials are process-wide.
 _IMPERSONATION = threading.Lock()
+#: Whether this thread is inside an impersonated call already (a nested
+#: ``run_as_current_user`` runs its function as it is).
+_INSIDE = threading.local()
 
 
 class Runner(Protocol):
@@ -54,12 +58,21 @@ class Runner(Protocol):
 
 
 class ThreadRunner:
-    """Run calls in Trio's worker threads, at most *max_threads* at once."""
+    """Run calls in Trio's worker threads, at most *max_threads* at once.
 
-    __slots__ = ("limiter",)
+    Without *max_threads*, Trio's default thread limiter of the current run
+    (shared by everything in the run) is used.
+    """
 
-    def __init__(self, max_threads: int = 40) -> None:
-        self.limiter = trio.CapacityLimiter(max_threads)
+    __slots__ = ("_limiter",)
+
+    def __init__(self, max_threads: int | None = None) -> None:
+        self._limiter = trio.CapacityLimiter(max_threads) if max_threads else None
+
+    @property
+    def limiter(self) -> trio.CapacityLimiter:
+        """The limiter the worker threads are borrowed from."""
+        return self._limiter or trio.to_thread.current_default_thread_limiter()
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` in a worker thread."""
@@ -103,18 +116,50 @@ class ImpersonatingRunner:
 
     def call_as_user(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call *function* as the user, blocking (``run_as_current_user``)."""
+        if getattr(_INSIDE, "active", False):  # already switched, by this very thread
+            return function(*args, **kwargs)
         with _IMPERSONATION:
-            self.authorizer.impersonate_user(self.username, self.password)
+            _INSIDE.active = True
             try:
-                return function(*args, **kwargs)
+                self.authorizer.impersonate_user(self.username, self.password)
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    self.authorizer.terminate_impersonation(self.username)
             finally:
-                self.authorizer.terminate_impersonation(self.username)
+                _INSIDE.active = False
 
 
 def impersonates(authorizer: object) -> bool:
-    """True if *authorizer* really switches users (its impersonation is not a no-op)."""
-    return not isinstance(authorizer, DummyAuthorizer) or replaces(
+    """True if *authorizer*'s impersonation may switch users (it is not a no-op).
+
+    A stock :class:`DummyAuthorizer`, and any authorizer whose
+    ``impersonate_user`` and ``terminate_impersonation`` have empty bodies
+    (``pass``, a docstring, ``return None``), switch nothing.
+    """
+    if isinstance(authorizer, DummyAuthorizer) and not replaces(
         type(authorizer), DummyAuthorizer, "impersonate_user", "terminate_impersonation"
+    ):
+        return False
+    methods = (getattr(authorizer, name, None) for name in _IMPERSONATION_METHODS)
+    return not all(method is None or _does_nothing(method) for method in methods)
+
+
+_IMPERSONATION_METHODS = ("impersonate_user", "terminate_impersonation")
+#: The byte-code operations of a function whose body only returns None.
+_EMPTY_BODY = {"RESUME", "NOP", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"}
+
+
+def _does_nothing(method: object) -> bool:
+    function = getattr(method, "__func__", method)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    instructions = list(dis.get_instructions(code))
+    return all(
+        op.opname in _EMPTY_BODY
+        and (op.opname not in ("LOAD_CONST", "RETURN_CONST") or op.argval is None)
+        for op in instructions
     )
 
 

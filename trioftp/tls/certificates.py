@@ -20,7 +20,8 @@ from cryptography.x509.oid import NameOID
 
 __all__ = ["SelfSigned", "config_directory", "fingerprint", "self_signed_certificate"]
 
-_VALIDITY = datetime.timedelta(days=825)
+#: How long a new self-signed certificate is valid.
+VALIDITY = datetime.timedelta(days=825)
 _RENEW_BEFORE = datetime.timedelta(days=30)
 
 
@@ -44,11 +45,13 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return ":".join(f"{byte:02X}" for byte in certificate.fingerprint(hashes.SHA256()))
 
 
-def self_signed_certificate(directory: Path | None = None) -> SelfSigned:
+def self_signed_certificate(
+    directory: Path | None = None, *, validity: datetime.timedelta = VALIDITY
+) -> SelfSigned:
     """Return the stored self-signed certificate, making a new one if needed.
 
-    A new one is made when none exists or the stored one expires within 30
-    days. The key file is readable by its owner only.
+    A new one, valid for *validity*, is made when none exists or the stored
+    one expires within 30 days. The key file is readable by its owner only.
     """
     directory = directory or config_directory()
     certfile, keyfile = directory / "selfsigned-cert.pem", directory / "selfsigned-key.pem"
@@ -59,7 +62,7 @@ def self_signed_certificate(directory: Path | None = None) -> SelfSigned:
             return SelfSigned(certfile, keyfile, fingerprint(certificate))
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = ec.generate_private_key(ec.SECP256R1())
-    certificate = _certificate_for(key, now)
+    certificate = _certificate_for(key, now, validity)
     descriptor = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(descriptor, 0o600)  # O_CREAT's mode does not apply to an existing file
     with os.fdopen(descriptor, "wb") as out:
@@ -74,7 +77,9 @@ def self_signed_certificate(directory: Path | None = None) -> SelfSigned:
     return SelfSigned(certfile, keyfile, fingerprint(certificate))
 
 
-def _certificate_for(key: ec.EllipticCurvePrivateKey, now: datetime.datetime) -> x509.Certificate:
+def _certificate_for(
+    key: ec.EllipticCurvePrivateKey, now: datetime.datetime, validity: datetime.timedelta
+) -> x509.Certificate:
     host = socket.gethostname()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     names: list[x509.GeneralName] = [x509.DNSName(host), x509.DNSName("localhost")]
@@ -86,7 +91,7 @@ def _certificate_for(key: ec.EllipticCurvePrivateKey, now: datetime.datetime) ->
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())

@@ -64,7 +64,7 @@ class DataConnectionCommands:
         if endpoint is not None:
             self.respond(format_epsv(endpoint.port))
 
-    def ftp_PORT(self: CommandContext, line: str) -> None:
+    async def ftp_PORT(self: CommandContext, line: str) -> None:
         """Record an IPv4 address for an active data connection."""
         if self.session_state.epsv_all:
             self.respond("501 PORT not allowed after EPSV ALL.")
@@ -79,7 +79,7 @@ class DataConnectionCommands:
             return
         _set_active(self, ip, port)
 
-    def ftp_EPRT(self: CommandContext, line: str) -> None:
+    async def ftp_EPRT(self: CommandContext, line: str) -> None:
         """Record an IPv4 or IPv6 address for an active data connection."""
         if self.session_state.epsv_all:
             self.respond("501 EPRT not allowed after EPSV ALL.")
