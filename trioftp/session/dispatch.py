@@ -102,11 +102,7 @@ async def _run_line(session: DispatchContext, raw: Line) -> str:
     try:
         if (spec.auth or (spec.auth_with_argument and arg)) and not state.authenticated:
             session.respond("530 Log in with USER and PASS first.")
-        elif (
-            spec.needs_tls
-            and session.tls_protection is not None
-            and session.tls_protection.control_required()
-        ):
+        elif spec.needs_tls and _tls_first(session):
             session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
         else:
             await _run_command(session, spec, arg)

@@ -71,6 +71,7 @@ def command_path(fs: AbstractedFS, spec: CommandSpec, arg: str) -> tuple[str, di
         kwargs[spec.word or "word"] = first
     elif rule is PathArgument.AFTER_LS_OPTIONS:
         arg = strip_ls_options(arg)
+    # ftp2fs only computes (joins and normalizes text): it may run on the event loop.
     return fs.ftp2fs(arg or fs.cwd), kwargs
 
 
