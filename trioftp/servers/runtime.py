@@ -30,7 +30,7 @@ from typing import Any
 import trio
 
 from ..log import config_logging, logger, logging_configured
-from ..session.events import Observer
+from ..session.events import Observer, SessionEvents
 from ..session.runner import Runner, ThreadRunner
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
@@ -96,8 +96,10 @@ class FTPServer:
         self._given_runner = runner
         self._listener = Listener(self)
         self._counters = ServerCounters()
-        #: What every session reports its events to (see :meth:`add_observer`).
+        #: Who hears every session's events (see :meth:`add_observer`).
         self.observers: list[Observer] = [self._counters]
+        #: The emitter the sessions report their events to.
+        self.events = SessionEvents(self.observers)
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None

@@ -48,6 +48,7 @@ class ControlChannel:
         "encoding",
         "errors",
         "last_code",
+        "lines_read",
         "send_timeout",
     )
 
@@ -69,6 +70,8 @@ class ControlChannel:
         self._held: collections.deque[Line] | None = None
         #: The code of the last reply queued (0: none yet).
         self.last_code = 0
+        #: Command lines received so far.
+        self.lines_read = 0
 
     @property
     def stream(self) -> trio.abc.Stream:
@@ -96,13 +99,12 @@ class ControlChannel:
             if not data:
                 return None
             framer.feed(data)
+        self.lines_read += 1
         return line
 
-    async def next_command(self) -> Line | None:
-        """The next command to run: a held one first, else the next line read."""
-        if self._held:
-            return self._held.popleft()
-        return await self.read_line()
+    def next_held(self) -> Line | None:
+        """The oldest held command, taken from the queue (None if none is held)."""
+        return self._held.popleft() if self._held else None
 
     def hold(self, line: Line) -> None:
         """Keep *line* to run after the transfer that is running now."""

@@ -28,7 +28,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
 
 import trio
@@ -41,8 +41,7 @@ from . import dispatch
 from .callbacks import SessionCallbacks
 from .control import ControlChannel, ControlClosed, Line, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
-from .errors import HOOK_GRACE_PERIOD
-from .events import Observer, SessionEvents, SessionStatistics
+from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .runner import Runner, ThreadRunner, runner_for_login
@@ -57,6 +56,8 @@ __all__ = ["Session"]
 T = TypeVar("T")
 
 _DEFAULT_CONNECTOR = TCPConnector()
+#: Worker threads from the run's default limiter, for sessions with no server.
+_THREADS = ThreadRunner()
 
 #: Methods of trioftp's earlier mixin session that a subclass could override
 #: and that nothing calls any more (docs/compatibility.md says what replaced each).
@@ -105,6 +106,9 @@ class Session(SessionSettings, SessionCallbacks):
         self.local_ip, self.local_port = local_address
         self.remote_ip, self.remote_port = remote_address
         self.started = time.time()
+        # Every session sets these: set now, they cost no resize of the dict.
+        self._nursery: trio.Nursery | None = None
+        self._awaiting_command = False
         #: The logged-in user's filesystem (None before login).
         self.fs: AbstractedFS | None = None
         self.session_state = SessionState()
@@ -115,20 +119,30 @@ class Session(SessionSettings, SessionCallbacks):
             max_line=self.max_line_length,
             send_timeout=self.timeout,
         )
-        base = runner or getattr(server, "runner", None)
-        self._base_runner: Runner = base if base is not None else ThreadRunner()
-        self.runner: Runner = self._base_runner
-        observers: Sequence[Observer] = getattr(server, "observers", ())
-        self.session_events = SessionEvents(self, observers)
-        protection = self.protection
-        # Only TLS_FTPHandler sets a protection, and it has the TLS settings.
-        host = cast(TLSHost, self)
-        self.tls_protection = protection(host) if protection is not None else None
-        self._nursery: trio.Nursery | None = None
-        self._data: DataChannel | None = None
-        self._transfers: Transfers | None = None
-        self._closing = False
-        self._awaiting_command = False
+        self._base_runner: Runner = runner or getattr(server, "runner", None) or _THREADS
+        events = getattr(server, "events", None)
+        if events is not None:
+            self.session_events = events
+        if self.protection is not None:
+            # Only TLS_FTPHandler sets a protection, and it has the TLS settings.
+            self.tls_protection = self.protection(cast(TLSHost, self))
+
+    # Defaults of what only some sessions set live on the class, so an idle
+    # session stores only what it has (sessions are many; see the idle-memory
+    # benchmark).
+    #: The emitter this session's events go to (its server's).
+    session_events: SessionEvents = NO_OBSERVERS
+    #: The FTPS policy of this session (TLS_FTPHandler only).
+    tls_protection: TLSProtection | None = None
+    _login_runner: Runner | None = None
+    _data: DataChannel | None = None
+    _transfers: Transfers | None = None
+    _closing = False
+
+    @property
+    def runner(self) -> Runner:
+        """Where this session's blocking work runs now (chosen at login)."""
+        return self._login_runner or self._base_runner
 
     # --- the parts made on first use
 
@@ -205,7 +219,7 @@ class Session(SessionSettings, SessionCallbacks):
         replies go out and the next command is awaited (and only then): no
         timer object per command or per session.
         """
-        await self.session_events.connected(self.remote_ip)
+        await self.session_events.connected(self)
         if self._closing or (
             self.tls_protection is not None and not await self.tls_protection.start_implicit()
         ):
@@ -222,12 +236,15 @@ class Session(SessionSettings, SessionCallbacks):
             await control.flush(bounded=False)
             if self.closing:
                 return
-            line = await control.next_command()
+            # A held command first (no extra coroutine frame: idle sessions are many).
+            line = control.next_held()
+            if line is None:
+                line = await control.read_line()
             self._awaiting_command = False
             session_scope.deadline = math.inf
             if line is None:
                 return
-            await self.handle_line(line)
+            await dispatch.handle_line(self, line)
 
     async def handle_line(self, raw: Line) -> None:
         """Run one received command line (see :mod:`.dispatch`)."""
@@ -245,8 +262,7 @@ class Session(SessionSettings, SessionCallbacks):
             self._data.close()
         await self.control_channel.aclose()
         self.fs = None
-        with trio.move_on_after(HOOK_GRACE_PERIOD):
-            await self.session_events.disconnected(self.remote_ip)
+        await self.session_events.disconnected(self)
 
     @property
     def closing(self) -> bool:
@@ -271,7 +287,9 @@ class Session(SessionSettings, SessionCallbacks):
         state = self.session_state
         state.username, state.password = username, password
         state.attempted_logins = 0
-        self.runner = runner_for_login(self.authorizer, username, password, self._base_runner)
+        runner = runner_for_login(self.authorizer, username, password, self._base_runner)
+        if runner is not self._base_runner:
+            self._login_runner = runner
         self.fs = self.abstracted_fs(home, self)
         state.authenticated = True
 
@@ -280,7 +298,8 @@ class Session(SessionSettings, SessionCallbacks):
         self.session_state.new_login(
             protected_by_default=self.tls_protection is not None and self.tls_protection.implicit
         )
-        self.runner = self._base_runner
+        if self._login_runner is not None:
+            self._login_runner = None
         self.fs = None
 
     async def logout(self) -> None:
@@ -291,7 +310,7 @@ class Session(SessionSettings, SessionCallbacks):
         username = state.username if state.authenticated else ""
         self.flush_account()
         if username:
-            await self.session_events.logged_out(username)
+            await self.session_events.logged_out(self, username)
 
     def status_lines(self) -> list[str]:
         """Return the body of the ``211`` reply to STAT without argument."""
@@ -326,6 +345,11 @@ class Session(SessionSettings, SessionCallbacks):
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
         await call_maybe_async(getattr(self, "ftp_" + name.replace(" ", "_")), *args, **kwargs)
+
+    def has_hook(self, name: str) -> bool:
+        """True if this handler has its own callback *name* (``"on_login"``...)."""
+        callback = getattr(self, name)
+        return getattr(callback, "__func__", None) is not getattr(SessionCallbacks, name)
 
     async def call_hook(self, hook: str | Callable[..., object], *args: object) -> None:
         """Call a callback, by name (``"on_login"``) or itself; log, never raise, its errors.

@@ -12,11 +12,11 @@ first, as pyftpdlib does.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
-from .._util import call_maybe_async
 from ..authorizers import Authorizer
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
@@ -70,46 +70,48 @@ class DispatchContext(Protocol):
 
 async def handle_line(session: DispatchContext, raw: Line) -> None:
     """Run one received command line, then report it to the session's events."""
-    name = await _run_line(session, raw)
+    name, spec, arg = _check_line(session, raw)
+    if spec is not None:
+        state = session.session_state
+        try:
+            if (spec.auth or (spec.auth_with_argument and arg)) and not state.authenticated:
+                session.respond("530 Log in with USER and PASS first.")
+            elif spec.needs_tls and _tls_first(session):
+                session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
+            else:
+                await _run_command(session, spec, arg)
+        finally:
+            if not spec.keeps_restart:
+                state.restart_position = 0
     session.session_events.command_done(name, session.control_channel.last_code)
 
 
-async def _run_line(session: DispatchContext, raw: Line) -> str:
+def _check_line(session: DispatchContext, raw: Line) -> tuple[str, CommandSpec | None, str]:
+    """The command's name, spec and argument; no spec once a problem has been answered."""
     if isinstance(raw, LineTooLong):
         session.respond("500 Command too long.")
-        return ""
+        return "", None, ""
     try:
         line = raw.decode(session.encoding, session.unicode_errors)
     except UnicodeDecodeError:
         session.respond("501 Can't decode command.")
-        return ""
+        return "", None, ""
     name, arg = split_command(line)
     if logger.isEnabledFor(logging.DEBUG):
         session.logline("<- " + (f"{name} ******" if name == "PASS" else sanitize(line)))
     entry = session.proto_cmds.get(name)
     if entry is None:
         _unknown_command(session, name)
-        return name
+        return name, None, arg
     spec = spec_for(name, entry)
     problem = argument_error(spec.arg, arg)
     if problem is not None:
         session.respond(f"501 {problem}")
-        return name
+        return name, None, arg
     if "\x00" in arg:
         session.respond("501 Syntax error: NUL byte in argument.")
-        return name
-    state = session.session_state
-    try:
-        if (spec.auth or (spec.auth_with_argument and arg)) and not state.authenticated:
-            session.respond("530 Log in with USER and PASS first.")
-        elif spec.needs_tls and _tls_first(session):
-            session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
-        else:
-            await _run_command(session, spec, arg)
-    finally:
-        if not spec.keeps_restart:
-            state.restart_position = 0
-    return name
+        return name, None, arg
+    return name, spec, arg
 
 
 def _tls_first(session: DispatchContext) -> bool:
@@ -163,6 +165,8 @@ async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) ->
                 session.respond(problem)
                 return
     try:
-        await call_maybe_async(method, *args, **kwargs)
+        result = method(*args, **kwargs)  # a plain method (as in pyftpdlib) or async def
+        if inspect.isawaitable(result):
+            await result
     except (OSError, FilesystemError) as exc:
         session.respond(os_error_reply(exc))

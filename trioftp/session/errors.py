@@ -17,7 +17,6 @@ from ..filesystems import FilesystemError
 from ..protocol.replies import sanitize
 
 __all__ = [
-    "HOOK_GRACE_PERIOD",
     "Refused",
     "os_error_code",
     "os_error_reply",
@@ -26,9 +25,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: Longest wait for a user callback while the session is being torn down.
-HOOK_GRACE_PERIOD = 10.0
 
 # The errno values that mean "the disk is full" (452) or "over quota" (552).
 _NO_SPACE = {errno.ENOSPC}

@@ -2,9 +2,10 @@
 
 A session reports each event - connected, logged in, login failed, logged
 out, command done (with its reply code), transfer started and done (with
-bytes, seconds and outcome), disconnected - to its :class:`SessionEvents`,
-which writes the log lines, calls the handler's ``on_*`` callbacks and
-tells every extra :class:`Observer` (statistics, metrics).
+bytes, seconds and outcome), disconnected - to its server's
+:class:`SessionEvents`, which writes the session's log lines, calls the
+handler's ``on_*`` callbacks and tells every :class:`Observer` (the
+server's statistics, metrics).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import attrs
+import trio
 
 from ..log import logger
 from ..protocol.replies import sanitize
 
 __all__ = [
+    "HOOK_GRACE_PERIOD",
+    "NO_OBSERVERS",
     "Observer",
     "SessionEvents",
     "SessionStatistics",
     "TransferRecord",
 ]
+
+#: Longest wait for a user callback while the session is being torn down.
+HOOK_GRACE_PERIOD = 10.0
 
 
 @attrs.frozen
@@ -92,7 +99,9 @@ class Observer:
 
 
 class EventSource(Protocol):
-    """What the emitter needs of its session: its log prefix and its callbacks."""
+    """What the emitter needs of a session: its log lines and its callbacks."""
+
+    remote_ip: str
 
     def log(self, msg: str, logfun: Callable[[str], None] = ...) -> None: ...
 
@@ -100,59 +109,58 @@ class EventSource(Protocol):
         self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
     ) -> None: ...
 
-    async def call_hook(self, name: str, *args: object) -> None: ...
+    def has_hook(self, name: str) -> bool: ...
+
+    async def call_hook(self, hook: str, *args: object) -> None: ...
 
 
 class SessionEvents:
-    """One session's events: log lines, ``on_*`` callbacks, observers, counters."""
+    """The emitter a server's sessions report their events to.
 
-    __slots__ = (
-        "bytes_received",
-        "bytes_sent",
-        "commands",
-        "observers",
-        "session",
-        "transfers",
-    )
+    Each event is told once: it writes the session's log line, tells every
+    observer, and calls the session's ``on_*`` callback if the handler has
+    one. One emitter serves every session of a server (it keeps no
+    per-session state); sessions without a server share :data:`NO_OBSERVERS`.
+    """
 
-    def __init__(self, session: EventSource, observers: Sequence[Observer]) -> None:
-        self.session = session
+    __slots__ = ("observers",)
+
+    def __init__(self, observers: Sequence[Observer] = ()) -> None:
         self.observers = observers
-        self.commands = 0
-        self.transfers = 0
-        self.bytes_received = 0
-        self.bytes_sent = 0
 
-    async def connected(self, remote_ip: str) -> None:
+    async def connected(self, session: EventSource) -> None:
         """The client connected: before the greeting."""
-        self.session.log("FTP session opened (connect)")
+        session.log("FTP session opened (connect)")
         for observer in self.observers:
-            observer.connected(remote_ip)
-        await self.session.call_hook("on_connect")
+            observer.connected(session.remote_ip)
+        if session.has_hook("on_connect"):
+            await session.call_hook("on_connect")
 
-    async def logged_in(self, username: str) -> None:
+    async def logged_in(self, session: EventSource, username: str) -> None:
         """*username* logged in (``230`` is queued)."""
-        self.session.log(f"USER {sanitize(username)!r} logged in.")
+        session.log(f"USER {sanitize(username)!r} logged in.")
         for observer in self.observers:
             observer.logged_in(username)
-        await self.session.call_hook("on_login", username)
+        if session.has_hook("on_login"):
+            await session.call_hook("on_login", username)
 
-    async def login_failed(self, username: str, password: str) -> None:
+    async def login_failed(self, session: EventSource, username: str, password: str) -> None:
         """A login failed (after the delay, before the ``530``)."""
-        self.session.log(f"USER {sanitize(username)!r} failed login.", logfun=logger.warning)
+        session.log(f"USER {sanitize(username)!r} failed login.", logfun=logger.warning)
         for observer in self.observers:
             observer.login_failed(username)
-        await self.session.call_hook("on_login_failed", username, password)
+        if session.has_hook("on_login_failed"):
+            await session.call_hook("on_login_failed", username, password)
 
-    async def logged_out(self, username: str) -> None:
+    async def logged_out(self, session: EventSource, username: str) -> None:
         """*username* logged out."""
         for observer in self.observers:
             observer.logged_out(username)
-        await self.session.call_hook("on_logout", username)
+        if session.has_hook("on_logout"):
+            await session.call_hook("on_logout", username)
 
     def command_done(self, command: str, code: int) -> None:
         """A command was answered with *code* (its last reply)."""
-        self.commands += 1
         for observer in self.observers:
             observer.command_done(command, code)
 
@@ -161,18 +169,13 @@ class SessionEvents:
         for observer in self.observers:
             observer.transfer_started(command, receive)
 
-    async def transfer_done(self, record: TransferRecord) -> None:
+    async def transfer_done(self, session: EventSource, record: TransferRecord) -> None:
         """A transfer ended: log it (file transfers), tell observers, call ``on_file_*``."""
-        self.transfers += 1
-        if record.receive:
-            self.bytes_received += record.bytes
-        else:
-            self.bytes_sent += record.bytes
         for observer in self.observers:
             observer.transfer_done(record)
         if record.path is None:
             return
-        self.session.log_transfer(
+        session.log_transfer(
             record.command, record.path, record.receive, record.completed, record.seconds,
             record.bytes,
         )  # fmt: skip
@@ -180,11 +183,18 @@ class SessionEvents:
             hook = "on_file_received" if record.completed else "on_incomplete_file_received"
         else:
             hook = "on_file_sent" if record.completed else "on_incomplete_file_sent"
-        await self.session.call_hook(hook, record.path)
+        if session.has_hook(hook):
+            await session.call_hook(hook, record.path)
 
-    async def disconnected(self, remote_ip: str) -> None:
-        """The session ended (connection closed)."""
-        self.session.log("FTP session closed (disconnect).")
+    async def disconnected(self, session: EventSource) -> None:
+        """The session ended (connection closed); ``on_disconnect`` gets a grace period."""
+        session.log("FTP session closed (disconnect).")
         for observer in self.observers:
-            observer.disconnected(remote_ip)
-        await self.session.call_hook("on_disconnect")
+            observer.disconnected(session.remote_ip)
+        if session.has_hook("on_disconnect"):
+            with trio.move_on_after(HOOK_GRACE_PERIOD):
+                await session.call_hook("on_disconnect")
+
+
+#: The emitter of sessions that run without a server: log lines and callbacks only.
+NO_OBSERVERS = SessionEvents()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..protocol.replies import sanitize
+from .control import ControlChannel
 from .dataconn import DataChannel
-from .events import SessionEvents, SessionStatistics
+from .events import SessionStatistics
 from .state import SessionState
 from .tls import TLSProtection
 from .transfers import Transfers
@@ -20,7 +21,7 @@ class Session(Protocol):
     remote_ip: str
     remote_port: int
     session_state: SessionState
-    session_events: SessionEvents
+    control_channel: ControlChannel
     tls_protection: TLSProtection | None
 
     @property
@@ -65,14 +66,14 @@ def _data_status(session: Session) -> str:
 
 def session_statistics(session: Session) -> SessionStatistics:
     """A snapshot of *session*'s counters."""
-    events = session.session_events
+    transfers = session.transfers
     return SessionStatistics(
         (session.remote_ip, session.remote_port),
         session.session_state.username,
         session.session_state.authenticated,
-        events.commands,
-        events.transfers,
-        events.bytes_received,
-        events.bytes_sent,
-        session.transfers.mover is not None,
+        session.control_channel.lines_read,
+        transfers.done,
+        transfers.bytes_received,
+        transfers.bytes_sent,
+        transfers.mover is not None,
     )

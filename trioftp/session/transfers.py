@@ -31,8 +31,8 @@ from ..protocol.framing import LineTooLong
 from ..protocol.replies import Reply, multiline_reply
 from .control import ControlChannel, ControlClosed, Line
 from .dataconn import DataChannel, NoDataConnection
-from .errors import HOOK_GRACE_PERIOD, Refused, os_error_code, os_error_text
-from .events import SessionEvents, TransferRecord
+from .errors import Refused, os_error_code, os_error_text
+from .events import HOOK_GRACE_PERIOD, SessionEvents, TransferRecord
 
 __all__ = ["DataMover", "DataStalled", "Transfer", "TransferResult", "Transfers"]
 
@@ -109,6 +109,7 @@ class TransferContext(Protocol):
 
     encoding: str
     unicode_errors: str
+    remote_ip: str
 
     @property
     def control_channel(self) -> ControlChannel: ...
@@ -130,15 +131,29 @@ class TransferContext(Protocol):
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
     async def handle_line(self, raw: Line) -> None: ...
     def close(self) -> None: ...
-    def log(self, msg: str) -> None: ...
+    def log(self, msg: str, logfun: Callable[[str], None] = ...) -> None: ...
     def logerror(self, msg: str) -> None: ...
     def log_exception(self, msg: str) -> None: ...
+    def log_transfer(
+        self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
+    ) -> None: ...
+    def has_hook(self, name: str) -> bool: ...
+    async def call_hook(self, hook: str, *args: object) -> None: ...
 
 
 class Transfers:
     """The session's transfers: at most one at a time, run as a data-channel task."""
 
-    __slots__ = ("_abort_requested", "_ctx", "_scope", "_started", "mover")
+    __slots__ = (
+        "_abort_requested",
+        "_ctx",
+        "_scope",
+        "_started",
+        "bytes_received",
+        "bytes_sent",
+        "done",
+        "mover",
+    )
 
     def __init__(self, ctx: TransferContext) -> None:
         self._ctx = ctx
@@ -147,6 +162,8 @@ class Transfers:
         self._abort_requested = False
         #: The data mover of the transfer in progress (``FTPHandler.data_channel``).
         self.mover: DataMover | None = None
+        #: Transfers finished, and the bytes they moved each way.
+        self.done = self.bytes_received = self.bytes_sent = 0
 
     @property
     def running(self) -> bool:
@@ -307,12 +324,13 @@ class Transfers:
             with results, contextlib.suppress(trio.BrokenResourceError):
                 results.send_nowait(result)
             record = self._record(transfer, result.completed, trio.current_time() - started, moved)
+            self._count(record)
             if not ending:
-                await ctx.session_events.transfer_done(record)
+                await ctx.session_events.transfer_done(ctx, record)
             else:  # the callbacks still run, for a bounded time
                 with trio.CancelScope(shield=True) as hooks:
                     hooks.deadline = trio.current_time() + HOOK_GRACE_PERIOD
-                    await ctx.session_events.transfer_done(record)
+                    await ctx.session_events.transfer_done(ctx, record)
                 if hooks.cancelled_caught:
                     ctx.logerror(f"{transfer.command} callback cut off at the session's end")
 
@@ -364,6 +382,13 @@ class Transfers:
             ctx.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
         except Exception:  # a custom file object's own error must not end the session
             ctx.log_exception(f"cleaning up after {transfer.command} failed")
+
+    def _count(self, record: TransferRecord) -> None:
+        self.done += 1
+        if record.receive:
+            self.bytes_received += record.bytes
+        else:
+            self.bytes_sent += record.bytes
 
     def _record(
         self, transfer: Transfer, completed: bool, seconds: float, moved: int

@@ -51,7 +51,7 @@ class LoginCommands:
             return
         self.start_login(username, password, home)
         self.respond(f"230 {msg_login}")
-        await self.session_events.logged_in(username)
+        await self.session_events.logged_in(self, username)
 
     async def ftp_REIN(self: CommandContext, line: str) -> None:
         """Log out and wait for a new USER (``220``)."""
@@ -71,7 +71,7 @@ class LoginCommands:
         self.respond(f"221 {msg_quit}")
         self.close_when_done()
         if self.authenticated and username:
-            await self.session_events.logged_out(username)
+            await self.session_events.logged_out(self, username)
 
     def ftp_HOST(self: CommandContext, line: str) -> None:
         """Select the virtual host before login (RFC 7151)."""
@@ -108,7 +108,7 @@ async def _login_failed(session: CommandContext, username: str, password: str, w
     state = session.session_state
     state.attempted_logins += 1
     await trio.sleep(session.auth_failed_timeout)
-    await session.session_events.login_failed(username, password)
+    await session.session_events.login_failed(session, username, password)
     state.username = ""
     why = sanitize(why.strip()) or "Authentication failed."
     if state.attempted_logins >= session.max_login_attempts:
