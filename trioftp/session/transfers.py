@@ -32,7 +32,7 @@ from ..protocol.replies import Reply, multiline_reply
 from .control import ControlChannel, ControlClosed, Line
 from .dataconn import DataChannel, NoDataConnection
 from .errors import Refused, os_error_code, os_error_text
-from .events import HOOK_GRACE_PERIOD, SessionEvents, TransferRecord
+from .events import HOOK_GRACE_PERIOD, EventSource, SessionEvents, TransferRecord
 
 __all__ = ["DataMover", "DataStalled", "Transfer", "TransferResult", "Transfers"]
 
@@ -104,12 +104,11 @@ class TransferResult:
     completed: bool
 
 
-class TransferContext(Protocol):
-    """What a transfer needs of its session."""
+class TransferContext(EventSource, Protocol):
+    """What a transfer needs of its session (its events' source, and more)."""
 
     encoding: str
     unicode_errors: str
-    remote_ip: str
 
     @property
     def control_channel(self) -> ControlChannel: ...
@@ -131,14 +130,8 @@ class TransferContext(Protocol):
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
     async def handle_line(self, raw: Line) -> None: ...
     def close(self) -> None: ...
-    def log(self, msg: str, logfun: Callable[[str], None] = ...) -> None: ...
     def logerror(self, msg: str) -> None: ...
     def log_exception(self, msg: str) -> None: ...
-    def log_transfer(
-        self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
-    ) -> None: ...
-    def has_hook(self, name: str) -> bool: ...
-    async def call_hook(self, hook: str, *args: object) -> None: ...
 
 
 class Transfers:
