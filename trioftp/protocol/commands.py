@@ -101,6 +101,11 @@ class CommandSpec:
     #: Refused before ``AUTH TLS`` when the server requires TLS on the control
     #: connection (USER, PASS).
     needs_tls: bool = False
+    #: The handler method that runs it: ``ftp_<NAME>`` (``SITE CHMOD``: ``ftp_SITE_CHMOD``).
+    method: str = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda spec: "ftp_" + spec.name.replace(" ", "_"), takes_self=True),
+    )
 
     def as_proto_cmd(self) -> dict[str, object]:
         """Return the entry in pyftpdlib's ``proto_cmds`` dictionary format."""

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-import attrs
+from typing import NamedTuple
 
 __all__ = ["Reply", "format_reply", "multiline_reply", "quote_path", "sanitize"]
 
@@ -24,13 +23,13 @@ _LOOKS_LIKE_REPLY = re.compile(r"\d{3}[ -]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-@attrs.frozen
-class Reply:
+class Reply(NamedTuple):
     """One reply: a three-digit *code* and its text, one line or several.
 
     A multi-line reply's *lines* are the text of its first line, of the lines
     in between and of its last line. :meth:`wire` makes the well-formed
-    lines, so no text can end a reply early or forge another one.
+    lines, so no text can end a reply early or forge another one. (A named
+    tuple: one is made per reply, so it is kept cheap.)
     """
 
     code: int
@@ -48,9 +47,9 @@ class Reply:
         Raises :class:`ValueError` if *text* does not start with a three-digit code.
         """
         code = text[:3]
-        if not (code.isascii() and code.isdigit() and len(code) == 3):
+        if not (code.isdigit() and code.isascii() and len(code) == 3):
             raise ValueError(f"a reply must start with a three-digit code: {text[:20]!r}")
-        if "\n" not in text and "\r" not in text and text[3:4] != "-":
+        if text[3:4] != "-" and "\n" not in text and "\r" not in text:  # one line: most replies
             return cls(int(code), (text[4:],))
         lines = _BREAK.split(text)
         if lines and lines[-1] == "":

@@ -56,6 +56,9 @@ __all__ = ["Session"]
 T = TypeVar("T")
 
 _DEFAULT_CONNECTOR = TCPConnector()
+#: Replies are logged at DEBUG unless told otherwise (one bound method, so
+#: the common case is an identity check).
+_DEBUG = logger.debug
 #: Worker threads from the run's default limiter, for sessions with no server.
 _THREADS = ThreadRunner()
 
@@ -220,7 +223,7 @@ class Session(SessionSettings, SessionCallbacks):
         timer object per command or per session.
         """
         await self.session_events.connected(self)
-        if self._closing or (
+        if self.closing or (
             self.tls_protection is not None and not await self.tls_protection.start_implicit()
         ):
             return
@@ -234,7 +237,7 @@ class Session(SessionSettings, SessionCallbacks):
                 session_scope.deadline = trio.current_time() + timeout
             self._awaiting_command = True
             await control.flush(bounded=False)
-            if self.closing:
+            if self._closing:
                 return
             # A held command first (no extra coroutine frame: idle sessions are many).
             line = control.next_held()
@@ -384,7 +387,7 @@ class Session(SessionSettings, SessionCallbacks):
 
     _respond_replaced: ClassVar[bool] = False
 
-    def respond(self, resp: str, logfun: Callable[[str], None] = logger.debug) -> None:
+    def respond(self, resp: str, logfun: Callable[[str], None] = _DEBUG) -> None:
         """Queue a reply (``"CODE text"``) to the client.
 
         Replies are written when the current command finishes, or at the next
@@ -398,20 +401,23 @@ class Session(SessionSettings, SessionCallbacks):
             self.log(f"Reply without a code: {sanitize(resp)!r}", logfun=logger.warning)
             self.control_channel.push_raw(sanitize(resp) + "\r\n")
             return
-        self._queue(reply, logfun)
+        self.control_channel.push(reply)
+        if logfun is not _DEBUG or logger.isEnabledFor(logging.DEBUG):
+            self._log_reply(reply, logfun)
 
-    def reply(self, reply: Reply, logfun: Callable[[str], None] = logger.debug) -> None:
+    def reply(self, reply: Reply, logfun: Callable[[str], None] = _DEBUG) -> None:
         """Queue a typed reply; through :meth:`respond` if a subclass replaced it."""
         if self._respond_replaced:
             self.respond(str(reply), logfun)
-        else:
-            self._queue(reply, logfun)
-
-    def _queue(self, reply: Reply, logfun: Callable[[str], None]) -> None:
+            return
         self.control_channel.push(reply)
+        if logfun is not _DEBUG or logger.isEnabledFor(logging.DEBUG):
+            self._log_reply(reply, logfun)
+
+    def _log_reply(self, reply: Reply, logfun: Callable[[str], None]) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             self.logline(f"-> {reply.code} " + sanitize(reply.text), logfun=logfun)
-        elif logfun != logger.debug:  # bound methods: equal, never identical
+        elif logfun is not _DEBUG and logfun != logger.debug:  # a bound method: equal
             self.log(sanitize(reply.text), logfun=logfun)
 
     async def reply_now(self, reply: Reply | str) -> None:

@@ -78,8 +78,15 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
                 session.respond("530 Log in with USER and PASS first.")
             elif spec.needs_tls and _tls_first(session):
                 session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
-            else:
-                await _run_command(session, spec, arg)
+            elif (call := _command_call(session, spec, arg)) is not None:
+                method, args, kwargs, unchecked = call
+                if unchecked is None or await _path_allowed(session, unchecked, spec):
+                    try:
+                        result = method(*args, **kwargs)  # a plain method or async def
+                        if inspect.isawaitable(result):
+                            await result
+                    except (OSError, FilesystemError) as exc:
+                        session.respond(os_error_reply(exc))
         finally:
             if not spec.keeps_restart:
                 state.restart_position = 0
@@ -139,34 +146,37 @@ def _unknown_command(session: DispatchContext, name: str) -> None:
         session.respond(f'500 Command "{sanitize(name)}" not understood.')
 
 
-async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) -> None:
-    """Call ``ftp_<NAME>``, turning a path argument into a checked filesystem path."""
-    attribute = "ftp_" + spec.name.replace(" ", "_")
-    method: Callable[..., object] | None = getattr(session, attribute, None)
+def _command_call(
+    session: DispatchContext, spec: CommandSpec, arg: str
+) -> tuple[Callable[..., object], tuple[str], dict[str, str], str | None] | None:
+    """The ``ftp_<NAME>`` method and its arguments: a path argument becomes a real path.
+
+    The last item is a path that must be checked before the call (None: no
+    path, or a built-in method that checks its own). None once a problem has
+    been answered.
+    """
+    method: Callable[..., object] | None = getattr(session, spec.method, None)
     if method is None:
         session.respond(f"502 Command {spec.name!r} not implemented.")
-        return
-    args: tuple[object, ...] = (arg,)
-    kwargs: dict[str, str] = {}
-    takes_path = spec.path is not PathArgument.NONE and (
-        arg or spec.path is not PathArgument.IF_GIVEN
-    )
-    if spec.perm and takes_path and session.session_state.authenticated:
-        try:
-            path, kwargs = command_path(session.vfs, spec, arg)
-        except ArgumentShapeError as exc:
-            session.respond(f"501 {exc}")
-            return
-        args = (path,)
-        stock = getattr(type(session), attribute, None) is STOCK_METHODS.get(attribute)
-        if not (spec.checks_own_path and stock):
-            problem = await session.run_blocking(check_path, session, path, spec.perm)
-            if problem is not None:
-                session.respond(problem)
-                return
+        return None
+    rule = spec.path
+    if not (spec.perm and rule is not PathArgument.NONE and session.session_state.authenticated):
+        return method, (arg,), {}, None
+    if not arg and rule is PathArgument.IF_GIVEN:
+        return method, (arg,), {}, None
     try:
-        result = method(*args, **kwargs)  # a plain method (as in pyftpdlib) or async def
-        if inspect.isawaitable(result):
-            await result
-    except (OSError, FilesystemError) as exc:
-        session.respond(os_error_reply(exc))
+        path, kwargs = command_path(session.vfs, spec, arg)
+    except ArgumentShapeError as exc:
+        session.respond(f"501 {exc}")
+        return None
+    stock = getattr(type(session), spec.method, None) is STOCK_METHODS.get(spec.method)
+    return method, (path,), kwargs, None if spec.checks_own_path and stock else path
+
+
+async def _path_allowed(session: DispatchContext, path: str, spec: CommandSpec) -> bool:
+    """Check *path* for an override or an added command first, as pyftpdlib does."""
+    problem = await session.run_blocking(check_path, session, path, spec.perm or "")
+    if problem is not None:
+        session.respond(problem)
+        return False
+    return True
