@@ -21,6 +21,8 @@ __all__ = ["Reply", "format_reply", "multiline_reply", "quote_path", "sanitize"]
 _BREAK = re.compile(r"\r\n|\n|\r(?!\x00)")
 _LOOKS_LIKE_REPLY = re.compile(r"\d{3}[ -]")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# The codes RFC 959 defines replies in, by their text: one look-up per reply.
+_CODES = {str(number): number for number in range(100, 600)}
 
 
 class Reply(NamedTuple):
@@ -47,18 +49,21 @@ class Reply(NamedTuple):
         Raises :class:`ValueError` if *text* does not start with a three-digit code.
         """
         code = text[:3]
-        if not (code.isdigit() and code.isascii() and len(code) == 3):
-            raise ValueError(f"a reply must start with a three-digit code: {text[:20]!r}")
+        number = _CODES.get(code)
+        if number is None:
+            if not (code.isdigit() and code.isascii() and len(code) == 3):
+                raise ValueError(f"a reply must start with a three-digit code: {text[:20]!r}")
+            number = int(code)
         if text[3:4] != "-" and "\n" not in text and "\r" not in text:  # one line: most replies
-            return cls(int(code), (text[4:],))
+            return tuple.__new__(cls, (number, (text[4:],)))
         lines = _BREAK.split(text)
         if lines and lines[-1] == "":
             lines.pop()
         if len(lines) == 1 and lines[0][3:4] != "-":
-            return cls(int(code), (lines[0][4:],))
+            return cls(number, (lines[0][4:],))
         if lines[0][3:4] == "-" and len(lines) > 1 and lines[-1].startswith(code + " "):
-            return cls(int(code), (lines[0][4:], *lines[1:-1], lines[-1][4:]))
-        return cls(int(code), (lines[0][4:], *lines[1:], "End."))
+            return cls(number, (lines[0][4:], *lines[1:-1], lines[-1][4:]))
+        return cls(number, (lines[0][4:], *lines[1:], "End."))
 
     @property
     def text(self) -> str:

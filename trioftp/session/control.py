@@ -121,8 +121,9 @@ class ControlChannel:
 
     def push(self, reply: Reply) -> None:
         """Queue one reply for the next flush."""
-        self._out.append(reply.wire())
-        self.last_code = reply.code
+        code, lines = reply
+        self._out.append(f"{code} {lines[0]}\r\n" if len(lines) == 1 else reply.wire())
+        self.last_code = code
 
     def push_raw(self, text: str) -> None:
         """Queue *text* as it is (pyftpdlib's ``push``): the caller frames it."""

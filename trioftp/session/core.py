@@ -350,9 +350,13 @@ class Session(SessionSettings, SessionCallbacks):
         await call_maybe_async(getattr(self, "ftp_" + name.replace(" ", "_")), *args, **kwargs)
 
     def has_hook(self, name: str) -> bool:
-        """True if this handler has its own callback *name* (``"on_login"``...)."""
-        callback = getattr(self, name)
-        return getattr(callback, "__func__", None) is not getattr(SessionCallbacks, name)
+        """True if this handler has its own callback *name* (``"on_login"``...).
+
+        Looked up each time: pyftpdlib programs may set callbacks on the class
+        (or an instance) after it was made.
+        """
+        stock = getattr(SessionCallbacks, name)
+        return getattr(type(self), name) is not stock or name in self.__dict__
 
     async def call_hook(self, hook: str | Callable[..., object], *args: object) -> None:
         """Call a callback, by name (``"on_login"``) or itself; log, never raise, its errors.
