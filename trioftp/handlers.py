@@ -39,6 +39,7 @@ and awaits it if it is awaitable. Add a command as in pyftpdlib: extend
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
@@ -65,6 +66,18 @@ __all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "Thro
 
 T = TypeVar("T")
 
+#: Methods of trioftp's earlier mixin session that a subclass could override
+#: and that nothing calls any more (docs/compatibility.md says what replaced each).
+REMOVED_HOOKS = frozenset(
+    {
+        "abort_transfer", "binding", "data_channel_status", "data_connection_ready",
+        "features", "has_data_endpoint", "held_commands", "open_data_connection",
+        "overrides", "path_command", "perm_of", "prepare_control_connection",
+        "refuse_transfer", "run_command", "run_transfer", "secure_data_connection",
+        "tls_configured", "tls_settings", "transfer_running", "unknown_command",
+    }
+)  # fmt: skip
+
 
 class FTPHandler(
     Session,
@@ -85,6 +98,16 @@ class FTPHandler(
     """
 
     dtp_handler = DTPHandler
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        removed = sorted(name for name in REMOVED_HOOKS if name in vars(cls))
+        if removed:
+            warnings.warn(
+                f"{cls.__name__} defines {', '.join(removed)}, which trioftp no longer "
+                "calls (see docs/compatibility.md)",
+                stacklevel=2,
+            )
 
     # --- pyftpdlib's names for the session's state
 

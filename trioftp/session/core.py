@@ -4,21 +4,10 @@
 scope): the command loop is its body, and the data channel's tasks (a
 passive accept, a transfer) run in it too, so ending the session - QUIT, a
 timeout, a dropped connection, server shutdown - cancels all of them and
-their ``finally`` blocks close every file and socket.
-
-Its parts, each owning its state:
-
-* :class:`~.state.SessionState` - login, TYPE/REST/facts, RNFR, EPSV ALL, PBSZ/PROT, HOST;
-* :class:`~.control.ControlChannel` - lines in, replies out, TLS on and off, held commands;
-* :class:`~.dataconn.DataChannel` - the PASV/PORT endpoint and its connections;
-* :class:`~.transfers.Transfers` - the data-channel task and the control loop meanwhile;
-* a :class:`~.runner.Runner` - where blocking work runs (chosen at login);
-* :class:`~.events.SessionEvents` - log lines, ``on_*`` callbacks, observers;
-* :class:`~.tls.TLSProtection` (FTPS only) - the protection policy.
-
-:mod:`.dispatch` reads the command table and calls the ``ftp_<CMD>``
-methods that the command groups in :mod:`trioftp.session.commands` provide;
-:class:`trioftp.handlers.FTPHandler` assembles them into pyftpdlib's façade.
+their ``finally`` blocks close every file and socket. Its parts are listed
+in :mod:`trioftp.session`; :mod:`.dispatch` calls the ``ftp_<CMD>`` methods
+of :mod:`trioftp.session.commands`, which :class:`trioftp.handlers.FTPHandler`
+assembles with this class into pyftpdlib's façade.
 """
 
 from __future__ import annotations
@@ -27,7 +16,6 @@ import contextlib
 import logging
 import math
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -42,6 +30,7 @@ from .callbacks import SessionCallbacks
 from .control import ControlChannel, ControlClosed, Line, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
+from .logprefix import PrefixValues
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .runner import Runner, ThreadRunner, runner_for_login
@@ -61,18 +50,6 @@ _DEFAULT_CONNECTOR = TCPConnector()
 _DEBUG = logger.debug
 #: Worker threads from the run's default limiter, for sessions with no server.
 _THREADS = ThreadRunner()
-
-#: Methods of trioftp's earlier mixin session that a subclass could override
-#: and that nothing calls any more (docs/compatibility.md says what replaced each).
-REMOVED_HOOKS = frozenset(
-    {
-        "abort_transfer", "binding", "data_channel_status", "data_connection_ready",
-        "features", "has_data_endpoint", "held_commands", "open_data_connection",
-        "overrides", "path_command", "perm_of", "prepare_control_connection",
-        "refuse_transfer", "run_command", "run_transfer", "secure_data_connection",
-        "tls_configured", "tls_settings", "transfer_running", "unknown_command",
-    }
-)  # fmt: skip
 
 
 class Session(SessionSettings, SessionCallbacks):
@@ -349,45 +326,11 @@ class Session(SessionSettings, SessionCallbacks):
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
         await call_maybe_async(getattr(self, "ftp_" + name.replace(" ", "_")), *args, **kwargs)
 
-    def has_hook(self, name: str) -> bool:
-        """True if this handler has its own callback *name* (``"on_login"``...).
-
-        Looked up each time: pyftpdlib programs may set callbacks on the class
-        (or an instance) after it was made.
-        """
-        stock = getattr(SessionCallbacks, name)
-        return getattr(type(self), name) is not stock or name in self.__dict__
-
-    async def call_hook(self, hook: str | Callable[..., object], *args: object) -> None:
-        """Call a callback, by name (``"on_login"``) or itself; log, never raise, its errors.
-
-        Plain and ``async def`` callbacks alike; a stock one (it does
-        nothing) is skipped.
-        """
-        if isinstance(hook, str):
-            name, callback = hook, getattr(self, hook)
-        else:
-            name, callback = getattr(hook, "__name__", repr(hook)), hook
-        stock = getattr(SessionCallbacks, name, None)
-        if stock is not None and getattr(callback, "__func__", None) is stock:
-            return
-        try:
-            await call_maybe_async(callback, *args)
-        except Exception:
-            self.log_exception(f"error in {name}")
-
     # --- replies
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._respond_replaced = replaces(cls, Session, "respond")
-        removed = [name for name in REMOVED_HOOKS if name in vars(cls)]
-        if removed:
-            warnings.warn(
-                f"{cls.__name__} defines {', '.join(removed)}, which trioftp no longer "
-                "calls (see docs/compatibility.md)",
-                stacklevel=2,
-            )
 
     _respond_replaced: ClassVar[bool] = False
 
@@ -435,9 +378,8 @@ class Session(SessionSettings, SessionCallbacks):
     # --- logging
 
     def _prefix(self) -> str:
-        values = dict(self.__dict__, username=sanitize(self.session_state.username))
         try:
-            return self.log_prefix % values
+            return self.log_prefix % PrefixValues(self, self.session_state.username)
         except (KeyError, TypeError, ValueError):
             return f"{self.remote_ip}:{self.remote_port}"
 

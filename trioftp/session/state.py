@@ -18,7 +18,7 @@ from ..protocol.listing import DEFAULT_FACTS
 __all__ = ["SessionState"]
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, weakref_slot=False)  # one per session: no slot it does not need
 class SessionState:
     """The per-session state of the FTP protocol (RFC 959, 2228, 2428, 3659, 4217, 7151)."""
 

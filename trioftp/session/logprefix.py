@@ -1,0 +1,30 @@
+"""The values a session's ``log_prefix`` is formatted with."""
+
+from __future__ import annotations
+
+from ..protocol.replies import sanitize
+
+__all__ = ["PrefixValues"]
+
+
+class PrefixValues:
+    """A session's attributes by name, for ``log_prefix % values``.
+
+    ``username`` is the sanitized user name; any other name is the session's
+    attribute. Not the session's ``__dict__``: reading that makes every
+    session keep a real dictionary (sessions are many).
+    """
+
+    __slots__ = ("_session", "_username")
+
+    def __init__(self, session: object, username: str) -> None:
+        self._session = session
+        self._username = username
+
+    def __getitem__(self, name: str) -> object:
+        if name == "username":
+            return sanitize(self._username)
+        try:
+            return getattr(self._session, name)
+        except AttributeError:
+            raise KeyError(name) from None
