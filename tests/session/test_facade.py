@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -199,3 +200,30 @@ def test_a_subclass_defining_a_removed_hook_is_warned() -> None:
                 pass
 
     del Old, Fine
+
+
+async def test_log_prefix_takes_any_session_attribute(
+    session_harness: SessionHarness, autojump_clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Tagged(FTPHandler):
+        log_prefix = "%(remote_ip)s [%(username)s] %(tag)s"
+
+        def on_connect(self) -> None:
+            self.tag = "blue"  # an attribute a program adds, as with pyftpdlib
+
+    caplog.set_level(logging.INFO, logger="trioftp")
+    await logged_in(session_harness(Tagged))
+    messages = [record.getMessage() for record in caplog.records]
+    # The connect line comes before on_connect: no tag yet, so the plain address.
+    assert messages[:2] == [
+        "127.0.0.1:5000 FTP session opened (connect)",
+        "127.0.0.1 [user] blue USER 'user' logged in.",
+    ]
+
+
+async def test_a_log_prefix_naming_no_attribute_falls_back_to_the_address(
+    session_harness: SessionHarness, autojump_clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trioftp")
+    await logged_in(session_harness(log_prefix="%(nothing)s"))
+    assert "127.0.0.1:5000 USER 'user' logged in." in [r.getMessage() for r in caplog.records]
