@@ -57,3 +57,14 @@ def test_tls_receive_cost_reports_both_receivers() -> None:
     assert lines[0] == "receiving 8 MiB of TLS, medians of 1 rounds"
     assert [line.split()[0] for line in lines[1:]] == ["trio.SSLStream", "blocking"]
     assert all("MB/s" in line and "CPU s/GiB" in line for line in lines[1:])
+
+
+def test_session_cost_reports_login_and_command_cpu() -> None:
+    out = _run_module(
+        "benchmarks.session_cost", "--sessions", "20", "--noops", "5", "--rounds", "1"
+    )
+    first, second = out.splitlines()
+    assert first.startswith("login session: ")
+    assert first.endswith(" us CPU (best of 1 rounds)")
+    assert second.startswith("with 5 NOOPs: ")
+    assert "per NOOP:" in second
