@@ -130,3 +130,21 @@ async def test_session_statistics(session_harness: SessionHarness, home: Path) -
     assert session.handler.statistics() == SessionStatistics(
         ("127.0.0.1", 5000), "user", True, 5, 1, 0, 3, False
     )
+
+
+async def test_server_attributes_a_program_adds_do_not_disturb_sessions(
+    nursery: trio.Nursery, home: Path
+) -> None:
+    class Custom(FTPServer):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            self.events: list[str] = []  # a name a program may well use
+
+    server = Custom(("127.0.0.1", 0), make_handler(home))
+    host, port = await nursery.start(server.serve)
+    client, greeting = await FTPClient.connect(host, port)
+    assert greeting.code == 220
+    assert (await client.login()).code == 230
+    assert server.statistics().logins == 1
+    assert server.observers[1:] == ()  # only the server's own counters
+    await client.aclose()

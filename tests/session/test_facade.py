@@ -10,7 +10,9 @@ import pytest
 import trio
 import trio.testing
 
+from trioftp.authorizers import DummyAuthorizer
 from trioftp.handlers import FTPHandler
+from trioftp.session.runner import InlineRunner
 
 from ..support.ftpclient import read_all
 from ..support.harness import MemorySession, SessionHarness
@@ -227,3 +229,48 @@ async def test_a_log_prefix_naming_no_attribute_falls_back_to_the_address(
     caplog.set_level(logging.INFO, logger="trioftp")
     await logged_in(session_harness(log_prefix="%(nothing)s"))
     assert "127.0.0.1:5000 USER 'user' logged in." in [r.getMessage() for r in caplog.records]
+
+
+async def test_a_log_prefix_naming_a_property_that_cannot_answer_yet(
+    session_harness: SessionHarness, autojump_clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trioftp")
+    await logged_in(session_harness(log_prefix="%(vfs)s"))  # vfs raises before login
+    assert caplog.records[0].getMessage() == "127.0.0.1:5000 FTP session opened (connect)"
+
+
+class FalsyRunner(InlineRunner):
+    """A runner that is false in a boolean context (it has a length of 0)."""
+
+    def __len__(self) -> int:
+        return 0
+
+
+class PerUserRunners(DummyAuthorizer):
+    """Gives 'user' a runner of its own; everybody else runs in the session's base runner."""
+
+    def __init__(self, runner: FalsyRunner) -> None:
+        super().__init__()
+        self.runner = runner
+
+    def session_runner(self, username: str, password: str, base: object) -> object:
+        return self.runner if username == "user" else None
+
+
+async def test_the_runner_given_or_chosen_at_login_is_used_even_if_false(home: Path) -> None:
+    given, own = FalsyRunner(), FalsyRunner()
+    authorizer = PerUserRunners(own)
+    authorizer.add_user("user", "pass", str(home))
+    authorizer.add_anonymous(str(home))
+    handler_class = type("Handler", (FTPHandler,), {"authorizer": authorizer})
+    _, server_end = trio.testing.memory_stream_pair()
+    session = handler_class(
+        server_end, None, local_address=("127.0.0.1", 21), remote_address=("127.0.0.1", 9),
+        runner=given,
+    )  # fmt: skip
+    assert session.runner is given
+    session.start_login("user", "pass", str(home))
+    assert session.runner is own
+    session.authenticated = False  # a custom login resets the state without flush_account
+    session.start_login("anonymous", "", str(home))
+    assert session.runner is given  # never the previous user's runner

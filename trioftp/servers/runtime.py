@@ -96,10 +96,9 @@ class FTPServer:
         self._given_runner = runner
         self._listener = Listener(self)
         self._counters = ServerCounters()
-        #: Who hears every session's events (see :meth:`add_observer`).
-        self.observers: list[Observer] = [self._counters]
+        self._observers: list[Observer] = [self._counters]
         #: The emitter the sessions report their events to.
-        self.events = SessionEvents(self.observers)
+        self.session_events = SessionEvents(self._observers)
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -121,7 +120,12 @@ class FTPServer:
 
     def add_observer(self, observer: Observer) -> None:
         """Tell *observer* every session's events (connect, login, command, transfer...)."""
-        self.observers.append(observer)
+        self._observers.append(observer)
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        """Who hears every session's events: the server's statistics, then those added."""
+        return tuple(self._observers)
 
     def statistics(self) -> ServerStatistics:
         """A snapshot of this server's sessions, transfers and threads."""

@@ -27,7 +27,7 @@ from ..log import logger
 from ..protocol.replies import Reply, sanitize
 from . import dispatch
 from .callbacks import SessionCallbacks
-from .control import ControlChannel, ControlClosed, Line, stream_addresses
+from .control import ControlChannel, ControlClosed, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .logprefix import PrefixValues
@@ -99,9 +99,11 @@ class Session(SessionSettings, SessionCallbacks):
             max_line=self.max_line_length,
             send_timeout=self.timeout,
         )
-        self._base_runner: Runner = runner or getattr(server, "runner", None) or _THREADS
-        events = getattr(server, "events", None)
-        if events is not None:
+        if runner is None:
+            runner = getattr(server, "runner", None)
+        self._base_runner: Runner = runner if runner is not None else _THREADS
+        events = getattr(server, "session_events", None)
+        if isinstance(events, SessionEvents):
             self.session_events = events
         if self.protection is not None:
             # Only TLS_FTPHandler sets a protection, and it has the TLS settings.
@@ -122,7 +124,8 @@ class Session(SessionSettings, SessionCallbacks):
     @property
     def runner(self) -> Runner:
         """Where this session's blocking work runs now (chosen at login)."""
-        return self._login_runner or self._base_runner
+        login_runner = self._login_runner
+        return login_runner if login_runner is not None else self._base_runner
 
     # --- the parts made on first use
 
@@ -224,11 +227,11 @@ class Session(SessionSettings, SessionCallbacks):
             session_scope.deadline = math.inf
             if line is None:
                 return
-            await dispatch.handle_line(self, line)
+            await self.handle_line(line)
 
-    async def handle_line(self, raw: Line) -> None:
-        """Run one received command line (see :mod:`.dispatch`)."""
-        await dispatch.handle_line(self, raw)
+    #: Run one received command line (see :mod:`.dispatch`); the function
+    #: itself, so that calling it costs no extra coroutine frame.
+    handle_line = dispatch.handle_line
 
     async def handle_timeout(self) -> None:
         """Called when the client stays idle longer than :attr:`timeout`; the session ends."""
@@ -268,8 +271,8 @@ class Session(SessionSettings, SessionCallbacks):
         state.username, state.password = username, password
         state.attempted_logins = 0
         runner = runner_for_login(self.authorizer, username, password, self._base_runner)
-        if runner is not self._base_runner:
-            self._login_runner = runner
+        if runner is not self._base_runner or self._login_runner is not None:
+            self._login_runner = None if runner is self._base_runner else runner
         self.fs = self.abstracted_fs(home, self)
         state.authenticated = True
 

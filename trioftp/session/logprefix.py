@@ -26,5 +26,5 @@ class PrefixValues:
             return sanitize(self._username)
         try:
             return getattr(self._session, name)
-        except AttributeError:
+        except Exception:  # no such attribute, or a property that can't answer yet
             raise KeyError(name) from None

@@ -92,24 +92,17 @@ def _in_memory(authorizer: object) -> bool:
     """True if *authorizer* is DummyAuthorizer's own in-memory table.
 
     Its lookups never block, so they run without a runner call; any subclass
-    that overrides them (a database, PAM, ...) runs in the runner. Worked out
-    once per authorizer class.
+    that overrides them (a database, PAM, ...) runs in the runner. Checked
+    each time: a program may replace a method of its authorizer's class.
     """
-    kind = type(authorizer)
-    known = _IN_MEMORY.get(kind)
-    if known is None:
-        known = _IN_MEMORY[kind] = issubclass(kind, DummyAuthorizer) and not replaces(
-            kind,
-            DummyAuthorizer,
-            "validate_authentication",
-            "get_home_dir",
-            "get_msg_login",
-            "get_msg_quit",
-        )
-    return known
-
-
-_IN_MEMORY: dict[type, bool] = {}
+    return isinstance(authorizer, DummyAuthorizer) and not replaces(
+        type(authorizer),
+        DummyAuthorizer,
+        "validate_authentication",
+        "get_home_dir",
+        "get_msg_login",
+        "get_msg_quit",
+    )
 
 
 async def _login_failed(session: CommandContext, username: str, password: str, why: str) -> None:
