@@ -29,6 +29,7 @@ __all__ = [
     "PathArgument",
     "argument_error",
     "help_columns",
+    "method_name",
     "proto_cmds",
     "spec_for",
     "split_command",
@@ -72,6 +73,11 @@ class DuringTransfer(enum.Enum):
     ENDS_SESSION = "ends-session"
 
 
+def method_name(command: str) -> str:
+    """The handler method that runs *command*: ``ftp_<NAME>``, spaces as ``_``."""
+    return "ftp_" + command.replace(" ", "_")
+
+
 @attrs.frozen
 class CommandSpec:
     """What the server needs to know about one command before running it.
@@ -103,8 +109,7 @@ class CommandSpec:
     needs_tls: bool = False
     #: The handler method that runs it: ``ftp_<NAME>`` (``SITE CHMOD``: ``ftp_SITE_CHMOD``).
     method: str = attrs.field(
-        init=False,
-        default=attrs.Factory(lambda spec: "ftp_" + spec.name.replace(" ", "_"), takes_self=True),
+        init=False, default=attrs.Factory(lambda spec: method_name(spec.name), takes_self=True)
     )
 
     def as_proto_cmd(self) -> dict[str, object]:

@@ -55,7 +55,7 @@ class Reply(NamedTuple):
                 raise ValueError(f"a reply must start with a three-digit code: {text[:20]!r}")
             number = int(code)
         if text[3:4] != "-" and "\n" not in text and "\r" not in text:  # one line: most replies
-            return tuple.__new__(cls, (number, (text[4:],)))
+            return cls(number, (text[4:],))
         lines = _BREAK.split(text)
         if lines and lines[-1] == "":
             lines.pop()

@@ -48,9 +48,8 @@ class CommandContext(EventSource, Protocol):
     @property
     def masquerade_address_map(self) -> Mapping[str, str]: ...
 
-    # The connection.
+    # The connection (remote_ip comes with EventSource).
     local_ip: str
-    remote_ip: str
 
     # State and parts.
     session_state: SessionState

@@ -121,9 +121,8 @@ class ControlChannel:
 
     def push(self, reply: Reply) -> None:
         """Queue one reply for the next flush."""
-        code, lines = reply
-        self._out.append(f"{code} {lines[0]}\r\n" if len(lines) == 1 else reply.wire())
-        self.last_code = code
+        self._out.append(reply.wire())
+        self.last_code = reply.code
 
     def push_raw(self, text: str) -> None:
         """Queue *text* as it is (pyftpdlib's ``push``): the caller frames it."""

@@ -24,6 +24,7 @@ import trio
 from .._util import call_maybe_async, replaces
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
+from ..protocol.commands import method_name
 from ..protocol.replies import Reply, sanitize
 from . import dispatch
 from .callbacks import SessionCallbacks
@@ -327,7 +328,7 @@ class Session(SessionSettings, SessionCallbacks):
 
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
-        await call_maybe_async(getattr(self, "ftp_" + name.replace(" ", "_")), *args, **kwargs)
+        await call_maybe_async(getattr(self, method_name(name)), *args, **kwargs)
 
     # --- replies
 
@@ -351,20 +352,17 @@ class Session(SessionSettings, SessionCallbacks):
             self.log(f"Reply without a code: {sanitize(resp)!r}", logfun=logger.warning)
             self.control_channel.push_raw(sanitize(resp) + "\r\n")
             return
-        self.control_channel.push(reply)
-        if logfun is not _DEBUG or logger.isEnabledFor(logging.DEBUG):
-            self._log_reply(reply, logfun)
+        self._queue(reply, logfun)
 
     def reply(self, reply: Reply, logfun: Callable[[str], None] = _DEBUG) -> None:
         """Queue a typed reply; through :meth:`respond` if a subclass replaced it."""
         if self._respond_replaced:
             self.respond(str(reply), logfun)
-            return
-        self.control_channel.push(reply)
-        if logfun is not _DEBUG or logger.isEnabledFor(logging.DEBUG):
-            self._log_reply(reply, logfun)
+        else:
+            self._queue(reply, logfun)
 
-    def _log_reply(self, reply: Reply, logfun: Callable[[str], None]) -> None:
+    def _queue(self, reply: Reply, logfun: Callable[[str], None]) -> None:
+        self.control_channel.push(reply)
         if logger.isEnabledFor(logging.DEBUG):
             self.logline(f"-> {reply.code} " + sanitize(reply.text), logfun=logfun)
         elif logfun is not _DEBUG and logfun != logger.debug:  # a bound method: equal

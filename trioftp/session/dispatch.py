@@ -35,7 +35,7 @@ from .commands import STOCK_METHODS
 from .control import ControlChannel, Line
 from .errors import os_error_reply
 from .events import SessionEvents
-from .paths import ArgumentShapeError, check_path, command_path
+from .paths import ArgumentShapeError, command_path
 from .state import SessionState
 from .tls import TLSProtection
 
@@ -175,7 +175,7 @@ def _command_call(
 
 async def _path_allowed(session: DispatchContext, path: str, spec: CommandSpec) -> bool:
     """Check *path* for an override or an added command first, as pyftpdlib does."""
-    problem = await session.run_blocking(check_path, session, path, spec.perm or "")
+    problem = await session.run_blocking(session.check_path, path, spec.perm or "")
     if problem is not None:
         session.respond(problem)
         return False

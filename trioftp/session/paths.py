@@ -2,9 +2,10 @@
 
 :func:`command_path` turns the argument into the filesystem path the
 command works on, following the command table's
-:class:`~trioftp.protocol.commands.PathArgument` rule. :func:`check_path`
-checks the jail and the permission letter; :func:`path_command` does that
-and the command's filesystem work in one runner call.
+:class:`~trioftp.protocol.commands.PathArgument` rule.
+:func:`jail_and_permission` is the stock check behind the session's
+overridable ``check_path``; :func:`path_command` runs that check and the
+command's filesystem work in one runner call.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from .state import SessionState
 
 __all__ = [
     "check_or_refuse",
-    "check_path",
     "command_path",
     "jail_and_permission",
     "path_command",
@@ -82,15 +82,6 @@ def perm_of(session: PathChecker, name: str) -> str:
     return str(perm) if perm else ""
 
 
-def check_path(session: PathChecker, path: str, perm: str) -> str | None:
-    """The session's own check of *path* (``check_path``, which a subclass may extend).
-
-    Blocking: call it in the runner. Returns the reply to send if the command
-    must not go on.
-    """
-    return session.check_path(path, perm)
-
-
 def jail_and_permission(session: PathChecker, path: str, perm: str) -> str | None:
     """The stock check: *path* inside the user's jail, *perm* granted there (blocking)."""
     fs = session.vfs
@@ -103,8 +94,8 @@ def jail_and_permission(session: PathChecker, path: str, perm: str) -> str | Non
 
 
 def check_or_refuse(session: PathChecker, path: str, perm: str) -> None:
-    """:func:`check_path`, raising :class:`~.errors.Refused` with the reply (blocking)."""
-    problem = check_path(session, path, perm)
+    """The session's ``check_path``, raising :class:`~.errors.Refused` with the reply (blocking)."""
+    problem = session.check_path(path, perm)
     if problem is not None:
         raise Refused(problem)
 
@@ -118,7 +109,7 @@ async def path_command(session: PathChecker, name: str, path: str, work: Callabl
     perm = perm_of(session, name)
 
     def checked_work() -> str:
-        return check_path(session, path, perm) or work()
+        return session.check_path(path, perm) or work()
 
     reply = await run_or_reply(session, checked_work)
     if reply is not None:

@@ -15,7 +15,7 @@ from .transfers import Transfers
 __all__ = ["session_statistics", "status_lines"]
 
 
-class Session(Protocol):
+class StatusSource(Protocol):
     """The parts of a session its status is made of."""
 
     remote_ip: str
@@ -30,7 +30,7 @@ class Session(Protocol):
     def transfers(self) -> Transfers: ...
 
 
-def status_lines(session: Session) -> list[str]:
+def status_lines(session: StatusSource) -> list[str]:
     """The body of the ``211`` reply to STAT without argument."""
     state = session.session_state
     if state.authenticated:
@@ -49,7 +49,7 @@ def status_lines(session: Session) -> list[str]:
     return lines
 
 
-def _data_status(session: Session) -> str:
+def _data_status(session: StatusSource) -> str:
     mover = session.transfers.mover
     if mover is not None:
         return (
@@ -64,7 +64,7 @@ def _data_status(session: Session) -> str:
     return "Data connection closed."
 
 
-def session_statistics(session: Session) -> SessionStatistics:
+def session_statistics(session: StatusSource) -> SessionStatistics:
     """A snapshot of *session*'s counters."""
     transfers = session.transfers
     return SessionStatistics(

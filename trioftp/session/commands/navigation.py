@@ -15,7 +15,7 @@ import time
 from ...protocol.listing import format_mlsx_time
 from ...protocol.replies import quote_path, sanitize
 from ..context import CommandContext
-from ..paths import check_path, path_command, perm_of
+from ..paths import path_command, perm_of
 
 __all__ = ["NavigationCommands"]
 
@@ -101,7 +101,7 @@ class NavigationCommands:
         source_perm = perm_of(self, "RNFR")
 
         def work() -> str:
-            problem = check_path(self, source, source_perm)
+            problem = self.check_path(source, source_perm)
             if problem is not None:
                 return problem
             fs.rename(source, path)
