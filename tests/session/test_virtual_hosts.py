@@ -45,7 +45,9 @@ def sites(tmp_path: Path) -> SiteTable:
     return SiteTable(
         [
             Site(["ftp.a.example", "a.example"], users_a, banner=BANNER_A),
-            Site("ftp.b.example", users_b, abstracted_fs=MarkedFS, settings={"max_login_attempts": 1}),
+            Site(
+                "ftp.b.example", users_b, abstracted_fs=MarkedFS, settings={"max_login_attempts": 1}
+            ),
         ]
     )
 
@@ -176,7 +178,9 @@ async def test_feat_lists_host(session: MemorySession) -> None:
     assert " HOST" in reply.lines
 
 
-async def test_a_plain_list_of_sites_works(session_harness: SessionHarness, sites: SiteTable) -> None:
+async def test_a_plain_list_of_sites_works(
+    session_harness: SessionHarness, sites: SiteTable
+) -> None:
     session = session_harness(sites=list(sites))
     client = session.client
     await client.reply()
@@ -198,13 +202,18 @@ def test_site_names_are_normalized() -> None:
     [
         (lambda: Site([], DummyAuthorizer()), "a site needs at least one host name"),
         (lambda: Site("bad name", DummyAuthorizer()), "invalid host name 'bad name'"),
-        (lambda: Site("a.example", DummyAuthorizer(), keyfile="k.pem"), "a keyfile needs a certfile"),
+        (
+            lambda: Site("a.example", DummyAuthorizer(), keyfile="k.pem"),
+            "a keyfile needs a certfile",
+        ),
         (
             lambda: Site("a.example", DummyAuthorizer(), settings={"encoding": "latin-1"}),
             "site 'a.example': encoding can't be set per site",
         ),
         (
-            lambda: SiteTable([Site("a.example", DummyAuthorizer()), Site("A.example", DummyAuthorizer())]),
+            lambda: SiteTable(
+                [Site("a.example", DummyAuthorizer()), Site("A.example", DummyAuthorizer())]
+            ),
             "host name 'a.example' names two sites",
         ),
     ],
