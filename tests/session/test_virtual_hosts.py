@@ -240,5 +240,5 @@ def test_host_argument_syntax(argument: str, value: str, is_address: bool) -> No
 
 def test_host_names_have_length_limits() -> None:
     assert normalize_host_name("a" * 63 + ".example") == "a" * 63 + ".example"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid host name"):
         normalize_host_name(".".join(["a" * 60] * 5))

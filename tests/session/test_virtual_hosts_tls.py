@@ -55,7 +55,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> SiteCerts:
 
 @pytest.fixture
 def sites(tmp_path: Path, certs: SiteCerts) -> SiteTable:
-    """Site A (alice, its own certificate and banner); site B (anonymous, the handler's certificate)."""
+    """Site A: alice, a certificate and a banner of its own; site B: anonymous, no certificate."""
     root_a, root_b = tmp_path / "a", tmp_path / "b"
     root_a.mkdir()
     root_b.mkdir()
@@ -346,8 +346,8 @@ async def test_a_data_connection_naming_another_site_is_refused(
         server_hostname="ftp.b.example",
         https_compatible=False,
     )
+    await other.do_handshake()  # the server checks the name once the handshake is done
     with pytest.raises(trio.BrokenResourceError):
-        await other.do_handshake()
         await other.receive_some(100)
     assert (await client.reply()).lines == (
         "425 The data connection's TLS server name is not the control connection's.",
