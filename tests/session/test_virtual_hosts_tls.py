@@ -352,3 +352,17 @@ async def test_a_data_connection_naming_another_site_is_refused(
     assert (await client.reply()).lines == (
         "425 The data connection's TLS server name is not the control connection's.",
     )
+
+
+async def test_shared_contexts_route_too(vhost_server: StartServer, certs: SiteCerts) -> None:
+    # Binding off: one shared context for all sessions, routed the same way.
+    server = await vhost_server(tls_data_session_binding="off")
+    for name, names in (
+        ("a.example", {"ftp.a.example", "a.example"}),
+        ("localhost", {"localhost"}),
+    ):
+        client, _ = await open_client(server, context_for(certs), name)
+        await client.auth()
+        assert client.control_tls is not None
+        assert dns_names(client.control_tls) == names
+        await client.aclose()
