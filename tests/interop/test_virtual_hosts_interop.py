@@ -127,6 +127,26 @@ def test_curl_reaches_a_site_by_sni(
     assert f'subjectaltname: host "{name.lower()}" matched' in result.stderr.decode().lower()
 
 
+def test_curl_implicit_ftps_reaches_a_site_by_sni(curl_binary: str, sites: Sites) -> None:
+    args = ["-d", str(sites.directory / "share"), "--sites", str(sites.sites_file)]
+    args += ["--certfile", str(sites.default_cert), "--keyfile", str(sites.default_key)]
+    with running(trioftp_command(*args, "--tls-implicit"), cwd=sites.directory) as implicit:
+        assert implicit.scheme == "ftps"
+        result = run_curl(
+            curl_binary,
+            "--resolve",
+            f"a.example:{implicit.port}:127.0.0.1",
+            "--cacert",
+            str(sites.ca),
+            f"ftps://a.example:{implicit.port}/file.bin",
+            cwd=sites.directory,
+        )
+        assert_ok(result)
+        assert result.stdout == A_BYTES
+        # The greeting after the handshake is the site's: SNI chose it.
+        assert "< 220 Site A." in result.stderr.decode()
+
+
 def test_curl_without_tls_gets_the_default_site(
     curl_binary: str, server: ServerProcess, sites: Sites
 ) -> None:
