@@ -21,6 +21,7 @@ from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
 from .servers import FTPServer
+from .sitesfile import SitesFileError, load_sites
 from .tls.certificates import self_signed_certificate
 
 __all__ = ["build_parser", "main"]
@@ -138,8 +139,39 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="implicit FTPS: TLS from the first byte (implies --tls)",
     )
+    _add_site_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
+
+
+def _add_site_options(parser: argparse.ArgumentParser) -> None:
+    """The virtual-host options (docs/virtual-hosts.md)."""
+    sites = parser.add_argument_group("virtual hosts (RFC 7151 HOST, TLS SNI)")
+    sites.add_argument(
+        "--sites",
+        metavar="FILE",
+        help="a TOML file of sites, each with its names, directory, user and "
+        "certificate; clients choose one with HOST or by TLS server name (SNI)",
+    )
+    sites.add_argument(
+        "--tls-strict-sni",
+        action="store_true",
+        help="refuse TLS handshakes that name no site (implies --tls)",
+    )
+
+
+def _apply_site_options(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """Read --sites into ``options.site_table``; site certificates and strict SNI imply --tls."""
+    options.site_table = None
+    if options.sites is not None:
+        try:
+            options.site_table = load_sites(options.sites)
+        except SitesFileError as exc:
+            parser.error(str(exc))
+    has_certificates = options.site_table is not None and any(
+        site.certfile is not None for site in options.site_table
+    )
+    options.tls = options.tls or options.tls_strict_sni or has_certificates
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
@@ -186,6 +218,10 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
     if options.tls:
         base = TLS_FTPHandler
         attributes.update(_tls_attributes(options))
+    if options.site_table is not None:
+        attributes["sites"] = options.site_table
+    if options.tls_strict_sni:
+        attributes["tls_strict_sni"] = True
     return type("CommandLineFTPHandler", (base,), attributes)
 
 
@@ -202,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(options.directory):
         parser.error(f"no such directory: {options.directory!r}")
     options.tls = options.tls or options.tls_implicit or options.certfile is not None
+    _apply_site_options(parser, options)
     if options.keyfile is not None and options.certfile is None:
         parser.error("--keyfile needs --certfile")
     for path in (options.certfile, options.keyfile):
@@ -232,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if getattr(options, "tls_note", None):
         print(options.tls_note, flush=True)
+    for site in options.site_table or ():
+        print(f"site {', '.join(site.names)}", flush=True)
     signal.signal(signal.SIGTERM, _stop)
     server.serve_forever(handle_exit=True)
     return 0

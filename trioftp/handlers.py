@@ -219,6 +219,10 @@ class TLS_FTPHandler(TLSCommands, FTPHandler):
     tls_data_session_binding: DataSessionBinding | str = DataSessionBinding.PREFERRED
     #: trioftp: host names SNI may name; None accepts any (strict SNI when set).
     tls_sni_hosts: Collection[str] | None = None
+    #: trioftp: refuse TLS handshakes whose SNI names no site (see ``sites``)
+    #: and no name of the handler's own (``host_names``, ``tls_sni_hosts``),
+    #: or names nothing at all (an ``unrecognized_name`` alert).
+    tls_strict_sni: bool = False
 
     protection = TLSProtection
     dtp_handler = TLS_DTPHandler

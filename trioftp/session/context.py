@@ -18,6 +18,7 @@ from ..protocol.replies import Reply
 from .control import ControlChannel
 from .dataconn import DataChannel
 from .events import EventSource, SessionEvents
+from .sites import Site, SiteTable
 from .state import SessionState
 from .tls import TLSProtection
 from .transfers import Transfers
@@ -41,6 +42,8 @@ class CommandContext(EventSource, Protocol):
     permit_privileged_ports: bool
     masquerade_address: str | None
     host_names: Sequence[str]
+    sites: SiteTable | Sequence[Site]
+    banner: str
     listing_chunk_size: int
 
     @property
@@ -57,6 +60,7 @@ class CommandContext(EventSource, Protocol):
     control_channel: ControlChannel
     session_events: SessionEvents
     tls_protection: TLSProtection | None
+    site: Site | None
 
     @property
     def vfs(self) -> AbstractedFS: ...
@@ -84,6 +88,8 @@ class CommandContext(EventSource, Protocol):
     def check_path(self, path: str, perm: str) -> str | None: ...
     def start_login(self, username: str, password: str, home: str) -> None: ...
     async def logout(self) -> None: ...
+    def select_site(self, site: Site | None) -> None: ...
+    def forget_site(self) -> None: ...
     def mlsx_perm_fact(self, perms: str) -> Callable[[str, bool], str]: ...
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""

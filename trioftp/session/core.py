@@ -36,6 +36,7 @@ from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .runner import Runner, ThreadRunner, runner_for_login
 from .settings import SessionSettings
+from .sites import Site
 from .state import SessionState
 from .status import session_statistics, status_lines
 from .tls import TLSHost, TLSProtection
@@ -277,10 +278,53 @@ class Session(SessionSettings, SessionCallbacks):
         self.fs = self.abstracted_fs(home, self)
         state.authenticated = True
 
+    # --- virtual hosts (RFC 7151; see .sites)
+
+    #: The site in use (None: the handler's own settings, the default site).
+    site: Site | None = None
+    #: The names of the attributes the site in use set on this session.
+    _site_settings: tuple[str, ...] = ()
+
+    def select_site(self, site: Site | None) -> None:
+        """Use *site*'s settings from now on (None: the handler's own).
+
+        The site's settings become attributes of this session, over the
+        handler's class attributes, so everything that reads a setting
+        (``self.authorizer``, ``self.banner``...) reads the site's.
+        """
+        for name in self._site_settings:
+            delattr(self, name)
+        chosen = site.handler_settings() if site is not None else {}
+        for name, value in chosen.items():
+            setattr(self, name, value)
+        self._site_settings = tuple(chosen)
+        self.site = site
+
+    def adopt_server_name_site(self, site: Site | None) -> bool:
+        """A TLS handshake named *site* by SNI: select it; False if it can't be.
+
+        Before ``USER`` and ``HOST`` the server name selects the site; after
+        them it must name the site already selected (RFC 7151 section 3.2.2).
+        """
+        if site is self.site:
+            return True
+        state = self.session_state
+        if state.username or state.authenticated or state.requested_host is not None:
+            return False
+        self.select_site(site)
+        return True
+
+    def forget_site(self) -> None:
+        """Back to the site of the connection (REIN): the TLS server name's, or the default."""
+        self.session_state.requested_host = None
+        tls = self.tls_protection
+        self.select_site(tls.handshake_site if tls is not None and tls.control_protected else None)
+
     def flush_account(self) -> None:
         """Forget the logged-in user and per-login state (REIN, a new USER)."""
         self.session_state.new_login(
-            protected_by_default=self.tls_protection is not None and self.tls_protection.implicit
+            protected_by_default=self.tls_protection is not None and self.tls_protection.implicit,
+            keep_host=True,
         )
         if self._login_runner is not None:
             self._login_runner = None

@@ -18,6 +18,7 @@ from ..authorizers import Authorizer, DummyAuthorizer
 from ..filesystems import AbstractedFS
 from ..protocol.commands import COMMANDS, proto_cmds
 from ..protocol.framing import DEFAULT_MAX_LINE
+from .sites import Site, SiteTable
 from .transfers import DataMover
 
 __all__ = ["SessionSettings"]
@@ -75,3 +76,7 @@ class SessionSettings:
     #: trioftp: host names the ``HOST`` command accepts, besides the server's
     #: own address and ``localhost`` on loopback (RFC 7151).
     host_names: Sequence[str] = ()
+    #: trioftp: the virtual hosts ``HOST`` and SNI select (RFC 7151): a
+    #: :class:`~.sites.SiteTable` or a list of :class:`~.sites.Site`; a
+    #: session that selects none uses the settings above.
+    sites: SiteTable | Sequence[Site] = SiteTable()

@@ -44,16 +44,19 @@ class SessionState:
     pbsz: bool = False
     protect_data: bool = False
 
-    def new_login(self, *, protected_by_default: bool = False) -> None:
+    def new_login(self, *, protected_by_default: bool = False, keep_host: bool = False) -> None:
         """Forget the user and everything set since login (USER, REIN).
 
         *protected_by_default* (implicit FTPS) keeps PBSZ/PROT P set; the
         control connection's own protection is not part of the login.
+        *keep_host* keeps the HOST name: a new USER logs in to the same
+        virtual host, only REIN forgets it (RFC 7151 section 3.2.1).
         """
         self.username = self.password = ""
         self.authenticated = False
         self.attempted_logins = 0
-        self.requested_host = None
+        if not keep_host:
+            self.requested_host = None
         self.transfer_type = "a"
         self.restart_position = 0
         self.facts = DEFAULT_FACTS

@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import inspect
 import ssl
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol, TypeVar
 
+import attrs
 import trio
 
 from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
+from ..tls.sni import ServerNameRouter
 from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
 from .control import ControlChannel
 from .dataconn import NoDataConnection
+from .servernames import SNIPolicy, server_name_router, sni_policy
+from .sites import Site, SiteTable
 from .state import SessionState
 
 __all__ = ["TLSHost", "TLSProtection"]
@@ -40,6 +44,7 @@ T = TypeVar("T")
 
 # Shared contexts (binding off), keyed by the settings that built them.
 _SHARED_CONTEXTS: dict[TLSSettings, ssl.SSLContext] = {}
+_SHARED_ROUTED: dict[tuple[TLSSettings, SNIPolicy], ssl.SSLContext] = {}
 _WARNED: set[type] = set()
 
 
@@ -57,10 +62,18 @@ class TLSHost(Protocol):
     tls_handshake_timeout: float
     tls_data_session_binding: DataSessionBinding | str
     tls_sni_hosts: Collection[str] | None
+    tls_strict_sni: bool
+    sites: SiteTable | Sequence[Site]
+    host_names: Sequence[str]
     session_state: SessionState
     control_channel: ControlChannel
 
+    @property
+    def site(self) -> Site | None: ...
+    def adopt_server_name_site(self, site: Site | None) -> bool: ...
+
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
+    def respond(self, resp: str) -> None: ...
     def log(self, msg: str) -> None: ...
     def logerror(self, msg: str) -> None: ...
     def close(self) -> None: ...
@@ -70,7 +83,13 @@ class TLSHost(Protocol):
 class TLSProtection:
     """One session's FTPS: its context, the control connection's TLS, data protection."""
 
-    __slots__ = ("_context", "_control_session_id", "_host", "control_protected")
+    __slots__ = (
+        "_context",
+        "_control_session_id",
+        "_host",
+        "control_protected",
+        "handshake_site",
+    )
 
     def __init__(self, host: TLSHost) -> None:
         self._host = host
@@ -78,6 +97,9 @@ class TLSProtection:
         self._control_session_id: bytes | None = None
         #: True while the control connection runs over TLS.
         self.control_protected = False
+        #: The site whose certificate the control connection's handshake
+        #: presented (None: the handler's own); ``HOST`` may not change it.
+        self.handshake_site: Site | None = None
 
     # --- what the settings say
 
@@ -125,6 +147,7 @@ class TLSProtection:
         given = host.ssl_context
         if inspect.ismethod(given) and given.__self__ is host:
             given = given.__func__  # a plain function set on the class came back bound
+        policy = self._sni_policy()
         if callable(given):  # a factory: a fresh context for every session
             return given()
         if given is not None:
@@ -136,11 +159,59 @@ class TLSProtection:
         settings = TLSSettings(
             host.certfile, host.keyfile, host.ssl_protocol, host.ssl_options, host.tls_sni_hosts
         )
+        if policy is not None:
+            return self._routed_context(settings, policy)
         if self.binding() is not DataSessionBinding.OFF:
             return build_context(settings, bind_sessions=True)
         shared = _SHARED_CONTEXTS.get(settings)
         if shared is None:
             shared = _SHARED_CONTEXTS[settings] = build_context(settings)
+        return shared
+
+    def _sni_policy(self) -> SNIPolicy | None:
+        """How SNI routes handshakes to sites; None where nothing is routed.
+
+        Routing needs contexts trioftp builds itself (``certfile``): with a
+        ready ``ssl_context`` sites are selected by ``HOST`` only, and site
+        certificates or strict SNI are a configuration error (ValueError).
+        """
+        host = self._host
+        sites = SiteTable.of(host.sites)
+        if not sites and not host.tls_strict_sni:
+            return None
+        # The default site's certificate is the handler's own, not one a HOST put in place.
+        handler = type(host)
+        certfile: str | None = getattr(handler, "certfile", None)
+        if host.ssl_context is not None or certfile is None:
+            if host.tls_strict_sni or any(site.certfile is not None for site in sites):
+                raise ValueError(
+                    "site certificates and tls_strict_sni need the handler's own "
+                    "certfile/keyfile (not ssl_context)"
+                )
+            return None
+        own = TLSSettings(
+            certfile, getattr(handler, "keyfile", None), host.ssl_protocol, host.ssl_options
+        )
+        return sni_policy(
+            own,
+            sites,
+            [*host.host_names, *(host.tls_sni_hosts or ())],
+            strict=host.tls_strict_sni,
+            refuse_unknown=host.tls_sni_hosts is not None,
+        )
+
+    def _routed_context(self, settings: TLSSettings, policy: SNIPolicy) -> ssl.SSLContext:
+        """A context of *settings* whose handshakes SNI routes to the sites (blocking)."""
+        router = server_name_router(policy)
+        settings = attrs.evolve(settings, sni_hosts=None)
+        if self.binding() is not DataSessionBinding.OFF:
+            context = build_context(settings, bind_sessions=True)
+            context.sni_callback = router
+            return context
+        shared = _SHARED_ROUTED.get((settings, policy))
+        if shared is None:
+            shared = _SHARED_ROUTED[settings, policy] = build_context(settings)
+            shared.sni_callback = router
         return shared
 
     async def load_context(self) -> object:
@@ -176,10 +247,18 @@ class TLSProtection:
             host.close_when_done()
             return False
         host.control_channel.start_tls(tls)
+        named, site = _named_site(context, tls)
+        if named and not host.adopt_server_name_site(site):
+            shown = "the handler's own names" if site is None else repr(site.name)
+            host.log(f"TLS server name ({shown}) is not the site selected with HOST.")
+            host.respond("421 The TLS server name does not match the HOST name.")
+            host.close_when_done()
+            return False
         host.session_state.new_security_context(protected_by_default=self.implicit)
         self._context = context
         self._control_session_id = session_id(tls)
         self.control_protected = True
+        self.handshake_site = host.site
         return True
 
     async def clear_control(self) -> bool:
@@ -219,6 +298,12 @@ class TLSProtection:
         tls = wrap_server(stream, self._context)
         try:
             await self._handshake(tls)
+            named, site = _named_site(self._context, tls)
+            if named and site is not self.handshake_site:
+                raise NoDataConnection(
+                    "data connection named another TLS server name than the control connection",
+                    "425 The data connection's TLS server name is not the control connection's.",
+                )
             binding = self.binding()
             if binding is not DataSessionBinding.OFF and not self._resumes_control_session(tls):
                 if binding is DataSessionBinding.REQUIRED:
@@ -252,6 +337,22 @@ class TLSProtection:
             return False
         data_id = session_id(tls)
         return data_id is None or data_id == self._control_session_id
+
+
+def _named_site(context: object, tls: TLSStream) -> tuple[bool, Site | None]:
+    """Whether a finished handshake's SNI server name selected a site, and which.
+
+    ``(True, None)`` is the default site (a name of the handler's own);
+    ``(False, None)`` a client that named none (or one let through
+    unrouted), or a context that does no SNI routing.
+    """
+    router = getattr(context, "sni_callback", None)
+    if not isinstance(router, ServerNameRouter):
+        return False, None
+    route = router.route_of(getattr(tls, "context", None))
+    if route is None:
+        return False, None
+    return True, route if isinstance(route, Site) else None
 
 
 def _warn_shared_binding(kind: type) -> None:

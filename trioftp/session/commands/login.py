@@ -12,6 +12,7 @@ from ...authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorize
 from ...protocol.addresses import normalize_ip
 from ...protocol.replies import sanitize
 from ..context import CommandContext
+from ..sites import HostArgument, Site, SiteTable, parse_host_argument
 
 __all__ = ["LoginCommands"]
 
@@ -54,8 +55,9 @@ class LoginCommands:
         await self.session_events.logged_in(self, username)
 
     async def ftp_REIN(self: CommandContext, line: str) -> None:
-        """Log out and wait for a new USER (``220``)."""
+        """Log out and wait for a new USER (``220``); a HOST is forgotten too."""
         await self.logout()
+        self.forget_site()
         self.respond("220 Ready for new user.")
 
     async def ftp_QUIT(self: CommandContext, line: str) -> None:
@@ -74,18 +76,33 @@ class LoginCommands:
             await self.session_events.logged_out(self, username)
 
     def ftp_HOST(self: CommandContext, line: str) -> None:
-        """Select the virtual host before login (RFC 7151)."""
+        """Select the virtual host before login (RFC 7151): ``220`` and its banner.
+
+        A later HOST replaces an earlier one; a refused one (``501``, ``504``)
+        leaves the session as if no HOST had been sent.
+        """
         if self.authenticated or self.username:
             self.respond("503 HOST must be sent before USER.")
             return
-        name = line.strip()
-        if name.startswith("[") and name.endswith("]"):
-            name = name[1:-1]
-        if not _known_host(self, name):
-            self.respond(f"504 Unknown host {sanitize(name)!r}.")
+        try:
+            argument = parse_host_argument(line)
+        except ValueError:
+            self.respond(f"501 Invalid host name {sanitize(line.strip())!r}.")
             return
-        self.session_state.requested_host = name
-        self.respond(f"220 Host {sanitize(name)!r} accepted.")
+        shown = sanitize(line.strip())
+        tls = self.tls_protection
+        found, site = _site_named(self, argument)
+        if not found:
+            self.forget_site()
+            self.respond(f"504 Unknown host {shown!r}.")
+        elif tls is not None and tls.control_protected and site is not tls.handshake_site:
+            # The certificate presented was another site's (RFC 7151 section 4).
+            self.forget_site()
+            self.respond(f"504 Host {shown!r} is not the host of this TLS session.")
+        else:
+            self.select_site(site)
+            self.session_state.requested_host = argument.value
+            self.respond(f"220 {self.banner}")
 
 
 def _in_memory(authorizer: object) -> bool:
@@ -119,16 +136,22 @@ async def _login_failed(session: CommandContext, username: str, password: str, w
         session.respond(f"530 {why}")
 
 
-def _known_host(session: CommandContext, name: str) -> bool:
-    lowered = name.lower().rstrip(".")
-    if lowered in (host.lower() for host in session.host_names):
-        return True
+def _site_named(session: CommandContext, argument: HostArgument) -> tuple[bool, Site | None]:
+    """Whether HOST's *argument* names this server, and the site it names (None: default).
+
+    The default site answers to the server's own address, ``host_names``,
+    ``localhost`` on loopback and the machine's host name.
+    """
     local = normalize_ip(session.local_ip)
-    try:
-        return normalize_ip(lowered) == local
-    except ValueError:
-        pass
-    if lowered == "localhost":
-        return ipaddress.ip_address(local).is_loopback
+    if argument.is_address:
+        return normalize_ip(argument.value) == local, None
+    name = argument.value
+    site = SiteTable.of(session.sites).find(name)
+    if site is not None:
+        return True, site
+    if name in (host.lower().rstrip(".") for host in session.host_names):
+        return True, None
+    if name == "localhost":
+        return ipaddress.ip_address(local).is_loopback, None
     # The host's own name: gethostname reads a kernel value, it never blocks.
-    return lowered == socket.gethostname().lower()
+    return name == socket.gethostname().lower(), None
