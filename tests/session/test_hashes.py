@@ -318,7 +318,7 @@ async def test_uploads_not_hashed_by_default(start_server: StartServer) -> None:
 
 
 class GatedFile:
-    """A file whose second read waits until the test lets it go (in the worker thread)."""
+    """A file one of whose reads waits until the test lets it go (in the worker thread)."""
 
     def __init__(self, file: BinaryIO, gate: Gate) -> None:
         self.file = file
@@ -326,7 +326,7 @@ class GatedFile:
 
     def read(self, size: int) -> bytes:
         self.gate.reads += 1
-        if self.gate.reads == 2:
+        if self.gate.reads == self.gate.wait_at:
             self.gate.reached.set()
             assert self.gate.go.wait(10)
         return self.file.read(size)
@@ -346,7 +346,8 @@ class GatedFile:
 
 
 class Gate:
-    def __init__(self) -> None:
+    def __init__(self, wait_at: int = 2) -> None:
+        self.wait_at = wait_at  #: the read that waits for the test
         self.reads = 0
         self.reached = threading.Event()
         self.go = threading.Event()
@@ -405,3 +406,24 @@ async def test_session_end_stops_hashing(session_harness: SessionHarness, home: 
         await session.ended.wait()
     assert gate.closed
     assert gate.reads == 2
+
+
+async def test_abor_after_the_last_block(session_harness: SessionHarness, home: Path) -> None:
+    (home / "big.bin").write_bytes(CONTENT)
+    gate = Gate(wait_at=300)  # 300 blocks of 1000 bytes: the last read waits
+    session = session_harness(
+        runner=ThreadRunner(), abstracted_fs=gated_fs(gate), hash_block_size=1000,
+        hash_cache=None,
+    )  # fmt: skip
+    client = session.client
+    assert (await client.reply()).code == 220
+    assert (await client.login()).code == 230
+    await client.send("XSHA256 big.bin")
+    await trio.to_thread.run_sync(gate.reached.wait)
+    await client.send("ABOR")
+    await trio.testing.wait_all_tasks_blocked()
+    gate.go.set()
+    # Nothing was left to abort: the hash is answered, then the ABOR alone.
+    assert (await client.reply()).lines == (f"213 {DIGESTS['SHA-256'](CONTENT)}",)
+    assert (await client.reply()).lines == ("226 ABOR command successful.",)
+    assert gate.closed

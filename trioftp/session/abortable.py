@@ -51,11 +51,13 @@ class AbortableContext(Protocol):
 
 async def run_abortable(
     session: AbortableContext, work: Callable[[], T], cancel: threading.Event
-) -> T:
+) -> tuple[T, bool]:
     """Run *work* in the session's runner; set *cancel* on ABOR or when the session ends.
 
-    Raises :class:`Aborted` if an ABOR stopped it (*work* raised or returned
-    after seeing the flag), :class:`trio.Cancelled` if the session ended, and
+    Returns *work*'s result and whether an ABOR came too late to stop it
+    (the command completed: RFC 959 answers that ABOR with ``226`` alone).
+    Raises :class:`Aborted` if an ABOR stopped it (*work* raised after the
+    flag was set), :class:`trio.Cancelled` if the session ended, and
     whatever *work* raised otherwise.
     """
     aborted = False
@@ -95,11 +97,11 @@ async def run_abortable(
             failure = exc
         finally:
             nursery.cancel_scope.cancel()
-    if aborted:
-        raise Aborted
     if failure is not None:
+        if aborted:
+            raise Aborted from failure
         raise failure
-    return result
+    return result, aborted
 
 
 def _aborts(session: AbortableContext, line: Line) -> bool:

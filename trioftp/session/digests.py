@@ -37,6 +37,7 @@ __all__ = [
     "hash_file",
     "hash_option",
     "new_hasher",
+    "selected_algorithm",
 ]
 
 
@@ -88,6 +89,11 @@ def algorithm_named(name: str) -> str | None:
 def new_hasher(algorithm: str) -> Hasher:
     """A fresh hasher for *algorithm* (a name of :data:`ALGORITHMS`)."""
     return ALGORITHMS[algorithm]()
+
+
+def selected_algorithm(chosen: str | None, default: str) -> str:
+    """The algorithm HASH uses: the one OPTS HASH *chosen*, else the handler's *default*."""
+    return chosen or algorithm_named(default) or DEFAULT_ALGORITHM
 
 
 def hash_option(value: str, current: str) -> tuple[str, str]:

@@ -19,10 +19,10 @@ from typing import IO, Protocol, TypeVar, cast
 
 from ..log import logger
 from .digestcache import DigestCache, FileIdentity
-from .digests import DEFAULT_ALGORITHM, HashingWriter, algorithm_named
+from .digests import HashingWriter, selected_algorithm
 from .state import SessionState
 
-__all__ = ["hashing_upload", "selected_algorithm"]
+__all__ = ["hashing_upload"]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -41,15 +41,6 @@ class UploadHashingContext(Protocol):
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
 
 
-def selected_algorithm(session: UploadHashingContext) -> str:
-    """The algorithm HASH uses now: the one OPTS HASH selected, else the handler's."""
-    return (
-        session.session_state.hash_algorithm
-        or algorithm_named(session.hash_algorithm)
-        or DEFAULT_ALGORITHM
-    )
-
-
 def hashing_upload(session: UploadHashingContext, path: str, move: Move[M]) -> Move[M]:
     """*move*, hashing what it writes and caching the digest once the upload completes.
 
@@ -59,7 +50,7 @@ def hashing_upload(session: UploadHashingContext, path: str, move: Move[M]) -> M
     cache = session.hash_cache
     if not session.hash_uploads or cache is None:
         return move
-    algorithm = selected_algorithm(session)
+    algorithm = selected_algorithm(session.session_state.hash_algorithm, session.hash_algorithm)
 
     async def hashed_move(mover: M, opened: IO[bytes] | None) -> None:
         assert opened is not None

@@ -18,6 +18,8 @@ the handler's ``hash_cache`` without reading anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from ...filesystems import FilesystemError
@@ -25,10 +27,9 @@ from ...protocol.replies import Reply, sanitize
 from ..abortable import Aborted, run_abortable
 from ..context import CommandContext
 from ..digestcache import FileIdentity
-from ..digests import HashCancelled, HashJob, hash_file
+from ..digests import HashCancelled, HashJob, hash_file, selected_algorithm
 from ..errors import Refused, os_error_reply
 from ..paths import perm_of
-from ..uploadhashing import selected_algorithm
 
 __all__ = ["HashCommands"]
 
@@ -55,12 +56,13 @@ class HashCommands:
 
     async def ftp_HASH(self: CommandContext, line: str) -> None:
         """Hash the whole file in the selected algorithm (``213 SHA-256 0-99 <hex> name``)."""
-        algorithm = selected_algorithm(self)
-        result = await _hash(self, _Request("HASH", line, not_a_file=553), algorithm)
-        if result is not None:
-            digest, start, end = result
+        algorithm = selected_algorithm(self.session_state.hash_algorithm, self.hash_algorithm)
+
+        def answer(digest: str, start: int, end: int) -> str:
             last = max(end - 1, start)  # inclusive; an empty file is "0-0"
-            self.respond(f"213 {algorithm} {start}-{last} {digest} {sanitize(line)}")
+            return f"213 {algorithm} {start}-{last} {digest} {sanitize(line)}"
+
+        await _hash(self, [_Request("HASH", line, not_a_file=553)], algorithm, answer)
 
     async def ftp_XCRC(self: CommandContext, line: str) -> None:
         """CRC-32 of a file or of ``start end`` (end excluded): ``213 <hex>``."""
@@ -93,9 +95,7 @@ async def _x_command(session: CommandContext, command: str, line: str, algorithm
     if not requests:
         session.respond(f"501 Syntax: {command} <SP> path [<SP> start <SP> end].")
         return
-    result = await _hash(session, requests, algorithm)
-    if result is not None:
-        session.respond(f"213 {result[0]}")
+    await _hash(session, requests, algorithm, lambda digest, start, end: f"213 {digest}")
 
 
 def _x_requests(command: str, line: str) -> list[_Request]:
@@ -116,13 +116,16 @@ def _x_requests(command: str, line: str) -> list[_Request]:
 
 
 async def _hash(
-    session: CommandContext, requests: _Request | list[_Request], algorithm: str
-) -> tuple[str, int, int] | None:
-    """Hash what the first request that names a file asks; None once a problem is answered.
+    session: CommandContext,
+    candidates: list[_Request],
+    algorithm: str,
+    answer: Callable[[str, int, int], str],
+) -> None:
+    """Hash what the request asks (see :func:`_choose`) and reply.
 
-    Returns the hex digest and the range hashed (end excluded).
+    *answer* makes the success reply from the hex digest and the range
+    hashed (end excluded); any problem gets its own reply.
     """
-    candidates = requests if isinstance(requests, list) else [requests]
     fs, state = session.vfs, session.session_state
     cache = session.hash_cache
     job = HashJob(algorithm, block_size=max(1, session.hash_block_size))
@@ -165,7 +168,7 @@ async def _hash(
         return digest, start, end
 
     try:
-        return await run_abortable(session, work, job.cancel)
+        (digest, start, end), late_abort = await run_abortable(session, work, job.cancel)
     except Aborted:
         session.reply(_ABORTED)
         session.reply(_ABOR_DONE)
@@ -175,9 +178,12 @@ async def _hash(
         session.respond(str(refusal))
     except (OSError, FilesystemError) as exc:
         session.respond(os_error_reply(exc))
+    else:
+        session.respond(answer(digest, start, end))
+        if late_abort:  # the hash was done when ABOR came: nothing left to abort
+            session.reply(_ABOR_DONE)
     finally:
         state.hashed_bytes += job.bytes_read
-    return None
 
 
 def _choose(session: CommandContext, candidates: list[_Request]) -> tuple[_Request, str]:

@@ -8,8 +8,7 @@ from ...protocol.commands import help_columns, spec_for
 from ...protocol.listing import ALL_FACTS
 from ...protocol.replies import multiline_reply, sanitize
 from ..context import CommandContext
-from ..digests import hash_feature, hash_option
-from ..uploadhashing import selected_algorithm
+from ..digests import hash_feature, hash_option, selected_algorithm
 
 __all__ = ["InfoCommands", "features"]
 
@@ -76,7 +75,9 @@ class InfoCommands:
             shown = "".join(f"{fact};" for fact in facts)
             self.respond(f"200 MLST OPTS {shown}")
         elif command == "HASH" and "HASH" in self.proto_cmds:
-            reply, self.session_state.hash_algorithm = hash_option(value, selected_algorithm(self))
+            state = self.session_state
+            current = selected_algorithm(state.hash_algorithm, self.hash_algorithm)
+            reply, state.hash_algorithm = hash_option(value, current)
             self.respond(reply)
         else:
             self.respond(f"501 Invalid OPTS argument {sanitize(command)!r}.")
@@ -150,7 +151,8 @@ def features(session: CommandContext) -> list[str]:
         lines.add(f"MLST {facts}")
     if "HASH" in lines:
         lines.discard("HASH")
-        lines.add(hash_feature(selected_algorithm(session)))
+        state = session.session_state
+        lines.add(hash_feature(selected_algorithm(state.hash_algorithm, session.hash_algorithm)))
     return sorted(lines)
 
 
