@@ -49,6 +49,8 @@ class _Request:
     end: int | None = None
     #: The reply code for a path that is not a regular file (HASH: 553, per the draft).
     not_a_file: int = 550
+    #: One number after the path: start or end? Refused, as mod_digest does.
+    one_number: bool = False
 
 
 class HashCommands:
@@ -92,9 +94,6 @@ class HashCommands:
 async def _x_command(session: CommandContext, command: str, line: str, algorithm: str) -> None:
     """Run one X command: ``path``, or ``path start end`` (a path may have spaces)."""
     requests = _x_requests(command, line)
-    if not requests:
-        session.respond(f"501 Syntax: {command} <SP> path [<SP> start <SP> end].")
-        return
     await _hash(session, requests, algorithm, lambda digest, start, end: f"213 {digest}")
 
 
@@ -111,7 +110,7 @@ def _x_requests(command: str, line: str) -> list[_Request]:
     if len(words) == 3 and all(numbers) and words[0]:
         return [_Request(command, words[0], int(words[1]), int(words[2])), whole]
     if len(words) >= 2 and numbers[-1] and not (len(words) == 3 and numbers[0]):
-        return [_Request(command, " ".join(words[:-1]), -1, -1), whole]
+        return [_Request(command, " ".join(words[:-1]), one_number=True), whole]
     return [whole]
 
 
@@ -142,7 +141,7 @@ async def _hash(
                     f"{request.not_a_file} {sanitize(request.argument)}: Not a regular file."
                 )
             raise Refused(f"550 {sanitize(request.argument)}: No such file.")
-        if request.start < 0:
+        if request.one_number:
             raise Refused(f"501 {request.command} needs both a start and an end offset.")
         st = fs.stat(path)
         identity, size = FileIdentity.of(st), int(st.st_size)
