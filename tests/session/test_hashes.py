@@ -16,6 +16,7 @@ import trio
 import trio.testing
 
 from trioftp.filesystems import AbstractedFS
+from trioftp.handlers import FTPHandler
 from trioftp.session.digestcache import DigestCache, FileIdentity
 from trioftp.session.runner import ThreadRunner
 
@@ -427,3 +428,14 @@ async def test_abor_after_the_last_block(session_harness: SessionHarness, home: 
     assert (await client.reply()).lines == (f"213 {DIGESTS['SHA-256'](CONTENT)}",)
     assert (await client.reply()).lines == ("226 ABOR command successful.",)
     assert gate.closed
+
+
+async def test_hashes_removed_from_the_table(start_server: StartServer) -> None:
+    names = {"HASH", *X_COMMANDS}
+    table = {name: entry for name, entry in FTPHandler.proto_cmds.items() if name not in names}
+    server = await hashing_server(start_server, proto_cmds=table)
+    client = await server.client()
+    listed = await features(client)
+    assert not [line for line in listed if line.split(" ")[0] in names]
+    assert (await client.cmd("OPTS HASH")).lines == ("501 Invalid OPTS argument 'HASH'.",)
+    assert (await client.cmd("HASH data.bin")).lines == ('500 Command "HASH" not understood.',)
