@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--passive", default="50000-50999")
     parser.add_argument("--backlog", type=int, default=1024)
     parser.add_argument("--certfile")
+    parser.add_argument(
+        "--hash-uploads", metavar="ALGORITHM", help="trioftp: hash uploads in this algorithm"
+    )
     options = parser.parse_args()
     first, last = (int(part) for part in options.passive.split("-"))
 
@@ -51,6 +54,9 @@ def main() -> None:
     }
     if options.certfile:
         attributes["certfile"] = options.certfile
+    if options.hash_uploads:
+        attributes["hash_uploads"] = True
+        attributes["hash_algorithm"] = options.hash_uploads
     handler = type("BenchHandler", (base,), attributes)
     server = servers.FTPServer(("127.0.0.1", options.port), handler, backlog=options.backlog)
     server.max_cons = 100_000

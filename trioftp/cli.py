@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="implicit FTPS: TLS from the first byte (implies --tls)",
     )
     _add_site_options(parser)
+    _add_hash_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
 
@@ -172,6 +173,29 @@ def _apply_site_options(parser: argparse.ArgumentParser, options: argparse.Names
         site.certfile is not None for site in options.site_table
     )
     options.tls = options.tls or options.tls_strict_sni or has_certificates
+
+
+def _add_hash_options(parser: argparse.ArgumentParser) -> None:
+    """The file hash options (HASH, XCRC...: docs/hashes.md)."""
+    hashes = parser.add_argument_group("file hashes (HASH, XCRC, XMD5, XSHA1, ...)")
+    hashes.add_argument(
+        "--hash-uploads",
+        action="store_true",
+        help="hash uploads as they are written, so HASH of a file just uploaded reads nothing",
+    )
+    hashes.add_argument(
+        "--hash-max-size",
+        type=int,
+        metavar="BYTES",
+        default=FTPHandler.hash_max_size,
+        help=f"most bytes one hash command may read, 0 for no limit "
+        f"(default: {FTPHandler.hash_max_size})",
+    )
+
+
+def _hash_attributes(options: argparse.Namespace) -> dict[str, object]:
+    """Handler attributes for the file hash options."""
+    return {"hash_uploads": options.hash_uploads, "hash_max_size": options.hash_max_size}
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
@@ -214,6 +238,7 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
         "max_login_attempts": options.max_login_attempts,
     }
+    attributes.update(_hash_attributes(options))
     base: type[FTPHandler] = FTPHandler
     if options.tls:
         base = TLS_FTPHandler

@@ -51,6 +51,7 @@ from .protocol.commands import TLS_COMMANDS, proto_cmds
 from .session.commands import (
     DataConnectionCommands,
     FileCommands,
+    HashCommands,
     InfoCommands,
     ListingCommands,
     LoginCommands,
@@ -87,6 +88,7 @@ class FTPHandler(
     DataConnectionCommands,
     FileCommands,
     ListingCommands,
+    HashCommands,
 ):
     """The FTP protocol interpreter: one instance per control connection.
 

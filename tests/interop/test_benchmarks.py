@@ -68,3 +68,17 @@ def test_session_cost_reports_login_and_command_cpu() -> None:
     assert first.endswith(" us CPU (best of 1 rounds)")
     assert second.startswith("with 5 NOOPs: ")
     assert "per NOOP:" in second
+
+
+def test_upload_hash_reports_each_setting(tmp_path: Path) -> None:
+    out = _run_module(
+        "benchmarks.upload_hash", "--mib", "8", "--rounds", "1", "--algorithms", "SHA-256,CRC32",
+        "--home", str(tmp_path / "home"),
+    )  # fmt: skip
+    lines = out.strip().splitlines()
+    assert (
+        lines[0]
+        == "upload of 8 MiB, hash_uploads off and on - medians of 1 round(s), "
+        + (lines[0].rsplit(", ", 1)[1])
+    )
+    assert [line.split()[0] for line in lines[-3:]] == ["off", "SHA-256", "CRC32"]

@@ -9,6 +9,7 @@ status and stderr (the ``trioftp`` logger's lines, never a traceback).
 from __future__ import annotations
 
 import ftplib
+import hashlib
 import io
 import os
 import re
@@ -85,6 +86,24 @@ def test_write_allows_uploads(share: Path) -> None:
         server.stop_cleanly()
     assert (share / "up.bin").read_bytes() == b"\x00\xffuploaded"
     assert (share / "dir" / "moved.txt").read_bytes() == b"Hello, FTP!\n"
+
+
+def test_hash_options(share: Path) -> None:
+    data = os.urandom(100_000)
+    with running(
+        trioftp_command("-w", "--hash-uploads", "--hash-max-size", "50000"), cwd=share
+    ) as server:
+        with server.ftp("anonymous", "x@y") as ftp:
+            ftp.storbinary("STOR up.bin", io.BytesIO(data))
+            # Hashed while uploaded: answered although the file is over the size cap.
+            expected = f"213 SHA-256 0-99999 {hashlib.sha256(data).hexdigest()} up.bin"
+            assert ftp.sendcmd("HASH up.bin") == expected
+            with pytest.raises(ftplib.error_perm, match=r"^556 up\.bin: Too large to hash here\.$"):
+                ftp.sendcmd("XMD5 up.bin")
+            hello = hashlib.md5(b"Hello, FTP!\n").hexdigest()
+            assert ftp.sendcmd("XMD5 hello.txt") == f"213 {hello}"
+            ftp.quit()
+        server.stop_cleanly()
 
 
 def test_directory_option(share: Path, tmp_path: Path) -> None:
@@ -351,6 +370,8 @@ def test_help_lists_every_option() -> None:
         "--max-cons",
         "--max-cons-per-ip",
         "--max-login-attempts",
+        "--hash-uploads",
+        "--hash-max-size",
     ]:
         assert re.search(rf"^  {long}\b", text, re.MULTILINE), long
 

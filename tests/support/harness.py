@@ -22,7 +22,7 @@ import trio
 import trio.testing
 
 from trioftp.handlers import FTPHandler
-from trioftp.session.runner import InlineRunner
+from trioftp.session.runner import InlineRunner, Runner
 
 from .ftpclient import FTPClient
 from .servers import make_handler
@@ -67,7 +67,9 @@ class SessionHarness:
     The handler class is *base* with memory-stream active data connections
     (:class:`MemoryConnector`), user/pass and anonymous on :attr:`home`
     (:func:`~tests.support.servers.make_handler`: ``perm=`` applies to
-    user/pass) and *attributes* as class attributes. The session runs in
+    user/pass) and *attributes* as class attributes; blocking calls run in
+    *runner* (inline unless given, e.g. a ``ThreadRunner`` for work that
+    must really run beside the event loop). The session runs in
     :attr:`nursery` until it ends or the test does; nothing has been read yet
     (the greeting is the client's first reply).
     """
@@ -76,7 +78,13 @@ class SessionHarness:
     home: Path
     data_buffer: int = 10  #: how many data connections may wait for the test to take them
 
-    def __call__(self, base: type[FTPHandler] = FTPHandler, **attributes: Any) -> MemorySession:
+    def __call__(
+        self,
+        base: type[FTPHandler] = FTPHandler,
+        *,
+        runner: Runner | None = None,
+        **attributes: Any,
+    ) -> MemorySession:
         send, receive = trio.open_memory_channel[trio.abc.Stream](self.data_buffer)
         attributes.setdefault("data_connector", MemoryConnector(send))
         handler_class = make_handler(self.home, base=base, **attributes)
@@ -86,7 +94,7 @@ class SessionHarness:
             None,
             local_address=LOCAL_ADDRESS,
             remote_address=REMOTE_ADDRESS,
-            runner=InlineRunner(),
+            runner=runner if runner is not None else InlineRunner(),
         )
         ended = trio.Event()
 

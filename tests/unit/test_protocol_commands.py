@@ -83,6 +83,7 @@ EXPECTED_COMMANDS = {
     "PASV", "PORT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE",
     "SITE CHMOD", "SITE HELP", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER",
     "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "HASH", "XCRC", "XMD5", "XSHA", "XSHA1", "XSHA256", "XSHA512",
 }  # fmt: skip
 
 
@@ -114,6 +115,8 @@ EXPECTED_PERMS = {
     "RMD": "d", "XRMD": "d", "LIST": "l", "NLST": "l", "MLSD": "l", "MLST": "l",
     "MDTM": "l", "SIZE": "l", "STAT": "l", "MFMT": "T", "MKD": "m", "XMKD": "m",
     "RETR": "r", "RNFR": "f", "RNTO": "f", "SITE CHMOD": "M", "STOR": "w", "STOU": "w",
+    "HASH": "r", "XCRC": "r", "XMD5": "r", "XSHA": "r", "XSHA1": "r", "XSHA256": "r",
+    "XSHA512": "r",
 }  # fmt: skip
 
 
@@ -155,6 +158,13 @@ def test_feat_lines() -> None:
         "OPTS": "UTF8",
         "REST": "REST STREAM",
         "SIZE": "SIZE",
+        "HASH": "HASH",
+        "XCRC": "XCRC",
+        "XMD5": "XMD5",
+        "XSHA": "XSHA",
+        "XSHA1": "XSHA1",
+        "XSHA256": "XSHA256",
+        "XSHA512": "XSHA512",
     }
 
 

@@ -17,6 +17,7 @@ from ..filesystems import AbstractedFS
 from ..protocol.replies import Reply
 from .control import ControlChannel
 from .dataconn import DataChannel
+from .digestcache import DigestCache
 from .events import EventSource, SessionEvents
 from .sites import Site, SiteTable
 from .state import SessionState
@@ -45,6 +46,12 @@ class CommandContext(EventSource, Protocol):
     sites: SiteTable | Sequence[Site]
     banner: str
     listing_chunk_size: int
+    hash_algorithm: str
+    hash_block_size: int
+    hash_max_size: int
+    hash_session_budget: int
+    hash_uploads: bool
+    hash_cache: DigestCache | None
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...

@@ -18,6 +18,7 @@ from ..authorizers import Authorizer, DummyAuthorizer
 from ..filesystems import AbstractedFS
 from ..protocol.commands import COMMANDS, proto_cmds
 from ..protocol.framing import DEFAULT_MAX_LINE
+from .digestcache import DigestCache
 from .sites import Site, SiteTable
 from .transfers import DataMover
 
@@ -80,3 +81,21 @@ class SessionSettings:
     #: :class:`~.sites.SiteTable` or a list of :class:`~.sites.Site`; a
     #: session that selects none uses the settings above.
     sites: SiteTable | Sequence[Site] = SiteTable()
+
+    # File hashes (HASH, XCRC, XMD5, XSHA1, XSHA256, XSHA512; docs/hashes.md).
+    #: trioftp: the algorithm HASH uses until OPTS HASH selects another
+    #: (SHA-256, SHA-512, SHA-1, MD5 or CRC32).
+    hash_algorithm: str = "SHA-256"
+    #: trioftp: bytes read per block when hashing (one runner check per block).
+    hash_block_size: int = 1 << 20
+    #: trioftp: most bytes one hash command may read (``556`` beyond; 0: no limit).
+    hash_max_size: int = 16 << 30
+    #: trioftp: most bytes a session may read for hashes in all (``556`` beyond;
+    #: 0: no limit). Hashes found in :attr:`hash_cache` cost nothing.
+    hash_session_budget: int = 64 << 30
+    #: trioftp: hash uploads (STOR, STOU) as they are written, in the selected
+    #: algorithm, so HASH of a file just uploaded needs no second read.
+    hash_uploads: bool = False
+    #: trioftp: hashes known for unchanged files, shared by the handler's
+    #: sessions (None: nothing is remembered).
+    hash_cache: DigestCache | None = DigestCache()

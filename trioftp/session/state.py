@@ -43,6 +43,12 @@ class SessionState:
     # Data protection (RFC 4217).
     pbsz: bool = False
     protect_data: bool = False
+    # File hashes (draft-bryan-ftpext-hash).
+    #: The algorithm selected with OPTS HASH (None: the handler's ``hash_algorithm``).
+    hash_algorithm: str | None = None
+    #: Bytes read from disk for hashes in this session, logins included (the
+    #: ``hash_session_budget``; REIN does not reset it).
+    hashed_bytes: int = 0
 
     def new_login(self, *, protected_by_default: bool = False, keep_host: bool = False) -> None:
         """Forget the user and everything set since login (USER, REIN).
@@ -63,6 +69,7 @@ class SessionState:
         self.rename_from = None
         self.epsv_all = False
         self.pbsz = self.protect_data = protected_by_default
+        self.hash_algorithm = None
 
     def new_security_context(self, *, protected_by_default: bool = False) -> None:
         """A new TLS session on the control connection (AUTH): PBSZ and PROT start over."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from .dataconn import DataConnectionCommands
 from .files import FileCommands
+from .hashes import HashCommands
 from .info import InfoCommands
 from .listings import ListingCommands
 from .login import LoginCommands
@@ -25,6 +26,7 @@ __all__ = [
     "STOCK_METHODS",
     "DataConnectionCommands",
     "FileCommands",
+    "HashCommands",
     "InfoCommands",
     "ListingCommands",
     "LoginCommands",
@@ -40,6 +42,7 @@ GROUPS = (
     DataConnectionCommands,
     FileCommands,
     ListingCommands,
+    HashCommands,
     TLSCommands,
 )
 

@@ -12,6 +12,7 @@ from ..context import CommandContext
 from ..errors import Refused, run_or_reply
 from ..paths import check_or_refuse, perm_of
 from ..transfers import DataMover, Transfer
+from ..uploadhashing import hashing_upload
 
 __all__ = ["FileCommands"]
 
@@ -99,9 +100,10 @@ class FileCommands:
                 return handle
             return fs.open(file, "ab" if command == "APPE" else "wb")
 
-        transfer = Transfer(
-            command, _receive(self), path=file, receive=True, open_file=open_for_writing
-        )
+        move = _receive(self)
+        if command == "STOR" and not offset:  # a whole new file: hashed if hash_uploads
+            move = hashing_upload(self, file, move)
+        transfer = Transfer(command, move, path=file, receive=True, open_file=open_for_writing)
         await self.transfers.run(transfer)
 
     async def ftp_APPE(self: CommandContext, file: str) -> None:
@@ -147,7 +149,7 @@ class FileCommands:
         named = f"FILE: {sanitize(os.path.basename(path))}"
         transfer = Transfer(
             "STOU",
-            _receive(self),
+            hashing_upload(self, path, _receive(self)),
             path=path,
             receive=True,
             file=handle,

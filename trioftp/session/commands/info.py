@@ -8,6 +8,7 @@ from ...protocol.commands import help_columns, spec_for
 from ...protocol.listing import ALL_FACTS
 from ...protocol.replies import multiline_reply, sanitize
 from ..context import CommandContext
+from ..digests import hash_feature, hash_option, selected_algorithm
 
 __all__ = ["InfoCommands", "features"]
 
@@ -59,7 +60,7 @@ class InfoCommands:
         self.respond("215 UNIX Type: L8")
 
     def ftp_OPTS(self: CommandContext, line: str) -> None:
-        """``OPTS UTF8 ON`` and ``OPTS MLST fact;fact;...`` (RFC 2389, 3659)."""
+        """``OPTS UTF8 ON``, ``OPTS MLST fact;fact;...`` (RFC 2389, 3659), ``OPTS HASH [name]``."""
         command, _, value = line.strip().partition(" ")
         command = command.upper()
         if command == "UTF8" and not _speaks_utf8(self.encoding):
@@ -73,6 +74,11 @@ class InfoCommands:
             facts = self.session_state.facts = [fact for fact in ALL_FACTS if fact in wanted]
             shown = "".join(f"{fact};" for fact in facts)
             self.respond(f"200 MLST OPTS {shown}")
+        elif command == "HASH" and "HASH" in self.proto_cmds:
+            state = self.session_state
+            current = selected_algorithm(state.hash_algorithm, self.hash_algorithm)
+            reply, state.hash_algorithm = hash_option(value, current)
+            self.respond(reply)
         else:
             self.respond(f"501 Invalid OPTS argument {sanitize(command)!r}.")
 
@@ -143,6 +149,10 @@ def features(session: CommandContext) -> list[str]:
         selected = session.session_state.facts
         facts = "".join(f"{fact}{'*' if fact in selected else ''};" for fact in ALL_FACTS)
         lines.add(f"MLST {facts}")
+    if "HASH" in lines:
+        lines.discard("HASH")
+        state = session.session_state
+        lines.add(hash_feature(selected_algorithm(state.hash_algorithm, session.hash_algorithm)))
     return sorted(lines)
 
 
