@@ -75,7 +75,11 @@ class ListingCommands:
 
         def lines() -> Iterator[bytes]:
             if not fs.isdir(path):
-                raise Refused("501 No such directory.")
+                # RFC 3659 7.2.1: 501 for a path that is not a directory, 550 for
+                # one that does not exist (rclone creates a folder only after a 550).
+                if fs.lexists(path):
+                    raise Refused("501 Not a directory.")
+                raise Refused("550 No such directory.")
             names = [".", "..", *sorted(fs.listdir(path))]
             return iter(fs.format_mlsx(path, names, perms(username), facts))
 
