@@ -668,3 +668,12 @@ async def test_commands_are_case_insensitive(client: FTPClient) -> None:
     assert (await client.cmd("noop")).code == 200
     assert (await client.cmd("Pwd")).code == 257
     assert (await client.cmd("syst")).lines == ("215 UNIX Type: L8",)
+
+
+async def test_stray_telnet_subnegotiation_costs_one_line(server: RunningServer) -> None:
+    """An IAC SB never closed by IAC SE ends at its line end; later commands are answered."""
+    client = await server.client()
+    async with client.stream:
+        await client.send_raw(b"NOOP\xff\xfa\x18 never closed\r\n")
+        assert (await client.reply()).first == "200 I successfully did nothing."
+        assert (await client.cmd("PWD")).first == '257 "/" is the current directory.'
