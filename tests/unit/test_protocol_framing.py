@@ -158,7 +158,8 @@ def test_telnet_subnegotiation_is_removed() -> None:
 
 def test_unterminated_subnegotiation_ends_at_the_line_end() -> None:
     # A stray IAC SB with no IAC SE costs its own line only, not every later command.
-    data = b"NOOP" + bytes([IAC, SB, 24]) + b" junk\r\nPWD\r\n" + bytes([IAC, SB, IAC]) + b"\nCDUP\n"
+    data = b"NOOP" + bytes([IAC, SB, 24]) + b" junk\r\nPWD\r\n"
+    data += bytes([IAC, SB, IAC]) + b"\nCDUP\n"
     assert feed_all([data]) == [b"NOOP", b"PWD", b"", b"CDUP"]
     assert feed_all([bytes([b]) for b in data]) == [b"NOOP", b"PWD", b"", b"CDUP"]
 

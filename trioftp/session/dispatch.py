@@ -130,14 +130,11 @@ def _tls_first(session: DispatchContext) -> bool:
 def _unknown_command(session: DispatchContext, name: str) -> None:
     """Answer a command the table does not have: ``502`` if FTP defines it, else ``500``.
 
-    Under FTPS, an HTTP request before login means a confused or malicious
-    client (ALPACA): the connection is dropped.
+    An HTTP request before login means a browser or a cross-protocol attack
+    (ALPACA: FTP commands in a POST body): the connection is dropped before the
+    body's lines can run, with or without FTPS.
     """
-    if (
-        session.tls_protection is not None
-        and name in HTTP_METHODS
-        and not session.session_state.authenticated
-    ):
+    if name in HTTP_METHODS and not session.session_state.authenticated:
         session.log(f"Dropped a {sanitize(name)} request: HTTP on the FTP port (ALPACA).")
         session.close()
     elif name in NOT_IMPLEMENTED:
