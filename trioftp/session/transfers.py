@@ -350,6 +350,10 @@ class Transfers:
             moved = mover.get_transmitted_bytes()
             code = os_error_code(exc, default=451 if moved else 550)
             return self._failure(transfer, moved, code, os_error_text(exc))
+        except Exception:  # a filesystem's or file object's own bug: this transfer fails
+            ctx.log_exception(f"{transfer.command} failed")
+            moved = mover.get_transmitted_bytes()
+            return self._failure(transfer, moved, 451, "Local error in processing")
         return TransferResult(Reply.of(226, "Transfer complete."), completed=True)
 
     def _failure(self, transfer: Transfer, moved: int, code: int, reason: str) -> TransferResult:
