@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 from trioftp.filesystems import AbstractedFS, FilesystemError
+from trioftp.session.runner import InlineRunner
 
 from ..support.ftpclient import FTPClient, Reply
 from ..support.servers import RunningServer
@@ -698,7 +699,7 @@ async def test_stat_of_a_big_directory_streams(start_server: StartServer) -> Non
                 made.append(name)
                 yield f"-rw-r--r--   1 owner group 0 Jan 01  2020 {name}\r\n".encode()
 
-    server = await start_server(abstracted_fs=Counting)
+    server = await start_server(abstracted_fs=Counting, runner=InlineRunner())
     sock = trio.socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client that reads slowly
     await sock.connect((server.host, server.port))
@@ -706,7 +707,9 @@ async def test_stat_of_a_big_directory_streams(start_server: StartServer) -> Non
     assert (await client.reply()).code == 220
     assert (await client.login()).code == 230
     await client.send("STAT /")
-    await trio.testing.wait_all_tasks_blocked(cushion=0.05)  # the server waits to write
+    # One Trio loop runs both ends (an inline runner): once every task waits,
+    # the server is blocked writing to the client that does not read.
+    await trio.testing.wait_all_tasks_blocked(cushion=0.05)
     # The client reads nothing: the session waits with a bounded part made.
     assert 0 < len(made) < entries // 2
     reply = await client.reply()
