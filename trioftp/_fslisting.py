@@ -39,9 +39,15 @@ class ListedFilesystem(Protocol):
 
 
 def ls_lines(
-    fs: ListedFilesystem, basedir: str, listing: Iterable[str], ignore_err: bool
+    fs: ListedFilesystem,
+    basedir: str,
+    listing: Iterable[str],
+    ignore_err: bool,
+    lstat: Callable[[str], os.stat_result] | None = None,
 ) -> Iterator[bytes]:
-    """:meth:`~trioftp.filesystems.AbstractedFS.format_list` of *fs*."""
+    """:meth:`~trioftp.filesystems.AbstractedFS.format_list` of *fs*, entries
+    looked at with *lstat* (default: ``fs.lstat``)."""
+    lstat = lstat or fs.lstat
     encoding, errors = _codec(fs)
     use_gmt = bool(getattr(fs.cmd_channel, "use_gmt_times", True))
     owners: dict[int, str] = {}
@@ -50,7 +56,7 @@ def ls_lines(
     for name in listing:
         path = _entry_path(fs, basedir, name)
         try:
-            st = fs.lstat(path)
+            st = lstat(path)
         except (OSError, FilesystemError):
             if ignore_err:
                 continue
@@ -84,8 +90,11 @@ def mlsx_lines(
     perms: str,
     facts: Iterable[str],
     ignore_err: bool,
+    lstat: Callable[[str], os.stat_result] | None = None,
 ) -> Iterator[bytes]:
-    """:meth:`~trioftp.filesystems.AbstractedFS.format_mlsx` of *fs*."""
+    """:meth:`~trioftp.filesystems.AbstractedFS.format_mlsx` of *fs*, entries
+    looked at with *lstat* (default: ``fs.lstat``)."""
+    lstat = lstat or fs.lstat
     encoding, errors = _codec(fs)
     wanted = {fact.lower() for fact in facts}
     enabled = [fact for fact in ALL_FACTS if fact in wanted]
@@ -94,7 +103,7 @@ def mlsx_lines(
     for name in listing:
         path = _entry_path(fs, basedir, name) if name == ".." else prefix + name
         try:
-            st = fs.lstat(path)
+            st = lstat(path)
         except (OSError, FilesystemError):
             if ignore_err:
                 continue

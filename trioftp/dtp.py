@@ -22,12 +22,14 @@ import contextlib
 import errno
 import math
 import os
+import stat
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO
 
 import trio
 
 from ._upload import receive_upload
+from .filesystems import FilesystemError
 from .protocol.ascii import ToNetwork
 from .session.core import Session
 from .session.transfers import DataStalled
@@ -92,14 +94,23 @@ class DTPHandler:
     async def send_file(self, file: IO[bytes], *, offset: int = 0, ascii: bool = False) -> None:
         """Send *file* from *offset* to its end, converting LF to CRLF if *ascii*."""
         self.file_obj = file
+        size_at_open = _regular_file_size(file)
         with self._transfer():
+            done = False
             if not ascii and self._can_sendfile(file):
-                offset = await self._sendfile(file, offset)
-                if offset < 0:
-                    return
-            if offset:
-                await self.cmd_channel.run_blocking(file.seek, offset)
-            await self._send_blocks(file, ToNetwork() if ascii else None)
+                offset, done = await self._sendfile(file, offset)
+            if not done:
+                if offset:
+                    await self.cmd_channel.run_blocking(file.seek, offset)
+                await self._send_blocks(file, ToNetwork() if ascii else None)
+                if size_at_open is not None:
+                    # At EOF the descriptor's position is where the file ended.
+                    offset = os.lseek(file.fileno(), 0, os.SEEK_CUR)
+        if size_at_open is not None and offset < size_at_open:
+            # Cut short by someone truncating it: neither the old file nor the new one.
+            raise FilesystemError(
+                f"File truncated during the transfer ({offset} of {size_at_open} bytes)"
+            )
 
     async def _send_blocks(self, file: IO[bytes], converter: ToNetwork | None) -> None:
         """Buffered send: the next block is read from disk while this one is sent."""
@@ -242,9 +253,10 @@ class DTPHandler:
     def _throttled(self) -> bool:
         return False
 
-    async def _sendfile(self, file: IO[bytes], offset: int) -> int:
-        """Send *file* with ``os.sendfile``; return -1 when done, or the offset to
-        continue from with buffered sends if the kernel refuses sendfile."""
+    async def _sendfile(self, file: IO[bytes], offset: int) -> tuple[int, bool]:
+        """Send *file* with ``os.sendfile``: return the offset reached and True at
+        the end of the file, or the offset to continue from with buffered sends
+        and False if the kernel refuses sendfile."""
         assert isinstance(self.socket, trio.SocketStream)
         sock = self.socket.socket
         out_fd, in_fd = sock.fileno(), file.fileno()
@@ -261,10 +273,10 @@ class DTPHandler:
                 raise trio.BrokenResourceError(str(exc)) from exc
             except OSError as exc:
                 if exc.errno in _NO_SENDFILE and self.transmitted == 0:
-                    return offset
+                    return offset, False
                 raise
             if sent == 0:
-                return -1
+                return offset, True
             offset += sent
             self.transmitted += sent
             self._progress()
@@ -272,6 +284,15 @@ class DTPHandler:
             if since_yield >= _YIELD_EVERY:
                 since_yield = 0
                 await trio.lowlevel.checkpoint()
+
+
+def _regular_file_size(file: IO[bytes]) -> int | None:
+    """The size of an OS file being sent, or None for anything else (a pipe, a custom file)."""
+    try:
+        status = os.fstat(file.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 class ThrottledDTPHandler(DTPHandler):

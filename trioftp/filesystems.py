@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, cast
 
+from trioftp._beneath import Beneath
 from trioftp._fslisting import ls_lines, mlsx_lines
 from trioftp.exceptions import FilesystemError
 
@@ -42,6 +44,9 @@ if sys.platform != "win32":
     import pwd
 
 __all__ = ["AbstractedFS", "FilesystemError", "UnixFilesystem"]
+
+# Opens a directory for lookups only (no read permission needed on Linux).
+_LOOKUP_ONLY: int = getattr(os, "O_PATH", os.O_RDONLY)
 
 
 def _normpath(path: str) -> str:
@@ -84,6 +89,7 @@ class AbstractedFS:
         self._cwd = "/"
         #: The session this filesystem belongs to (None in unit tests).
         self.cmd_channel = cmd_channel
+        self._lookups: Beneath | None = None
 
     @property
     def root(self) -> str:
@@ -166,13 +172,38 @@ class AbstractedFS:
         prefix = root if root.endswith(os.sep) else root + os.sep
         return real == root or real.startswith(prefix)
 
+    def _beneath(self, path: str) -> tuple[Beneath, str] | None:
+        """The lookups under root and *path* relative to root, or None if
+        *path* is not under root (a subclass mapping other directories in):
+        then the plain :mod:`os` call is made, as it was checked by
+        :meth:`validpath` already."""
+        root = self._root_path()
+        virtual = _relative(_normpath(path), root)
+        if virtual is None:
+            return None
+        if self._lookups is None or self._lookups.root != root:
+            self._lookups = Beneath(root)
+        return self._lookups, virtual[1:]
+
     # --- files
 
     def open(self, filename: str, mode: str) -> BinaryIO:
-        """Open *filename* in the binary *mode* (``ValueError`` for a text mode)."""
+        """Open *filename* in the binary *mode* (``ValueError`` for a text mode).
+
+        Under root the file is looked up from root's descriptor, one component
+        at a time, so a directory swapped for a symlink after the jail check
+        cannot make the open land outside (``EACCES`` instead).
+        """
         if "b" not in mode:
             raise ValueError(f"binary mode required, not {mode!r}")
-        return cast(BinaryIO, open(filename, mode))
+        where = self._beneath(filename)
+        if where is None:
+            return cast(BinaryIO, open(filename, mode))
+        lookups, relative = where
+        return cast(
+            BinaryIO,
+            open(filename, mode, opener=lambda _path, flags: lookups.open(relative, flags)),
+        )
 
     def mkstemp(
         self,
@@ -189,8 +220,7 @@ class AbstractedFS:
         """
         if "b" not in mode:
             raise ValueError(f"binary mode required, not {mode!r}")
-        fd, name = tempfile.mkstemp(suffix, prefix, dir)
-        name = os.path.abspath(name)
+        fd, name = self._create_unique(suffix, prefix, dir)
         try:
             file = open(name, mode, opener=lambda _path, _flags: fd)  # noqa: SIM115
         except BaseException:
@@ -199,7 +229,34 @@ class AbstractedFS:
             raise
         return cast(BinaryIO, file)
 
+    def unique_names(self) -> Iterator[str]:
+        """The random parts :meth:`mkstemp` tries in turn, until one makes a
+        new name (100 of them: ``FileExistsError`` after the last)."""
+        for _ in range(100):
+            yield secrets.token_hex(4)
+
+    def _create_unique(self, suffix: str, prefix: str, dir: str | None) -> tuple[int, str]:
+        """Create a file with a new name (``O_EXCL``, ``0600``); its descriptor and path."""
+        directory = _normpath(os.path.abspath(tempfile.gettempdir() if dir is None else dir))
+        where = self._beneath(directory)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        for part in self.unique_names():
+            name = f"{prefix}{part}{suffix}"
+            try:
+                if where is None:
+                    fd = os.open(os.path.join(directory, name), flags, 0o600)
+                else:
+                    lookups, relative = where
+                    fd = lookups.open(f"{relative}/{name}" if relative else name, flags, 0o600)
+            except FileExistsError:
+                continue
+            return fd, os.path.join(directory, name)
+        raise _oserror(FileExistsError, errno.EEXIST, directory)
+
     # --- wrappers around os
+    #
+    # Under root each one looks its path up from root's descriptor (see
+    # :mod:`trioftp._beneath`): the jail holds even while the tree changes.
 
     def chdir(self, path: str) -> None:
         """Make the real directory *path* the current one (sets :attr:`cwd`).
@@ -209,7 +266,7 @@ class AbstractedFS:
         :exc:`PermissionError` when it cannot be entered or resolves outside
         root. A subclass overriding it must set :attr:`cwd`.
         """
-        st = os.stat(path)
+        st = self.stat(path)
         if not stat.S_ISDIR(st.st_mode):
             raise _oserror(NotADirectoryError, errno.ENOTDIR, path)
         effective = os.access in os.supports_effective_ids
@@ -221,65 +278,116 @@ class AbstractedFS:
 
     def mkdir(self, path: str) -> None:
         """Create the directory *path*."""
-        os.mkdir(path)
+        if (where := self._beneath(path)) is None:
+            os.mkdir(path)
+            return
+        with where[0].parent(where[1]) as (parent, name):
+            os.mkdir(name, dir_fd=parent)
 
     def listdir(self, path: str) -> Iterable[str]:
         """Return the names in directory *path* (a list; subclasses may yield)."""
-        return os.listdir(path)
+        if (where := self._beneath(path)) is None:
+            return os.listdir(path)
+        fd = where[0].open(where[1], os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
 
     def rmdir(self, path: str) -> None:
         """Remove the empty directory *path*."""
-        os.rmdir(path)
+        if (where := self._beneath(path)) is None:
+            os.rmdir(path)
+            return
+        with where[0].parent(where[1]) as (parent, name):
+            os.rmdir(name, dir_fd=parent)
 
     def remove(self, path: str) -> None:
         """Remove the file *path*."""
-        os.remove(path)
+        if (where := self._beneath(path)) is None:
+            os.remove(path)
+            return
+        with where[0].parent(where[1]) as (parent, name):
+            os.unlink(name, dir_fd=parent)
 
     def rename(self, src: str, dst: str) -> None:
         """Rename *src* to *dst* (replacing a file *dst*, as :func:`os.rename`)."""
-        os.rename(src, dst)
+        source, target = self._beneath(src), self._beneath(dst)
+        if source is None or target is None:
+            os.rename(src, dst)
+            return
+        with (
+            source[0].parent(source[1]) as (src_dir, src_name),
+            target[0].parent(target[1]) as (dst_dir, dst_name),
+        ):
+            os.rename(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
 
     def chmod(self, path: str, mode: int) -> None:
         """Change the mode bits of *path*."""
-        os.chmod(path, mode)
+        if (where := self._beneath(path)) is None:
+            os.chmod(path, mode)
+            return
+        where[0].on_file(where[1], lambda target: os.chmod(target, mode))
 
     def stat(self, path: str) -> os.stat_result:
         """Return the status of *path*, following symlinks."""
-        return os.stat(path)
+        if (where := self._beneath(path)) is None:
+            return os.stat(path)
+        return where[0].on_file(where[1], os.stat)
 
     def lstat(self, path: str) -> os.stat_result:
         """Return the status of *path* itself, not following a symlink."""
-        return os.lstat(path)
+        if (where := self._beneath(path)) is None:
+            return os.lstat(path)
+        with where[0].parent(where[1]) as (parent, name):
+            if not name:
+                return os.stat(parent)
+            return os.stat(name, dir_fd=parent, follow_symlinks=False)
 
     def utime(self, path: str, timeval: float) -> None:
         """Set the access and modification times of *path* to *timeval* (epoch)."""
-        os.utime(path, (timeval, timeval))
+        if (where := self._beneath(path)) is None:
+            os.utime(path, (timeval, timeval))
+            return
+        where[0].on_file(where[1], lambda target: os.utime(target, (timeval, timeval)))
 
     def readlink(self, path: str) -> str:
         """Return the raw text of the symlink *path* (may name a server path)."""
-        return os.readlink(path)
+        if (where := self._beneath(path)) is None:
+            return os.readlink(path)
+        with where[0].parent(where[1]) as (parent, name):
+            return os.readlink(name, dir_fd=parent)
 
-    # --- wrappers around os.path
+    # --- wrappers around os.path, on top of stat and lstat
 
     def isfile(self, path: str) -> bool:
         """Whether *path* is a regular file (following symlinks)."""
-        return os.path.isfile(path)
+        try:
+            return stat.S_ISREG(self.stat(path).st_mode)
+        except (OSError, ValueError):
+            return False
 
     def islink(self, path: str) -> bool:
         """Whether *path* is a symlink."""
-        return os.path.islink(path)
+        try:
+            return stat.S_ISLNK(self.lstat(path).st_mode)
+        except (OSError, ValueError):
+            return False
 
     def isdir(self, path: str) -> bool:
         """Whether *path* is a directory (following symlinks)."""
-        return os.path.isdir(path)
+        try:
+            return stat.S_ISDIR(self.stat(path).st_mode)
+        except (OSError, ValueError):
+            return False
 
     def getsize(self, path: str) -> int:
         """Return the size of *path* in bytes."""
-        return os.path.getsize(path)
+        return self.stat(path).st_size
 
     def getmtime(self, path: str) -> float:
         """Return the modification time of *path* (seconds since the epoch)."""
-        return os.path.getmtime(path)
+        return self.stat(path).st_mtime
 
     def realpath(self, path: str) -> str:
         """Return *path* absolute, with every symlink and ``..`` resolved."""
@@ -287,7 +395,11 @@ class AbstractedFS:
 
     def lexists(self, path: str) -> bool:
         """Whether *path* exists, counting a dangling symlink."""
-        return os.path.lexists(path)
+        try:
+            self.lstat(path)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def get_user_by_uid(self, uid: int) -> str:
         """Return the name of user *uid*, or the number as a string."""
@@ -320,7 +432,9 @@ class AbstractedFS:
         With *ignore_err* False an ``OSError`` propagates, otherwise the
         entry is skipped.
         """
-        return ls_lines(self, basedir, listing, ignore_err)
+        return self._entries(
+            basedir, lambda lstat: ls_lines(self, basedir, listing, ignore_err, lstat)
+        )
 
     def listing_now(self) -> float:
         """The time ``ls -l`` lines are written against (a file modified more
@@ -349,7 +463,36 @@ class AbstractedFS:
         has one (so that per-directory permissions show), otherwise from the
         letters *perms*. *ignore_err* is as for :meth:`format_list`.
         """
-        return mlsx_lines(self, basedir, listing, perms, facts, ignore_err)
+        return self._entries(
+            basedir,
+            lambda lstat: mlsx_lines(self, basedir, listing, perms, facts, ignore_err, lstat),
+        )
+
+    def _entries(
+        self,
+        basedir: str,
+        lines: Callable[[Callable[[str], os.stat_result]], Iterator[bytes]],
+    ) -> Iterator[bytes]:
+        """*lines*, given an ``lstat`` that looks at *basedir*'s entries through
+        one descriptor of it: a listing walks from root once, not per entry.
+        A subclass's own ``lstat`` is always the one used."""
+        where = self._beneath(basedir) if type(self).lstat is AbstractedFS.lstat else None
+        if where is None:
+            yield from lines(self.lstat)
+            return
+        directory = where[0].open(where[1], os.O_DIRECTORY | _LOOKUP_ONLY)
+        prefix = _normpath(basedir).rstrip(os.sep) + os.sep
+
+        def lstat(path: str) -> os.stat_result:
+            name = path[len(prefix) :] if path.startswith(prefix) else ""
+            if not name or os.sep in name or name in (".", ".."):
+                return self.lstat(path)
+            return os.stat(name, dir_fd=directory, follow_symlinks=False)
+
+        try:
+            yield from lines(lstat)
+        finally:
+            os.close(directory)
 
 
 class UnixFilesystem(AbstractedFS):
@@ -375,3 +518,7 @@ class UnixFilesystem(AbstractedFS):
     def validpath(self, path: str) -> bool:
         """Always True: there is no jail to escape."""
         return True
+
+    def _beneath(self, path: str) -> tuple[Beneath, str] | None:
+        """None: paths are server paths, used as they are."""
+        return None

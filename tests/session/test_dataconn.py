@@ -412,8 +412,9 @@ async def test_ipv6_epsv_and_eprt_transfers(server6: RunningServer) -> None:
 
 async def test_ipv6_refuses_ipv4_commands(server6: RunningServer) -> None:
     client = await server6.client()
-    reply = await client.cmd("PASV")
-    assert reply.code == 425, reply
+    # RFC 959 gives PASV no "wrong network protocol" reply; 425 would mean the
+    # connection failed. 522 is what PORT answers here too (RFC 2428).
+    assert (await client.cmd("PASV")).first == "522 PASV is for IPv4 only; use EPSV."
     reply = await client.cmd("PORT 127,0,0,1,200,1")
     assert reply.first == "522 Network protocol not supported, use (2)"
     reply = await client.cmd("EPRT |1|127.0.0.1|51201|")

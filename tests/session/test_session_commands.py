@@ -5,13 +5,17 @@ from __future__ import annotations
 import calendar
 import errno
 import os
+import socket
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 from trioftp.filesystems import AbstractedFS, FilesystemError
+from trioftp.session.runner import InlineRunner
 
 from ..support.ftpclient import FTPClient, Reply
 from ..support.servers import RunningServer
@@ -668,3 +672,61 @@ async def test_commands_are_case_insensitive(client: FTPClient) -> None:
     assert (await client.cmd("noop")).code == 200
     assert (await client.cmd("Pwd")).code == 257
     assert (await client.cmd("syst")).lines == ("215 UNIX Type: L8",)
+
+
+async def test_stray_telnet_subnegotiation_costs_one_line(server: RunningServer) -> None:
+    """An IAC SB never closed by IAC SE ends at its line end; later commands are answered."""
+    client = await server.client()
+    async with client.stream:
+        await client.send_raw(b"NOOP\xff\xfa\x18 never closed\r\n")
+        assert (await client.reply()).first == "200 I successfully did nothing."
+        assert (await client.cmd("PWD")).first == '257 "/" is the current directory.'
+
+
+async def test_stat_of_a_big_directory_streams(start_server: StartServer) -> None:
+    """STAT <dir> makes its lines a chunk at a time, as the client reads them."""
+    made: list[str] = []
+    entries = 100_000
+
+    class Counting(AbstractedFS):
+        def listdir(self, path: str) -> list[str]:
+            return [f"file{i:06d}" for i in range(entries)]
+
+        def format_list(
+            self, basedir: str, listing: Iterable[str], ignore_err: bool = True
+        ) -> Iterator[bytes]:
+            for name in listing:
+                made.append(name)
+                yield f"-rw-r--r--   1 owner group 0 Jan 01  2020 {name}\r\n".encode()
+
+    server = await start_server(abstracted_fs=Counting, runner=InlineRunner())
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client that reads slowly
+    await sock.connect((server.host, server.port))
+    client = FTPClient(trio.SocketStream(sock))
+    assert (await client.reply()).code == 220
+    assert (await client.login()).code == 230
+    await client.send("STAT /")
+    # One Trio loop runs both ends (an inline runner): once every task waits,
+    # the server is blocked writing to the client that does not read.
+    await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+    # The client reads nothing: the session waits with a bounded part made.
+    assert 0 < len(made) < entries // 2
+    reply = await client.reply()
+    assert reply.first == '213-Status of "/":'
+    assert reply.lines[-1] == "213 End of status."
+    names = [line.split()[-1] for line in reply.lines[1:-1]]
+    assert names == [f"file{i:06d}" for i in range(entries)]
+    assert (await client.cmd("NOOP")).code == 200
+    await client.aclose()
+
+
+async def test_stat_names_cannot_forge_reply_lines(
+    server: RunningServer, client: FTPClient
+) -> None:
+    (server.home / "x\r\n213 forged").write_bytes(b"")
+    (server.home / "213 looks like a reply").write_bytes(b"")
+    reply = await client.cmd("STAT /")
+    assert reply.lines[-1] == "213 End of status."
+    assert all(not line.startswith("213 ") for line in reply.lines[:-1])
+    assert (await client.cmd("NOOP")).code == 200

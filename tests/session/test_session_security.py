@@ -15,7 +15,7 @@ import pytest
 from trioftp.authorizers import DummyAuthorizer
 
 from ..support.ftpclient import FTPClient, Reply
-from ..support.servers import RunningServer
+from ..support.servers import PASSWORD, USER, RunningServer
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 
@@ -842,3 +842,24 @@ async def test_pipelined_commands_with_a_transfer(server: RunningServer, client:
     assert (await client.reply()).code == 226
     assert (await client.reply()).code == 200
     assert (await client.reply()).code == 257
+
+
+# --- ALPACA: HTTP on the plain FTP port
+
+
+async def test_http_post_with_ftp_commands_in_its_body_runs_none_of_them(
+    server: RunningServer,
+) -> None:
+    """A browser's POST to the plain FTP port is dropped before its body's lines run."""
+    (server.home / "keep.txt").write_bytes(b"precious")
+    client = await server.client(login=False)
+    async with client.stream:
+        body = f"USER {USER}\r\nPASS {PASSWORD}\r\nDELE keep.txt\r\nMKD made\r\n".encode()
+        await client.send_raw(
+            b"POST / HTTP/1.1\r\nHost: victim\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert await client.stream.receive_some(65536) == b""
+    assert (server.home / "keep.txt").read_bytes() == b"precious"
+    assert not (server.home / "made").exists()

@@ -7,15 +7,15 @@ import os
 import pwd
 import random
 import re
-import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
 from trioftp.dtp import DTPHandler
+from trioftp.filesystems import AbstractedFS
 
 from ..support.ftpclient import Connector, FTPClient, Reply, active_ipv4, read_all, wait_transmitted
 from ..support.servers import RunningServer
@@ -135,13 +135,22 @@ async def test_stou_announces_name_on_125(server: RunningServer, client: FTPClie
     assert (server.home / match.group(1)).read_bytes() == b"data"
 
 
-async def test_stou_with_name_never_overwrites(
-    server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def names_tried(*names: str) -> type[AbstractedFS]:
+    """A filesystem whose mkstemp tries exactly *names* for the random part."""
+
+    class Named(AbstractedFS):
+        def unique_names(self) -> Iterator[str]:
+            return iter(names)
+
+    return Named
+
+
+async def test_stou_with_name_never_overwrites(start_server: StartServer) -> None:
+    server = await start_server(abstracted_fs=names_tried("taken", "fresh"))
     (server.home / "a.txt").write_bytes(b"original")
     (server.home / "a.txt.taken").write_bytes(b"also original")
+    client = await server.client()
     # The first candidate name is taken: mkstemp must move on to the next one.
-    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["taken", "fresh"]))
     assert (await client.cmd("TYPE I")).code == 200
     preliminary, final = await upload(client, "PASV", "STOU a.txt", b"uploaded")
     assert preliminary.text == "FILE: a.txt.fresh"
@@ -149,18 +158,18 @@ async def test_stou_with_name_never_overwrites(
     assert (server.home / "a.txt").read_bytes() == b"original"
     assert (server.home / "a.txt.taken").read_bytes() == b"also original"
     assert (server.home / "a.txt.fresh").read_bytes() == b"uploaded"
+    await client.aclose()
 
 
-async def test_stou_out_of_unique_names_is_450(
-    server: RunningServer, client: FTPClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_stou_out_of_unique_names_is_450(start_server: StartServer) -> None:
+    server = await start_server(abstracted_fs=names_tried("taken"))
     (server.home / "ftpd.taken").write_bytes(b"original")
-    monkeypatch.setattr(tempfile, "TMP_MAX", 1)  # mkstemp tries one name only
-    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["taken"]))
+    client = await server.client()
     stream = await client.pasv()
     assert (await client.cmd("STOU")).first == "450 No usable unique file name found."
     await stream.aclose()
     assert os.listdir(server.home) == ["ftpd.taken"]
+    await client.aclose()
     assert (server.home / "ftpd.taken").read_bytes() == b"original"
 
 
@@ -766,9 +775,9 @@ async def test_mlst_on_control_connection(server: RunningServer, client: FTPClie
 async def test_mlsd_on_a_file_is_501(server: RunningServer, client: FTPClient) -> None:
     make_file(server.home / "a.txt", b"hello")
     listing, reply = await client.listing("MLSD", "a.txt")
-    assert (listing, reply.code) == ("", 501)
+    assert (listing, reply.first) == ("", "501 Not a directory.")
     _, reply = await client.listing("MLSD", "missing")
-    assert reply.code in (501, 550), reply
+    assert reply.first == "550 No such directory."
 
 
 async def test_stat_with_path_lists_on_control(server: RunningServer, client: FTPClient) -> None:

@@ -7,7 +7,6 @@ import grp
 import os
 import pwd
 import stat
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -335,18 +334,22 @@ def test_mkstemp(fs: AbstractedFS, root: Path) -> None:
     assert os.listdir(root) == [base]  # the refused call created nothing
 
 
-def test_mkstemp_never_overwrites(
-    fs: AbstractedFS, root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Force the first candidate name to be an existing file's name.
-    existing = root / "taken"
-    existing.write_bytes(b"keep me")
-    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["taken", "free"]))
-    with fs.mkstemp(dir=str(root)) as file:
-        file.write(b"new")
-    assert file.name == str(root / "free")
-    assert existing.read_bytes() == b"keep me"
-    assert (root / "free").read_bytes() == b"new"
+def test_mkstemp_makes_new_private_files_only(fs: AbstractedFS, root: Path) -> None:
+    existing = {root / f"taken{i}": f"keep {i}".encode() for i in range(5)}
+    for path, data in existing.items():
+        path.write_bytes(data)
+    names = set()
+    for _ in range(200):
+        with fs.mkstemp(prefix="up", suffix=".part", dir=str(root)) as file:
+            file.write(b"new")
+        names.add(file.name)
+        assert os.path.dirname(file.name) == str(root)
+        assert os.path.basename(file.name).startswith("up")
+        assert file.name.endswith(".part")
+        assert stat.S_IMODE(os.stat(file.name).st_mode) == 0o600
+    assert len(names) == 200
+    for path, data in existing.items():
+        assert path.read_bytes() == data
 
 
 def test_mkstemp_relative_dir_gives_absolute_name(

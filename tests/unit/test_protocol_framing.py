@@ -152,8 +152,16 @@ def test_telnet_option_negotiation_is_removed() -> None:
 
 
 def test_telnet_subnegotiation_is_removed() -> None:
-    data = b"NO" + bytes([IAC, SB, 24, 0, ord("\n"), IAC, IAC, 5, IAC, SE]) + b"OP\r\n"
+    data = b"NO" + bytes([IAC, SB, 24, 0, ord("\r"), IAC, IAC, 5, IAC, SE]) + b"OP\r\n"
     assert feed_all([data]) == [b"NOOP"]
+
+
+def test_unterminated_subnegotiation_ends_at_the_line_end() -> None:
+    # A stray IAC SB with no IAC SE costs its own line only, not every later command.
+    data = b"NOOP" + bytes([IAC, SB, 24]) + b" junk\r\nPWD\r\n"
+    data += bytes([IAC, SB, IAC]) + b"\nCDUP\n"
+    assert feed_all([data]) == [b"NOOP", b"PWD", b"", b"CDUP"]
+    assert feed_all([bytes([b]) for b in data]) == [b"NOOP", b"PWD", b"", b"CDUP"]
 
 
 def test_stray_iac_keeps_the_byte_after_it() -> None:
@@ -269,7 +277,7 @@ telnet_command = st.one_of(
         lambda t: bytes([IAC, t[0], t[1]])
     ),
     st.binary(max_size=6)
-    .map(lambda b: b.replace(b"\xff", b""))
+    .map(lambda b: b.replace(b"\xff", b"").replace(b"\n", b""))
     .map(lambda b: bytes([IAC, SB]) + b + bytes([IAC, SE])),
 )
 

@@ -19,6 +19,7 @@ DEFAULT_MAX_LINE = 4096
 IAC = 0xFF
 _WILL, _WONT, _DO, _DONT = 0xFB, 0xFC, 0xFD, 0xFE
 _SB, _SE = 0xFA, 0xF0
+_LF = 0x0A
 
 
 class LineTooLong(enum.Enum):
@@ -31,7 +32,9 @@ class _Telnet(enum.Enum):
     DATA = 0  # ordinary bytes
     COMMAND = 1  # just after IAC
     OPTION = 2  # after IAC WILL/WONT/DO/DONT: one option byte follows
-    SUBNEGOTIATION = 3  # inside IAC SB ... IAC SE
+    # Inside IAC SB ... IAC SE. FTP clients never negotiate, so a line end also
+    # ends it: a stray IAC SB must not swallow the commands that follow.
+    SUBNEGOTIATION = 3
     SUBNEGOTIATION_IAC = 4  # an IAC inside a subnegotiation
 
 
@@ -122,6 +125,9 @@ class LineFramer:
                     out.append(byte)
                     state = _Telnet.DATA
             elif state is _Telnet.OPTION:
+                state = _Telnet.DATA
+            elif byte == _LF:  # inside a subnegotiation: the line end ends it
+                out.append(byte)
                 state = _Telnet.DATA
             elif state is _Telnet.SUBNEGOTIATION:
                 if byte == IAC:

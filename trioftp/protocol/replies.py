@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["Reply", "format_reply", "multiline_reply", "quote_path", "sanitize"]
+__all__ = ["Reply", "format_reply", "middle_line", "multiline_reply", "quote_path", "sanitize"]
 
 # Line breaks inside reply text. A CR followed by NUL is RFC 2640's encoding
 # of a CR that belongs to a pathname, so it is not a break.
@@ -109,11 +109,16 @@ def format_reply(text: str) -> str:
 def multiline_reply(code: str, first: str, middle: Iterable[str], last: str) -> str:
     """Build a multi-line reply: ``CODE-first``, the middle lines, ``CODE last``."""
     parts = [f"{code}-{first}\r\n"]
-    for line in middle:
-        indent = " " if _LOOKS_LIKE_REPLY.match(line) else ""
-        parts.append(f"{indent}{line}\r\n")
+    parts.extend(middle_line(line) for line in middle)
     parts.append(f"{code} {last}\r\n")
     return "".join(parts)
+
+
+def middle_line(line: str) -> str:
+    """One line inside a multi-line reply, with its CRLF; indented if it
+    could be taken for a reply's last line (``213 ...``)."""
+    indent = " " if _LOOKS_LIKE_REPLY.match(line) else ""
+    return f"{indent}{line}\r\n"
 
 
 def quote_path(path: str) -> str:

@@ -32,8 +32,8 @@ from ..protocol.commands import (
 from ..protocol.framing import LineTooLong
 from ..protocol.replies import sanitize
 from .commands import STOCK_METHODS
-from .control import ControlChannel, Line
-from .errors import os_error_reply
+from .control import ControlChannel, ControlClosed, Line
+from .errors import LOCAL_ERROR, os_error_reply
 from .events import SessionEvents
 from .paths import ArgumentShapeError, command_path
 from .state import SessionState
@@ -64,6 +64,7 @@ class DispatchContext(Protocol):
     def check_path(self, path: str, perm: str) -> str | None: ...
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
     def log(self, msg: str) -> None: ...
+    def log_exception(self, msg: str) -> None: ...
     def logline(self, msg: str) -> None: ...
     def close(self) -> None: ...
 
@@ -78,19 +79,40 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
                 session.respond("530 Log in with USER and PASS first.")
             elif spec.needs_tls and _tls_first(session):
                 session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
-            elif (call := _command_call(session, spec, arg)) is not None:
-                method, args, kwargs, unchecked = call
-                if unchecked is None or await _path_allowed(session, unchecked, spec):
-                    try:
-                        result = method(*args, **kwargs)  # a plain method or async def
-                        if inspect.isawaitable(result):
-                            await result
-                    except (OSError, FilesystemError) as exc:
-                        session.respond(os_error_reply(exc))
+            else:
+                await _run_command(session, spec, arg)
         finally:
             if not spec.keeps_restart:
                 state.restart_position = 0
     session.session_events.command_done(name, session.control_channel.last_code)
+
+
+async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) -> None:
+    """Check the path, call the method; every failure of the call becomes a reply.
+
+    The failure boundary of a command: a filesystem error becomes its reply
+    (``550``, ``452``, ...); anything else that filesystem, authorizer or
+    handler code raises (a bug in a subclass, a broken storage client) is
+    logged once with its traceback and answered ``451``, and the session goes
+    on. Cancellation, ``KeyboardInterrupt`` and a closed control connection
+    are not failures of the command and pass through.
+    """
+    try:
+        call = _command_call(session, spec, arg)
+        if call is None:
+            return
+        method, args, kwargs, unchecked = call
+        if unchecked is None or await _path_allowed(session, unchecked, spec):
+            result = method(*args, **kwargs)  # a plain method or async def
+            if inspect.isawaitable(result):
+                await result
+    except (OSError, FilesystemError) as exc:
+        session.respond(os_error_reply(exc))
+    except ControlClosed:
+        raise
+    except Exception:
+        session.log_exception(f"{spec.name} failed")
+        session.respond(LOCAL_ERROR)
 
 
 def _check_line(session: DispatchContext, raw: Line) -> tuple[str, CommandSpec | None, str]:
@@ -130,14 +152,11 @@ def _tls_first(session: DispatchContext) -> bool:
 def _unknown_command(session: DispatchContext, name: str) -> None:
     """Answer a command the table does not have: ``502`` if FTP defines it, else ``500``.
 
-    Under FTPS, an HTTP request before login means a confused or malicious
-    client (ALPACA): the connection is dropped.
+    An HTTP request before login means a browser or a cross-protocol attack
+    (ALPACA: FTP commands in a POST body): the connection is dropped before the
+    body's lines can run, with or without FTPS.
     """
-    if (
-        session.tls_protection is not None
-        and name in HTTP_METHODS
-        and not session.session_state.authenticated
-    ):
+    if name in HTTP_METHODS and not session.session_state.authenticated:
         session.log(f"Dropped a {sanitize(name)} request: HTTP on the FTP port (ALPACA).")
         session.close()
     elif name in NOT_IMPLEMENTED:

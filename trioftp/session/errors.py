@@ -17,6 +17,7 @@ from ..filesystems import FilesystemError
 from ..protocol.replies import sanitize
 
 __all__ = [
+    "LOCAL_ERROR",
     "Refused",
     "os_error_code",
     "os_error_reply",
@@ -29,6 +30,10 @@ T = TypeVar("T")
 # The errno values that mean "the disk is full" (452) or "over quota" (552).
 _NO_SPACE = {errno.ENOSPC}
 _OVER_QUOTA = {errno.EDQUOT, errno.EFBIG}
+
+
+# The reply to a command whose code failed in a way no errno describes.
+LOCAL_ERROR = "451 Requested action aborted: local error in processing."
 
 
 class Refused(Exception):

@@ -312,7 +312,10 @@ class Transfers:
             with trio.CancelScope(shield=True):
                 if mover is not None:
                     await mover.aclose()
-                await self._release(transfer, used=result.completed or moved > 0)
+                failed_close = await self._release(transfer, used=result.completed or moved > 0)
+            if failed_close is not None and transfer.receive and result.completed:
+                # The bytes may not be on disk: never 226 (the callbacks see an incomplete file).
+                result = self._failure(transfer, moved, *failed_close)
             # The session may have ended meanwhile: then nobody listens.
             with results, contextlib.suppress(trio.BrokenResourceError):
                 results.send_nowait(result)
@@ -350,6 +353,10 @@ class Transfers:
             moved = mover.get_transmitted_bytes()
             code = os_error_code(exc, default=451 if moved else 550)
             return self._failure(transfer, moved, code, os_error_text(exc))
+        except Exception:  # a filesystem's or file object's own bug: this transfer fails
+            ctx.log_exception(f"{transfer.command} failed")
+            moved = mover.get_transmitted_bytes()
+            return self._failure(transfer, moved, 451, "Local error in processing")
         return TransferResult(Reply.of(226, "Transfer complete."), completed=True)
 
     def _failure(self, transfer: Transfer, moved: int, code: int, reason: str) -> TransferResult:
@@ -362,8 +369,13 @@ class Transfers:
             reason += "."
         return TransferResult(Reply.of(code, reason), completed=False)
 
-    async def _release(self, transfer: Transfer, *, used: bool) -> None:
-        """Close the transfer's file; drop STOU's file if the transfer never ran."""
+    async def _release(self, transfer: Transfer, *, used: bool) -> tuple[int, str] | None:
+        """Close the transfer's file; drop STOU's file if the transfer never ran.
+
+        Returns the reply code and reason if the cleanup failed: closing a
+        written file flushes it, so a failure there (``EIO``, ``ENOSPC``, a
+        broken storage client) means the upload may be lost.
+        """
         ctx = self._ctx
         file, transfer.file = transfer.file, None
         try:
@@ -373,8 +385,11 @@ class Transfers:
                 await ctx.run_blocking(transfer.discard)
         except (OSError, FilesystemError) as exc:
             ctx.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
+            return os_error_code(exc, default=451), f"Closing the file failed: {os_error_text(exc)}"
         except Exception:  # a custom file object's own error must not end the session
             ctx.log_exception(f"cleaning up after {transfer.command} failed")
+            return 451, "Closing the file failed: local error in processing"
+        return None
 
     def _count(self, record: TransferRecord) -> None:
         self.done += 1

@@ -35,7 +35,7 @@ class DataConnectionCommands:
             return
         local = normalize_ip(self.local_ip)
         if ":" in local:
-            self.respond("425 PASV needs IPv4; use EPSV.")
+            self.respond("522 PASV is for IPv4 only; use EPSV.")  # as PORT: RFC 2428
             return
         endpoint = await _open_passive(self)
         if endpoint is not None:

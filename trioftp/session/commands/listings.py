@@ -12,10 +12,10 @@ import glob
 import os
 from collections.abc import Callable, Iterable, Iterator
 
-from ...filesystems import AbstractedFS
-from ...protocol.replies import multiline_reply, sanitize
+from ...filesystems import AbstractedFS, FilesystemError
+from ...protocol.replies import middle_line, multiline_reply, sanitize
 from ..context import CommandContext
-from ..errors import Refused, run_or_reply
+from ..errors import Refused, os_error_text, run_or_reply
 from ..paths import check_or_refuse, path_command, perm_of
 from ..transfers import DataMover, Transfer
 
@@ -75,7 +75,11 @@ class ListingCommands:
 
         def lines() -> Iterator[bytes]:
             if not fs.isdir(path):
-                raise Refused("501 No such directory.")
+                # RFC 3659 7.2.1: 501 for a path that is not a directory, 550 for
+                # one that does not exist (rclone creates a folder only after a 550).
+                if fs.lexists(path):
+                    raise Refused("501 Not a directory.")
+                raise Refused("550 No such directory.")
             names = [".", "..", *sorted(fs.listdir(path))]
             return iter(fs.format_mlsx(path, names, perms(username), facts))
 
@@ -113,13 +117,45 @@ class ListingCommands:
         if glob.has_magic(shown):
             self.respond("550 Globbing not supported.")
             return
-        encoding, errors = self.encoding, self.unicode_errors
+        perm, limit = perm_of(self, "STAT"), self.listing_chunk_size
 
-        def work() -> str:
-            lines = [line.decode(encoding, errors).rstrip("\r\n") for line in _ls_lines(fs, path)]
-            return multiline_reply("213", f'Status of "{shown}":', lines, "End of status.")
+        def start() -> tuple[Iterator[bytes], bytes]:
+            check_or_refuse(self, path, perm)
+            lines = _ls_lines(fs, path)
+            return lines, take_lines(lines, limit)
 
-        await path_command(self, "STAT", path, work)
+        started = await run_or_reply(self, start)
+        if started is not None:
+            await _stream_status(self, shown, *started)
+
+
+async def _stream_status(
+    session: CommandContext, shown: str, lines: Iterator[bytes], chunk: bytes
+) -> None:
+    """Send ``213-``, the listing a chunk at a time, then ``213 End of status.``
+
+    Like a listing on a data connection, a directory of any size costs one
+    chunk of memory: each chunk is written (within the send timeout) before
+    the next is made, so a client that does not read holds up only itself.
+    """
+    control, limit = session.control_channel, session.listing_chunk_size
+    encoding, errors = session.encoding, session.unicode_errors
+    control.push_raw(f'213-Status of "{shown}":\r\n')
+    ending = "End of status."
+    try:
+        while chunk:
+            text = chunk.decode(encoding, errors)
+            # A name can't break the reply: no control characters, no line like "213 ...".
+            lines_text = text.removesuffix("\r\n").split("\r\n")
+            control.push_raw("".join(middle_line(sanitize(line)) for line in lines_text))
+            await control.flush()
+            chunk = await session.run_blocking(take_lines, lines, limit)
+    except (OSError, FilesystemError) as exc:
+        ending = f"End of status (incomplete: {os_error_text(exc)})."
+    except Exception:
+        session.log_exception("STAT failed")
+        ending = "End of status (incomplete: local error in processing)."
+    session.respond(f"213 {ending}")
 
 
 async def _send_listing(
