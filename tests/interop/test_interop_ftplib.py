@@ -448,8 +448,8 @@ def test_ipv6_uses_epsv_and_eprt(ipv6_server: ThreadedServer) -> None:
         assert len(eprt) == 3
         assert all(line.startswith("EPRT |2|::1|") for line in eprt)
         assert "PORT" not in ftp.verbs()
-        # PASV makes no sense on IPv6.
-        with pytest.raises(ftplib.error_temp, match=r"^425 "):
+        # PASV makes no sense on IPv6: 522 (RFC 2428), as PORT.
+        with pytest.raises(ftplib.error_perm, match=r"^522 "):
             ftp.sendcmd("PASV")
     assert (ipv6_server.home / "passive.bin").read_bytes() == DATA
     assert (ipv6_server.home / "active.bin").read_bytes() == DATA[:100]
