@@ -32,6 +32,7 @@ from .control import ControlChannel, ControlClosed, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .logprefix import PrefixValues
+from .pacing import CommandPacer
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .runner import Runner, ThreadRunner, runner_for_login
@@ -212,6 +213,12 @@ class Session(SessionSettings, SessionCallbacks):
         self.respond(f"220 {self.banner}")
         timeout = self.timeout
         control = self.control_channel
+        rate = self.max_commands_per_second
+        pacer = (
+            CommandPacer(rate, self.command_burst, self.command_flood_cutoff, trio.current_time())
+            if rate
+            else None
+        )
         while True:
             # One deadline bounds both writing the replies and the wait for
             # the next command: a client that reads nothing is timed out too.
@@ -229,6 +236,14 @@ class Session(SessionSettings, SessionCallbacks):
             session_scope.deadline = math.inf
             if line is None:
                 return
+            if pacer is not None:
+                wait = pacer.delay(trio.current_time())
+                if wait is None:
+                    self.respond("421 Too many commands; closing connection.", logfun=logger.info)
+                    self._closing = True
+                    continue
+                if wait:
+                    await trio.sleep(wait)
             await self.handle_line(line)
 
     #: Run one received command line (see :mod:`.dispatch`); the function
