@@ -92,6 +92,7 @@ class Session(SessionSettings, SessionCallbacks):
         # Every session sets these: set now, they cost no resize of the dict.
         self._nursery: trio.Nursery | None = None
         self._awaiting_command = False
+        self._blocking_calls = 0  # blocking calls of this session under way
         #: The logged-in user's filesystem (None before login).
         self.fs: AbstractedFS | None = None
         self.session_state = SessionState()
@@ -120,6 +121,8 @@ class Session(SessionSettings, SessionCallbacks):
     #: The FTPS policy of this session (TLS_FTPHandler only).
     tls_protection: TLSProtection | None = None
     _login_runner: Runner | None = None
+    # Where blocking calls past max_blocking_calls wait (made when first needed).
+    _blocking_queue: trio.lowlevel.ParkingLot | None = None
     _data: DataChannel | None = None
     _transfers: Transfers | None = None
     _closing = False
@@ -381,9 +384,23 @@ class Session(SessionSettings, SessionCallbacks):
         """Run a blocking call (filesystem, authorizer, disk) in the session's runner.
 
         After login the call runs as the user where the authorizer
-        impersonates users (see :mod:`.runner`).
+        impersonates users (see :mod:`.runner`). At most
+        :attr:`max_blocking_calls` of one session run at once, so one session
+        never takes the threads every session shares.
         """
-        return await self.runner.run(function, *args)
+        limit = self.max_blocking_calls
+        if limit and self._blocking_calls >= limit:
+            if self._blocking_queue is None:
+                self._blocking_queue = trio.lowlevel.ParkingLot()
+            while self._blocking_calls >= limit:
+                await self._blocking_queue.park()
+        self._blocking_calls += 1
+        try:
+            return await self.runner.run(function, *args)
+        finally:
+            self._blocking_calls -= 1
+            if self._blocking_queue is not None:
+                self._blocking_queue.unpark()
 
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""

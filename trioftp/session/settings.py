@@ -81,6 +81,9 @@ class SessionSettings:
     #: trioftp: seconds a session may be held to the command rate without a
     #: break before ``421`` ends it as a flood (0: never).
     command_flood_cutoff: float = 30.0
+    #: trioftp: blocking calls (filesystem, authorizer) one session may have
+    #: running at once (0: no limit); the threads are shared by all sessions.
+    max_blocking_calls: int = 4
     #: trioftp: bytes of listing lines made per runner call (LIST, NLST, MLSD).
     listing_chunk_size: int = 1 << 20
     #: trioftp: host names the ``HOST`` command accepts, besides the server's
