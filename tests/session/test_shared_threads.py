@@ -23,11 +23,17 @@ class Gauge:
         self.running = 0
         self.most = 0
         self.release = threading.Event()
+        self.started = 0
+        self.three_started = trio.Event()
 
     def work(self) -> None:
         with self.lock:
             self.running += 1
+            self.started += 1
             self.most = max(self.most, self.running)
+            started = self.started
+        if started == 3:
+            trio.from_thread.run_sync(self.three_started.set)
         self.release.wait(10)
         with self.lock:
             self.running -= 1
@@ -57,8 +63,7 @@ async def test_a_session_runs_at_most_max_blocking_calls_at_once(
     other = await server.client()
     await greedy.send("SITE GREEDY")
     with trio.fail_after(10):
-        while gauge.running < 3:
-            await trio.sleep(0.01)
+        await gauge.three_started.wait()
     # The greedy session holds 3 of the 8 threads; another session still gets one.
     assert (await other.cmd("CWD /")).code == 250
     assert gauge.running == 3
