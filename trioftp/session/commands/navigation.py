@@ -8,6 +8,7 @@ does its filesystem work in a single runner call.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import re
 import stat
 import time
@@ -68,10 +69,11 @@ class NavigationCommands:
 
     async def ftp_DELE(self: CommandContext, path: str) -> None:
         """Delete a file."""
-        fs = self.vfs
+        fs, quota = self.vfs, self.quota
 
         def work() -> str:
-            fs.remove(path)
+            with quota.removing(fs, path):
+                fs.remove(path)
             return "250 File removed."
 
         await path_command(self, "DELE", path, work)
@@ -99,12 +101,16 @@ class NavigationCommands:
             self.respond("503 Bad sequence of commands: use RNFR first.")
             return
         source_perm = perm_of(self, "RNFR")
+        quota = self.quota
 
         def work() -> str:
             problem = self.check_path(source, source_perm)
             if problem is not None:
                 return problem
-            fs.rename(source, path)
+            # A file renamed over another one frees the one it replaces.
+            replaced = fs.lexists(path) and fs.realpath(path) != fs.realpath(source)
+            with quota.removing(fs, path) if replaced else contextlib.nullcontext():
+                fs.rename(source, path)
             return "250 Renaming ok."
 
         await path_command(self, "RNTO", path, work)
