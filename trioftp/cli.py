@@ -19,7 +19,7 @@ from typing import NoReturn
 from ._version import __version__
 from .authorizers import AuthorizerError, DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
-from .log import config_logging
+from .log import config_logging, logger
 from .passwd import passwd_main
 from .servers import FTPServer
 from .servers.bans import BanPolicy, Bans
@@ -223,13 +223,15 @@ PASSWORD_VARIABLE = "TRIOFTP_PASSWORD"
 def _check_user_options(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
     """Read the password from a file or the environment; load the users file."""
     options.users_authorizer = None
-    if options.password is None and options.password_file is not None:
+    if options.password_file is not None and not options.username:
+        parser.error("--password-file needs -u/--username")
+    if options.username and options.password is None and options.password_file is not None:
         try:
             with open(options.password_file, encoding="utf-8") as file:
                 options.password = file.readline().rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             parser.error(f"can't read --password-file: {exc}")
-    if options.password is None:
+    if options.username and options.password is None:
         options.password = os.environ.get(PASSWORD_VARIABLE)
     if options.users_file is not None:
         if options.username:
@@ -255,11 +257,40 @@ def _check_user_options(parser: argparse.ArgumentParser, options: argparse.Names
         parser.error(f"--ban-allow: {exc}")
 
 
+def _rate(value: int) -> str:
+    return f"{value} bytes/s" if value else "no limit"
+
+
 def _apply_user_and_limit_options(server: FTPServer, options: argparse.Namespace) -> None:
     """Server-wide rates and bans; SIGHUP reloads the users file."""
     server.max_download_rate = options.max_download_rate
     server.max_upload_rate = options.max_upload_rate
     server.bans = options.bans
+    if server.max_download_rate or server.max_upload_rate:
+        logger.info(
+            "bandwidth for all sessions together: downloads %s, uploads %s",
+            _rate(server.max_download_rate),
+            _rate(server.max_upload_rate),
+        )
+    if options.bans is not None:
+        policy = options.bans.policy
+        triggers = [
+            f"{count} {what}"
+            for count, what in [
+                (policy.max_login_failures, "failed logins"),
+                (policy.max_connections, "connections"),
+                (policy.max_commands, "commands"),
+            ]
+            if count
+        ]
+        allowed = ", ".join(str(network) for network in policy.allow) or "none"
+        logger.info(
+            "bans: %g seconds after %s within %g seconds (never banned: %s)",
+            policy.ban_time,
+            " or ".join(triggers),
+            policy.window,
+            allowed,
+        )
     authorizer = options.users_authorizer
     if authorizer is not None and hasattr(signal, "SIGHUP"):
         # serve_forever delivers it inside the event loop, between two steps of the sessions.

@@ -66,6 +66,11 @@ def test_password_file_and_environment(share: Path, tmp_path: Path) -> None:
         # The password is not on the command line.
         assert not any("from-env" in arg for arg in server.argv)
         server.stop_cleanly()
+    # Without -u the variable changes nothing: anonymous users are served.
+    with running(trioftp_command(), cwd=share, env=env) as server:
+        assert "to anonymous users" in server.line
+        server.ftp("anonymous", "x@y").quit()
+        server.stop_cleanly()
 
 
 @pytest.mark.parametrize(
@@ -73,7 +78,8 @@ def test_password_file_and_environment(share: Path, tmp_path: Path) -> None:
     [
         (["--users-file", "missing.toml"], "can't read users file 'missing.toml': "),
         (["--users-file", "users.toml", "-u", "x", "-P", "y"], "--users-file and -u/--username"),
-        (["--password-file", "missing"], "can't read --password-file: "),
+        (["-u", "x", "--password-file", "missing"], "can't read --password-file: "),
+        (["--password-file", "users.toml"], "--password-file needs -u/--username"),
         (["--max-download-rate", "-1"], "argument --max-download-rate: must be 0 or more: '-1'"),
         (["--ban-time", "0"], "argument --ban-time: must be more than 0 seconds: '0'"),
         (["--ban-after-failures", "3", "--ban-allow", "nonsense"], "--ban-allow: "),
@@ -89,6 +95,7 @@ def test_bad_options_are_one_line_errors(share: Path, args: list[str], error: st
 
 def test_bans_from_the_command_line(share: Path) -> None:
     args = ["-u", "bob", "-P", "pw", "--ban-after-failures", "1", "--ban-time", "600"]
+    args += ["--ban-max-commands", "1000", "--ban-allow", "10.0.0.0/8", "--ban-allow", "::1"]
     with running(trioftp_command(*args), cwd=share) as server:
         with pytest.raises(ftplib.error_perm, match="530"):
             server.ftp("bob", "wrong")
@@ -100,3 +107,19 @@ def test_bans_from_the_command_line(share: Path) -> None:
         )
         stderr = server.stop_cleanly()
     assert "127.0.0.1 banned for 600 seconds: failed logins: 1 in 600 seconds" in stderr
+    assert (
+        "bans: 600 seconds after 1 failed logins or 1000 commands within 600 seconds "
+        "(never banned: 10.0.0.0/8, ::1/128)"
+    ) in stderr
+
+
+def test_server_wide_rates_from_the_command_line(share: Path) -> None:
+    args = ["--max-download-rate", "1000000", "--max-upload-rate", "0"]
+    with running(trioftp_command(*args), cwd=share) as server:
+        with server.ftp("anonymous", "x@y") as ftp:
+            assert ftp.nlst() == ["hello.txt"]
+            ftp.quit()
+        stderr = server.stop_cleanly()
+    assert (
+        "bandwidth for all sessions together: downloads 1000000 bytes/s, uploads no limit"
+    ) in stderr
