@@ -215,6 +215,11 @@ class UsersFileAuthorizer(DummyAuthorizer):
                 exc,
             )
             return False
+        except Exception:  # a bug must not stop the server the signal came to
+            logger.exception(
+                "users file %s not reloaded, keeping the users loaded before", self.path
+            )
+            return False
         logger.info("users file %s reloaded: %d users", self.path, len(self.user_table))
         return True
 

@@ -23,11 +23,11 @@ import trio
 
 from .._util import call_maybe_async, replaces
 from ..filesystems import AbstractedFS, FilesystemError
-from ..limits import NO_QUOTA, Account, Accounts, Bandwidth, QuotaTracker, UserLimits
 from ..log import logger
 from ..protocol.commands import method_name
 from ..protocol.replies import Reply, sanitize
 from . import dispatch
+from .accounting import SessionAccounting
 from .callbacks import SessionCallbacks
 from .control import ControlChannel, ControlClosed, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
@@ -54,7 +54,7 @@ _DEBUG = logger.debug
 _THREADS = ThreadRunner()
 
 
-class Session(SessionSettings, SessionCallbacks):
+class Session(SessionSettings, SessionCallbacks, SessionAccounting):
     """One FTP session: its parts, its life, its replies and log lines."""
 
     #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
@@ -299,59 +299,6 @@ class Session(SessionSettings, SessionCallbacks):
         self.flush_account()
         if username:
             await self.session_events.logged_out(self, username)
-
-    # --- the user's account: limits shared with the user's other sessions (trioftp)
-
-    #: The logged-in user's account in :attr:`accounts` (None before login).
-    account: Account | None = None
-    _own_accounts: Accounts | None = None
-
-    @property
-    def accounts(self) -> Accounts:
-        """The registry of logged-in users: the server's, else this session's own."""
-        accounts = getattr(self.server, "accounts", None)
-        if isinstance(accounts, Accounts):
-            return accounts
-        if self._own_accounts is None:
-            self._own_accounts = Accounts()
-        return self._own_accounts
-
-    @property
-    def bandwidth(self) -> Bandwidth | None:
-        """The buckets limiting this session's transfers (the user's, the server's)."""
-        return self.accounts.bandwidth(self.account)
-
-    @property
-    def quota(self) -> QuotaTracker:
-        """The logged-in user's quota (:data:`~trioftp.limits.NO_QUOTA` without one)."""
-        usage = self.account.usage if self.account is not None else None
-        return NO_QUOTA if usage is None else QuotaTracker(usage)
-
-    def enter_account(self, username: str, limits: UserLimits) -> bool:
-        """Count this login in *username*'s account; False if they are at ``max_sessions``."""
-        self._leave_account()
-        account = self.accounts.enter(username, limits)
-        self.account = account
-        return account is not None
-
-    def _leave_account(self) -> None:
-        account = self.account
-        if account is not None:
-            self.account = None
-            self.accounts.leave(account)
-
-    async def run_password_check(self, function: Callable[[], T]) -> T:
-        """Run a login's password check in the runner, a few at a time per server.
-
-        The server's ``login_limiter`` bounds the checks in progress, so
-        that a storm of logins waits on the event loop instead of taking
-        every worker thread from the transfers.
-        """
-        limiter = getattr(self.server, "login_limiter", None)
-        if not isinstance(limiter, trio.CapacityLimiter):
-            return await self.run_blocking(function)
-        async with limiter:
-            return await self.run_blocking(function)
 
     def status_lines(self) -> list[str]:
         """Return the body of the ``211`` reply to STAT without argument."""
