@@ -213,6 +213,26 @@ class QuotaTracker:
         if st is not None and stat.S_ISREG(st.st_mode):
             usage.add(-st.st_size, -1)
 
+    @contextmanager
+    def renaming(self, fs: _Stats, source: str, target: str) -> Iterator[None]:
+        """Around a rename (RNTO): a file it replaces is counted as freed.
+
+        Renaming a file onto another name of itself (a hard link) frees nothing.
+        """
+        if self.usage is None or _same_file(fs, source, target):
+            yield
+            return
+        with self.removing(fs, target):
+            yield
+
+
+def _same_file(fs: _Stats, first: str, second: str) -> bool:
+    try:
+        a, b = fs.lstat(first), fs.lstat(second)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
 
 #: The tracker of a user without a quota.
 NO_QUOTA = QuotaTracker(None)

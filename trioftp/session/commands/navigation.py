@@ -8,7 +8,6 @@ does its filesystem work in a single runner call.
 from __future__ import annotations
 
 import calendar
-import contextlib
 import re
 import stat
 import time
@@ -107,9 +106,7 @@ class NavigationCommands:
             problem = self.check_path(source, source_perm)
             if problem is not None:
                 return problem
-            # A file renamed over another one frees the one it replaces.
-            replaced = fs.lexists(path) and fs.realpath(path) != fs.realpath(source)
-            with quota.removing(fs, path) if replaced else contextlib.nullcontext():
+            with quota.renaming(fs, source, path):
                 fs.rename(source, path)
             return "250 Renaming ok."
 
