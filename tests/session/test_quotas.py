@@ -6,7 +6,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import trio.testing
 
+from trioftp.session.runner import InlineRunner
 from trioftp.userfile import UsersFileAuthorizer
 
 from ..support.ftpclient import FTPClient
@@ -134,3 +136,25 @@ async def test_users_without_quota_are_not_counted(
     client = await login(server)
     for index in range(3):
         assert (await client.stor(f"{index}.bin", b"z" * 1000)).code == 226
+
+
+async def test_an_unused_stou_file_is_removed_and_uncounted(
+    start_server: StartServer,
+    home: Path,
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    (home / "old.bin").write_bytes(b"o")
+    server = await start_server(
+        runner=InlineRunner(),
+        data_connect_timeout=5,
+        authorizer=quota_user(tmp_path, home, quota_files=2),
+    )
+    client = await login(server)
+    assert (await client.cmd("PASV")).code == 227  # and never connect
+    assert (await client.cmd("STOU")).first.startswith("150 FILE: ftpd.")
+    assert (await client.reply()).first == "425 Can't open data connection."
+    assert sorted(path.name for path in home.iterdir()) == ["old.bin"]
+    # The file STOU made and removed is not counted: one more file fits.
+    assert (await client.stor("new.bin", b"n")).code == 226
+    assert (await client.stor("more.bin", b"m")).first == "552 Quota exceeded: 2 of 2 files."

@@ -72,7 +72,7 @@ async def test_logged_in_sessions_survive_a_reload(
 
 
 async def test_max_sessions_per_user(
-    start_server: StartServer, authorizer: UsersFileAuthorizer
+    start_server: StartServer, authorizer: UsersFileAuthorizer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = await start_server(authorizer=authorizer)
     first, _ = await FTPClient.connect(server.host, server.port)
@@ -81,6 +81,7 @@ async def test_max_sessions_per_user(
     assert (await second.login("alice", "alice-pw")).first == (
         "530 Too many sessions for user 'alice'."
     )
+    assert caplog.messages[-1].endswith("-[] USER 'alice' refused: max_sessions=1 reached.")
     # Not a failed login: another user may log in on the same connection.
     assert (await second.login("bob", "bob-pw")).code == 230
     assert (await first.cmd("QUIT")).code == 221

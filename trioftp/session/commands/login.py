@@ -10,6 +10,7 @@ import trio
 from ..._util import replaces
 from ...authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorizer
 from ...limits import NO_LIMITS, Account, UserLimits, scan_usage
+from ...log import logger
 from ...protocol.addresses import normalize_ip
 from ...protocol.replies import sanitize
 from ..context import CommandContext
@@ -53,6 +54,10 @@ class LoginCommands:
             return
         if not self.enter_account(username, limits):
             state.username = ""
+            self.log(
+                f"USER {sanitize(username)!r} refused: max_sessions={limits.max_sessions} reached.",
+                logfun=logger.warning,
+            )
             self.respond(f"530 Too many sessions for user {sanitize(username)!r}.")
             return
         self.start_login(username, password, home)
