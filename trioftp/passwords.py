@@ -8,8 +8,9 @@ Three schemes are understood, told apart by the hash's prefix:
   package (the ``trioftp[bcrypt]`` extra);
 * ``$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<hash>`` - scrypt from the
   standard library (:func:`hashlib.scrypt`), in the PHC string format: salt
-  and hash in base64 without padding. passlib writes the same format with
-  ``.`` in place of ``+`` in the base64 text; such hashes are accepted too.
+  and hash in base64 without padding - the format of passlib's ``scrypt``
+  (1.7), whose hashes are accepted as they are; so are those written with
+  ``.`` in place of ``+`` (passlib's older "ab64" alphabet).
 
 Checking a hash is slow on purpose (tens of milliseconds and, for Argon2,
 tens of megabytes); the session runs it in its runner, a few at a time per
@@ -55,7 +56,7 @@ def _encode(password: str) -> bytes:
 
 
 def _b64decode(text: str) -> bytes:
-    text = text.replace(".", "+")  # passlib's alphabet
+    text = text.replace(".", "+")  # passlib's ab64 alphabet
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 

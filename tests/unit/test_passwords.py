@@ -48,8 +48,8 @@ def test_bcrypt_scheme() -> None:
     assert verify_password(hashed, "secret")
 
 
-def test_passlib_style_scrypt_alphabet_is_accepted() -> None:
-    # passlib writes '.' where standard base64 has '+'.
+def test_ab64_scrypt_alphabet_is_accepted() -> None:
+    # passlib's ab64 alphabet has '.' where standard base64 has '+'.
     salt = bytes(range(251, 255)) * 4  # base64 of these bytes contains '+'
     digest = hashlib.scrypt(b"pw", salt=salt, n=16, r=1, p=1, dklen=32)
     salt_text = base64.b64encode(salt).decode().rstrip("=")
