@@ -5,6 +5,7 @@ from __future__ import annotations
 import ftplib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -123,3 +124,26 @@ def test_server_wide_rates_from_the_command_line(share: Path) -> None:
     assert (
         "bandwidth for all sessions together: downloads 1000000 bytes/s, uploads no limit"
     ) in stderr
+
+
+def test_quota_with_curl(share: Path, tmp_path: Path, curl_binary: str) -> None:
+    text = user_table("q", share, "pw", perm='"elrw"') + "[users.q.limits]\nquota_bytes = 1000\n"
+    path = users_file(tmp_path / "users.toml", text)
+    upload = tmp_path / "upload.bin"
+    upload.write_bytes(bytes(range(256)) * 6)  # 1536 bytes
+    with running(trioftp_command("--users-file", str(path)), cwd=share) as server:
+        url = f"ftp://q:pw@127.0.0.1:{server.port}/"
+        # hello.txt (12 bytes) is counted at login: 988 bytes of the upload fit.
+        first = subprocess.run(
+            [curl_binary, "-sS", "-T", str(upload), url + "up.bin"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert (first.returncode, first.stderr) == (70, "curl: (70) Exceeded storage allocation\n")
+        assert (share / "up.bin").read_bytes() == upload.read_bytes()[:988]
+        second = subprocess.run(
+            [curl_binary, "-sS", "-T", str(upload), url + "again.bin"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert (second.returncode, second.stderr) == (25, "curl: (25) Failed FTP upload: 552\n")
+        stderr = server.stop_cleanly()
+    assert "[q] STOR /up.bin completed=0 bytes=1536 seconds=" in stderr
