@@ -81,9 +81,10 @@ class FileCommands:
                 raise Refused(f'550 "{sanitize(fs.fs2ftp(file))}" is a directory.')
             if not fs.isdir(os.path.dirname(file)):
                 raise Refused("550 No such directory.")
-            over_quota = quota.refusal(creating=not fs.lexists(file))
-            if over_quota is not None:
-                raise Refused(over_quota)
+            if quota is not NO_QUOTA:
+                over_quota = quota.refusal(creating=not fs.lexists(file))
+                if over_quota is not None:
+                    raise Refused(over_quota)
             if offset:
                 size = fs.getsize(file) if fs.isfile(file) else -1
                 if offset > size:
