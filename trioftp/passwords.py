@@ -176,7 +176,8 @@ def verify_password(hashed: str, password: str) -> bool:
     if scheme == "bcrypt":
         bcrypt = _bcrypt()
         try:
-            return bool(bcrypt.checkpw(secret, hashed.encode("ascii")))
+            # bcrypt reads at most 72 bytes of a password; bcrypt 5 refuses more.
+            return bool(bcrypt.checkpw(secret[:72], hashed.encode("ascii")))
         except ValueError:
             raise UnsupportedHash("malformed bcrypt hash") from None
     match = _SCRYPT.fullmatch(hashed)

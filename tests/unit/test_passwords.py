@@ -106,3 +106,11 @@ def test_missing_optional_package_gives_a_clear_error(module: str, scheme: str, 
     assert result.stdout == (
         f"{scheme} hashes need the {package} package (pip install 'trioftp[{extra}]')\n"
     )
+
+
+def test_bcrypt_reads_72_bytes_of_a_password() -> None:
+    hashed = cheap_hash("p" * 72, "bcrypt")
+    assert verify_password(hashed, "p" * 72)
+    assert verify_password(hashed, "p" * 72 + "ignored")
+    with pytest.raises(UnsupportedHash, match="at most 72 bytes"):
+        hash_password("p" * 73, "bcrypt")
