@@ -17,12 +17,15 @@ from types import FrameType
 from typing import NoReturn
 
 from ._version import __version__
-from .authorizers import DummyAuthorizer
+from .authorizers import AuthorizerError, DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
-from .log import config_logging
+from .log import config_logging, logger
+from .passwd import passwd_main
 from .servers import FTPServer
+from .servers.bans import BanPolicy, Bans
 from .sitesfile import SitesFileError, load_sites
 from .tls.certificates import self_signed_certificate
+from .userfile import UsersFileAuthorizer
 
 __all__ = ["build_parser", "main"]
 
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_site_options(parser)
     _add_hash_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
+    _add_user_and_limit_options(parser)
     return parser
 
 
@@ -198,6 +202,157 @@ def _hash_attributes(options: argparse.Namespace) -> dict[str, object]:
     return {"hash_uploads": options.hash_uploads, "hash_max_size": options.hash_max_size}
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {value!r}")
+    return number
+
+
+def _add_user_and_limit_options(parser: argparse.ArgumentParser) -> None:
+    """Options for users, passwords, bandwidth and bans (docs/users-and-limits.md)."""
+    users = parser.add_argument_group("users and limits")
+    add = users.add_argument
+    add(
+        "--users-file",
+        metavar="PATH",
+        help="users from this TOML file, with hashed passwords (reloaded on SIGHUP); "
+        "see 'trioftp passwd --help'",
+    )
+    add(
+        "--password-file",
+        metavar="PATH",
+        help=f"read -u's password from the first line of this file (or set ${PASSWORD_VARIABLE})",
+    )
+    rate = "bytes per second, all sessions together (default: no limit)"
+    add("--max-download-rate", type=_non_negative_int, default=0, metavar="BYTES", help=rate)
+    add("--max-upload-rate", type=_non_negative_int, default=0, metavar="BYTES", help=rate)
+    add(
+        "--ban-after-failures",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="ban a host after N failed logins within --ban-window (default: off)",
+    )
+    add(
+        "--ban-max-connections",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="ban a host that opens N connections within --ban-window (default: off)",
+    )
+    add(
+        "--ban-max-commands",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="ban a host that sends N commands within --ban-window (default: off)",
+    )
+    add("--ban-window", type=_seconds, default=600.0, metavar="SECONDS", help="(default: 600)")
+    add("--ban-time", type=_seconds, default=3600.0, metavar="SECONDS", help="(default: 3600)")
+    add(
+        "--ban-allow",
+        action="append",
+        default=[],
+        metavar="NETWORK",
+        help="an address or network never banned (repeatable)",
+    )
+
+
+#: The environment variable that may hold -u's password.
+PASSWORD_VARIABLE = "TRIOFTP_PASSWORD"
+
+
+def _check_user_options(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """Read the password from a file or the environment; load the users file."""
+    options.users_authorizer = None
+    if options.password_file is not None and not options.username:
+        parser.error("--password-file needs -u/--username")
+    if options.username and options.password is None and options.password_file is not None:
+        try:
+            with open(options.password_file, encoding="utf-8") as file:
+                options.password = file.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            parser.error(f"can't read --password-file: {exc}")
+    if options.username and options.password is None:
+        options.password = os.environ.get(PASSWORD_VARIABLE)
+    if options.users_file is not None:
+        if options.username:
+            parser.error("--users-file and -u/--username exclude each other")
+        try:
+            options.users_authorizer = UsersFileAuthorizer(options.users_file)
+        except AuthorizerError as exc:
+            parser.error(str(exc))
+    try:
+        options.bans = None
+        if options.ban_after_failures or options.ban_max_connections or options.ban_max_commands:
+            options.bans = Bans(
+                BanPolicy(
+                    max_login_failures=options.ban_after_failures,
+                    max_connections=options.ban_max_connections,
+                    max_commands=options.ban_max_commands,
+                    window=options.ban_window,
+                    ban_time=options.ban_time,
+                    allow=tuple(options.ban_allow),
+                )
+            )
+    except ValueError as exc:
+        parser.error(f"--ban-allow: {exc}")
+
+
+def _rate(value: int) -> str:
+    return f"{value} bytes/s" if value else "no limit"
+
+
+def _apply_user_and_limit_options(server: FTPServer, options: argparse.Namespace) -> None:
+    """Server-wide rates and bans; SIGHUP reloads the users file."""
+    server.max_download_rate = options.max_download_rate
+    server.max_upload_rate = options.max_upload_rate
+    server.bans = options.bans
+    if server.max_download_rate or server.max_upload_rate:
+        logger.info(
+            "bandwidth for all sessions together: downloads %s, uploads %s",
+            _rate(server.max_download_rate),
+            _rate(server.max_upload_rate),
+        )
+    if options.bans is not None:
+        policy = options.bans.policy
+        triggers = [
+            f"{count} {what}"
+            for count, what in [
+                (policy.max_login_failures, "failed logins"),
+                (policy.max_connections, "connections"),
+                (policy.max_commands, "commands"),
+            ]
+            if count
+        ]
+        allowed = ", ".join(str(network) for network in policy.allow) or "none"
+        logger.info(
+            "bans: %g seconds after %s within %g seconds (never banned: %s)",
+            policy.ban_time,
+            " or ".join(triggers),
+            policy.window,
+            allowed,
+        )
+    authorizer = options.users_authorizer
+    if authorizer is not None and hasattr(signal, "SIGHUP"):
+        # serve_forever delivers it inside the event loop, between two steps of the sessions.
+        signal.signal(signal.SIGHUP, lambda signum, frame: authorizer.reload())
+
+
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
@@ -219,8 +374,10 @@ def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
 def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
     directory = os.path.abspath(options.directory)
     perm = "elradfmwMT" if options.write else "elr"
-    authorizer = DummyAuthorizer()
-    if options.username:
+    authorizer = options.users_authorizer or DummyAuthorizer()
+    if options.users_authorizer is not None:
+        pass  # users, homes and permissions come from the file
+    elif options.username:
         authorizer.add_user(options.username, options.password, directory, perm=perm)
     else:
         with warnings.catch_warnings():
@@ -256,8 +413,12 @@ def _stop(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server; return the exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["passwd"]:
+        return passwd_main(arguments[1:])
     parser = build_parser()
-    options = parser.parse_args(argv)
+    options = parser.parse_args(arguments)
+    _check_user_options(parser, options)
     if options.username and options.password is None:
         parser.error("-u/--username needs -P/--password")
     if not os.path.isdir(options.directory):
@@ -281,9 +442,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     server.max_cons = options.max_cons
     server.max_cons_per_ip = options.max_cons_per_ip
+    _apply_user_and_limit_options(server, options)
     host, port = server.address
     shown_host = f"[{host}]" if ":" in host else host
     who = f"user {options.username!r}" if options.username else "anonymous users"
+    if options.users_file is not None:
+        who = f"the users of {options.users_file}"
     mode = "read-write" if options.write else "read-only"
     scheme = "ftps" if options.tls_implicit else "ftp"
     tls = " (FTPS: AUTH TLS)" if options.tls and not options.tls_implicit else ""

@@ -30,6 +30,7 @@ import trio
 
 from ._upload import receive_upload
 from .filesystems import FilesystemError
+from .limits import Bandwidth
 from .protocol.ascii import ToNetwork
 from .session.core import Session
 from .session.transfers import DataStalled
@@ -80,6 +81,9 @@ class DTPHandler:
         self._transferring = False
         self._stall_scope: trio.CancelScope | None = None
         self._next_refresh = -math.inf
+        #: The shared rate limits of this transfer: the user's and the
+        #: server's token buckets (see :mod:`trioftp.limits`), if any.
+        self.bandwidth: Bandwidth | None = getattr(cmd_channel, "bandwidth", None)
 
     # --- what the session asks
 
@@ -179,24 +183,50 @@ class DTPHandler:
     # --- hooks for subclasses
 
     async def _after_send(self, nbytes: int) -> None:
-        """Called after each send; :class:`ThrottledDTPHandler` sleeps here."""
+        """Called after each send: waits for the shared download buckets, if any.
+
+        :class:`ThrottledDTPHandler` adds its own per-connection limit here.
+        """
+        bandwidth = self.bandwidth
+        if bandwidth is not None and bandwidth.download:
+            await bandwidth.sent(nbytes)
+            self._progress()
 
     async def _after_receive(self, nbytes: int) -> None:
-        """Called after each receive; :class:`ThrottledDTPHandler` sleeps here."""
+        """Called after each receive: waits for the shared upload buckets, if any."""
+        bandwidth = self.bandwidth
+        if bandwidth is not None and bandwidth.upload:
+            await bandwidth.received(nbytes)
+            self._progress()
 
     def _send_block_size(self) -> int:
         return min(self.disk_block_size, _READ_AHEAD)
 
     def _receive_size(self) -> int:
+        bandwidth = self.bandwidth
+        if bandwidth is not None and bandwidth.upload:
+            return bandwidth.piece_size(bandwidth.upload, self.ac_in_buffer_size)
         return self.ac_in_buffer_size
 
     def _receive_limit(self) -> int:
         """Most bytes to ask the socket for at once when receiving straight into a block."""
+        bandwidth = self.bandwidth
+        if bandwidth is not None and bandwidth.upload:
+            return self._receive_size()
         return self.disk_block_size
+
+    def _shared_piece(self, size: int) -> int:
+        """*size*, cut to the smallest burst of the shared download buckets."""
+        bandwidth = self.bandwidth
+        if bandwidth is not None and bandwidth.download:
+            return bandwidth.piece_size(bandwidth.download, size)
+        return size
 
     def _can_sendfile(self, file: IO[bytes]) -> bool:
         if not self.cmd_channel.use_sendfile or not hasattr(os, "sendfile"):
             return False
+        if self.bandwidth is not None and self.bandwidth.download:
+            return False  # paced sends go through _send
         if not isinstance(self.socket, trio.SocketStream):
             return False
         try:
@@ -238,7 +268,7 @@ class DTPHandler:
 
     def _piece_size(self, total: int) -> int:
         """Bytes per ``send_all``: everything at once, unless throttled."""
-        return max(self.ac_out_buffer_size, 1) if self._throttled() else total
+        return self._shared_piece(max(self.ac_out_buffer_size, 1) if self._throttled() else total)
 
     async def _send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -251,7 +281,7 @@ class DTPHandler:
             await self._after_send(len(piece))
 
     def _throttled(self) -> bool:
-        return False
+        return self.bandwidth is not None and bool(self.bandwidth.download)
 
     async def _sendfile(self, file: IO[bytes], offset: int) -> tuple[int, bool]:
         """Send *file* with ``os.sendfile``: return the offset reached and True at
@@ -317,7 +347,7 @@ class ThrottledDTPHandler(DTPHandler):
         self._started: float | None = None
 
     def _throttled(self) -> bool:
-        return bool(self.write_limit)
+        return bool(self.write_limit) or super()._throttled()
 
     def _can_sendfile(self, file: IO[bytes]) -> bool:
         return not self.write_limit and super()._can_sendfile(file)
@@ -329,16 +359,18 @@ class ThrottledDTPHandler(DTPHandler):
 
     def _receive_size(self) -> int:
         if self.read_limit:
-            return max(1, min(self.ac_in_buffer_size, self.read_limit))
-        return self.ac_in_buffer_size
+            return max(1, min(super()._receive_size(), self.read_limit))
+        return super()._receive_size()
 
     def _receive_limit(self) -> int:
         return self._receive_size() if self.read_limit else super()._receive_limit()
 
     async def _after_send(self, nbytes: int) -> None:
+        await super()._after_send(nbytes)
         await self._throttle(self.write_limit)
 
     async def _after_receive(self, nbytes: int) -> None:
+        await super()._after_receive(nbytes)
         await self._throttle(self.read_limit)
 
     async def _throttle(self, limit: int) -> None:
@@ -365,4 +397,4 @@ class TLS_DTPHandler(DTPHandler):
     ac_out_buffer_size: int = 262144
 
     def _piece_size(self, total: int) -> int:
-        return max(self.ac_out_buffer_size, 1)
+        return self._shared_piece(max(self.ac_out_buffer_size, 1))

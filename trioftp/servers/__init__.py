@@ -6,10 +6,12 @@
   per-connection task, and the :class:`~.listener.SessionFactory` protocol
   through which servers see handlers;
 * :mod:`.prefork` - several worker processes on one listening socket;
-* :mod:`.statistics` - :class:`ServerStatistics`, counted from the sessions' events.
+* :mod:`.statistics` - :class:`ServerStatistics`, counted from the sessions' events;
+* :mod:`.bans` - :class:`Bans`: hosts that fail logins or flood are refused a while.
 """
 
+from .bans import BanPolicy, Bans
 from .runtime import DEFAULT_BACKLOG, FTPServer, serve
 from .statistics import ServerStatistics
 
-__all__ = ["DEFAULT_BACKLOG", "FTPServer", "ServerStatistics", "serve"]
+__all__ = ["DEFAULT_BACKLOG", "BanPolicy", "Bans", "FTPServer", "ServerStatistics", "serve"]

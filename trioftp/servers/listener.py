@@ -25,6 +25,7 @@ import trio
 
 from ..log import logger
 from ..protocol.addresses import normalize_ip
+from .bans import BANNED_REPLY, Bans
 
 __all__ = [
     "Listener",
@@ -71,6 +72,8 @@ class Served(Protocol):
     ioloop: object
     max_cons: int
     max_cons_per_ip: int
+    #: The ban state (:class:`~trioftp.servers.bans.Bans`), or None.
+    bans: Bans | None
 
 
 def listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
@@ -146,6 +149,8 @@ class Listener:
         if refusal is not None:
             await _refuse(stream, refusal)
             return
+        bans = self.server.bans
+        watching = bans.watching(ip) if bans is not None else contextlib.nullcontext()
         self.ip_map.append(ip)
         self._per_ip[ip] += 1
         try:
@@ -155,7 +160,8 @@ class Listener:
             if not server.handler.tcp_no_delay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             session = server.handler(stream, server, server.ioloop)
-            await session.handle_session()
+            with watching:
+                await session.handle_session()
         except Exception:
             logger.exception("session from %s failed to start", ip)
             await stream.aclose()
@@ -168,6 +174,8 @@ class Listener:
     def refusal(self, ip: str) -> str | None:
         """The ``421`` reply refusing a new connection from *ip*, or None to admit it."""
         server = self.server
+        if server.bans is not None and server.bans.refusal(ip) is not None:
+            return BANNED_REPLY + "\r\n"
         if server.max_cons and len(self.ip_map) >= server.max_cons:
             return "421 Too many connections. Service temporarily unavailable.\r\n"
         if server.max_cons_per_ip and self._per_ip[ip] >= server.max_cons_per_ip:

@@ -29,9 +29,11 @@ from typing import Any
 
 import trio
 
+from ..limits import Accounts
 from ..log import config_logging, logger, logging_configured
 from ..session.events import Observer, SessionEvents
 from ..session.runner import Runner, ThreadRunner
+from .bans import Bans
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
 from .statistics import ServerCounters, ServerStatistics
@@ -63,6 +65,14 @@ class FTPServer:
     #: trioftp: worker threads for blocking calls, shared by all sessions of
     #: this server (used when no *runner* is given).
     max_worker_threads: int = 40
+    #: trioftp: password checks running at once (a hash costs tens of
+    #: milliseconds and megabytes): more logins wait on the event loop,
+    #: holding no worker thread. 0: no limit.
+    max_login_checks: int = 2
+    #: trioftp: bytes per second sent to all clients together (0: no limit).
+    max_download_rate: int = 0
+    #: trioftp: bytes per second received from all clients together (0: no limit).
+    max_upload_rate: int = 0
 
     def __init__(
         self,
@@ -72,12 +82,15 @@ class FTPServer:
         backlog: int = DEFAULT_BACKLOG,
         *,
         runner: Runner | None = None,
+        bans: Bans | None = None,
     ) -> None:
         """Listen on *address_or_socket*; serve each connection with *handler*.
 
         *runner* runs the sessions' blocking work; by default each run of
         the server makes a :class:`~trioftp.session.runner.ThreadRunner` of
-        :attr:`max_worker_threads` threads when it starts serving.
+        :attr:`max_worker_threads` threads when it starts serving. *bans*
+        refuses hosts that fail logins or flood the server (see
+        :mod:`trioftp.servers.bans`).
         """
         if isinstance(address_or_socket, socket.socket):
             self.socket = address_or_socket
@@ -99,6 +112,12 @@ class FTPServer:
         self._observers: list[Observer] = [self._counters]
         #: The emitter the sessions report their events to.
         self.session_events = SessionEvents(self._observers)
+        #: trioftp: the ban state (None: nobody is banned); set before serving.
+        self.bans: Bans | None = bans
+        #: trioftp: the logged-in users' shared limits (remade at each run).
+        self.accounts = Accounts()
+        #: trioftp: bounds the password checks in progress (made at each run).
+        self.login_limiter: trio.CapacityLimiter | None = None
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -159,6 +178,11 @@ class FTPServer:
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
         if self._given_runner is None:
             self.runner = ThreadRunner(self.max_worker_threads)
+        self.accounts = Accounts(self.max_download_rate, self.max_upload_rate)
+        checks = self.max_login_checks
+        self.login_limiter = trio.CapacityLimiter(checks) if checks else None
+        if self.bans is not None and self.bans not in self._observers:
+            self._observers.append(self.bans)
         self._token = trio.lowlevel.current_trio_token()
         self._stopped.clear()
         try:

@@ -27,6 +27,7 @@ from ..log import logger
 from ..protocol.commands import method_name
 from ..protocol.replies import Reply, sanitize
 from . import dispatch
+from .accounting import SessionAccounting
 from .callbacks import SessionCallbacks
 from .control import ControlChannel, ControlClosed, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
@@ -55,7 +56,7 @@ _DEBUG = logger.debug
 _THREADS = ThreadRunner()
 
 
-class Session(SessionSettings, SessionCallbacks):
+class Session(SessionSettings, SessionCallbacks, SessionAccounting):
     """One FTP session: its parts, its life, its replies and log lines."""
 
     #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
@@ -239,6 +240,7 @@ class Session(SessionSettings, SessionCallbacks):
             session_scope.deadline = math.inf
             if line is None:
                 return
+            self.session_events.command_received(self)
             if pacer is not None:
                 wait = pacer.delay(trio.current_time())
                 if wait is None:
@@ -265,6 +267,7 @@ class Session(SessionSettings, SessionCallbacks):
             self._data.close()
         await self.control_channel.aclose()
         self.fs = None
+        self._leave_account()
         await self.session_events.disconnected(self)
 
     @property
@@ -347,6 +350,7 @@ class Session(SessionSettings, SessionCallbacks):
         if self._login_runner is not None:
             self._login_runner = None
         self.fs = None
+        self._leave_account()
 
     async def logout(self) -> None:
         """Close the data channel, forget the login, and call ``on_logout``."""

@@ -97,6 +97,12 @@ class Observer:
     def disconnected(self, remote_ip: str) -> None:
         """A session ended."""
 
+    def failed_login_from(self, remote_ip: str, username: str) -> None:
+        """A login as *username* from *remote_ip* failed (bans count these)."""
+
+    def command_from(self, remote_ip: str) -> None:
+        """*remote_ip* sent a command line, before it runs (bans count these)."""
+
 
 class EventSource(Protocol):
     """What the emitter needs of a session: its log lines and its callbacks."""
@@ -149,6 +155,7 @@ class SessionEvents:
         session.log(f"USER {sanitize(username)!r} failed login.", logfun=logger.warning)
         for observer in self.observers:
             observer.login_failed(username)
+            observer.failed_login_from(session.remote_ip, username)
         if session.has_hook("on_login_failed"):
             await session.call_hook("on_login_failed", username, password)
 
@@ -158,6 +165,11 @@ class SessionEvents:
             observer.logged_out(username)
         if session.has_hook("on_logout"):
             await session.call_hook("on_logout", username)
+
+    def command_received(self, session: EventSource) -> None:
+        """The session read a command line (before running it)."""
+        for observer in self.observers:
+            observer.command_from(session.remote_ip)
 
     def command_done(self, command: str, code: int) -> None:
         """A command was answered with *code* (its last reply)."""

@@ -7,6 +7,7 @@ import stat
 from collections.abc import Awaitable, Callable
 from typing import IO
 
+from ...limits import NO_QUOTA
 from ...protocol.replies import Reply, sanitize
 from ..context import CommandContext
 from ..errors import Refused, run_or_reply
@@ -73,7 +74,7 @@ class FileCommands:
         command = "APPE" if "a" in mode else "STOR"
         if self.transfers.refuse():
             return
-        perm, fs = perm_of(self, command), self.vfs
+        perm, fs, quota = perm_of(self, command), self.vfs, self.quota
 
         def preflight() -> bool:
             check_or_refuse(self, file, perm)
@@ -81,6 +82,10 @@ class FileCommands:
                 raise Refused(f'550 "{sanitize(fs.fs2ftp(file))}" is a directory.')
             if not fs.isdir(os.path.dirname(file)):
                 raise Refused("550 No such directory.")
+            if quota is not NO_QUOTA:
+                over_quota = quota.refusal(creating=not fs.lexists(file))
+                if over_quota is not None:
+                    raise Refused(over_quota)
             if offset:
                 size = fs.getsize(file) if fs.isfile(file) else -1
                 if offset > size:
@@ -94,6 +99,18 @@ class FileCommands:
             # Check again: the client chose when to connect, and meanwhile
             # another session may have swapped a directory for a symlink.
             check_or_refuse(self, file, perm)
+            if quota is not NO_QUOTA:
+                old_size = fs.getsize(file) if fs.isfile(file) else None
+                appending = command == "APPE"
+                return quota.open_upload(
+                    open_file,
+                    old_size,
+                    truncate=not offset and not appending,
+                    position=offset or (old_size or 0 if appending else 0),
+                )
+            return open_file()
+
+        def open_file() -> IO[bytes]:
             if offset:
                 handle = fs.open(file, "r+b")
                 handle.seek(offset)
@@ -126,14 +143,19 @@ class FileCommands:
             prefix += "."
         else:
             directory, prefix = fs.ftp2fs(fs.cwd), "ftpd."
-        perm = perm_of(self, "STOU")
+        perm, quota = perm_of(self, "STOU"), self.quota
 
         def create() -> IO[bytes]:
             check_or_refuse(self, directory, perm)
+            over_quota = quota.refusal(creating=True)
+            if over_quota is not None:
+                raise Refused(over_quota)
             try:
-                return fs.mkstemp(prefix=prefix, dir=directory)
+                handle = fs.mkstemp(prefix=prefix, dir=directory)
             except FileExistsError:  # every name tried was taken: worth a retry later
                 raise Refused("450 No usable unique file name found.") from None
+            quota.created()
+            return quota.wrap(handle)
 
         handle = await run_or_reply(self, create)
         if handle is None:
@@ -143,7 +165,8 @@ class FileCommands:
         def discard() -> None:
             st = fs.lstat(path)
             if stat.S_ISREG(st.st_mode) and st.st_size == 0:
-                fs.remove(path)
+                with quota.removing(fs, path):
+                    fs.remove(path)
 
         # RFC 1123 4.1.2.9: the preliminary reply names the file, 125 or 150.
         named = f"FILE: {sanitize(os.path.basename(path))}"

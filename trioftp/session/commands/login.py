@@ -9,6 +9,8 @@ import trio
 
 from ..._util import replaces
 from ...authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorizer
+from ...limits import NO_LIMITS, Account, UserLimits, scan_usage
+from ...log import logger
 from ...protocol.addresses import normalize_ip
 from ...protocol.replies import sanitize
 from ..context import CommandContext
@@ -38,19 +40,30 @@ class LoginCommands:
             return
         username, password, authorizer = state.username, line, self.authorizer
 
-        def authenticate() -> tuple[str, str]:
+        def authenticate() -> tuple[str, str, UserLimits]:
             authorizer.validate_authentication(username, password, self)
-            return authorizer.get_home_dir(username), authorizer.get_msg_login(username)
+            home, msg_login = authorizer.get_home_dir(username), authorizer.get_msg_login(username)
+            return home, msg_login, _user_limits(authorizer, username)
 
         try:
             if _in_memory(authorizer):
-                home, msg_login = authenticate()
+                home, msg_login, limits = authenticate()
             else:
-                home, msg_login = await self.run_blocking(authenticate)
+                home, msg_login, limits = await self.run_password_check(authenticate)
         except (AuthenticationFailed, AuthorizerError) as exc:
             await _login_failed(self, username, password, str(exc))
             return
+        if not self.enter_account(username, limits):
+            state.username = ""
+            self.log(
+                f"USER {sanitize(username)!r} refused: max_sessions={limits.max_sessions} reached.",
+                logfun=logger.warning,
+            )
+            self.respond(f"530 Too many sessions for user {sanitize(username)!r}.")
+            return
         self.start_login(username, password, home)
+        if self.account is not None and self.account.usage is not None:
+            await _count_usage(self, self.account)
         self.respond(f"230 {msg_login}")
         await self.session_events.logged_in(self, username)
 
@@ -134,6 +147,33 @@ async def _login_failed(session: CommandContext, username: str, password: str, w
         session.close_when_done()
     else:
         session.respond(f"530 {why}")
+
+
+def _user_limits(authorizer: object, username: str) -> UserLimits:
+    """The authorizer's ``get_user_limits(username)``, if it has one (blocking)."""
+    get_limits = getattr(authorizer, "get_user_limits", None)
+    limits = get_limits(username) if get_limits is not None else None
+    return limits if isinstance(limits, UserLimits) else NO_LIMITS
+
+
+async def _count_usage(session: CommandContext, account: Account) -> None:
+    """Count the user's files once for all their sessions (see :mod:`trioftp.limits.quota`)."""
+    usage = account.usage
+    while usage is not None:
+        counted = account.counted
+        if counted is None:
+            account.counted = counted = trio.Event()
+            try:
+                usage.set_totals(*await session.run_blocking(scan_usage, session.vfs.root))
+            except BaseException:
+                account.counted = None  # the next session to wait counts again
+                raise
+            finally:
+                counted.set()
+            return
+        await counted.wait()
+        if account.counted is counted:
+            return
 
 
 def _site_named(session: CommandContext, argument: HostArgument) -> tuple[bool, Site | None]:

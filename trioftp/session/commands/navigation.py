@@ -68,10 +68,11 @@ class NavigationCommands:
 
     async def ftp_DELE(self: CommandContext, path: str) -> None:
         """Delete a file."""
-        fs = self.vfs
+        fs, quota = self.vfs, self.quota
 
         def work() -> str:
-            fs.remove(path)
+            with quota.removing(fs, path):
+                fs.remove(path)
             return "250 File removed."
 
         await path_command(self, "DELE", path, work)
@@ -99,12 +100,14 @@ class NavigationCommands:
             self.respond("503 Bad sequence of commands: use RNFR first.")
             return
         source_perm = perm_of(self, "RNFR")
+        quota = self.quota
 
         def work() -> str:
             problem = self.check_path(source, source_perm)
             if problem is not None:
                 return problem
-            fs.rename(source, path)
+            with quota.renaming(fs, source, path):
+                fs.rename(source, path)
             return "250 Renaming ok."
 
         await path_command(self, "RNTO", path, work)
