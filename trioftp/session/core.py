@@ -33,6 +33,7 @@ from .control import ControlChannel, ControlClosed, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .logprefix import PrefixValues
+from .pacing import CommandPacer
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .runner import Runner, ThreadRunner, runner_for_login
@@ -92,6 +93,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         # Every session sets these: set now, they cost no resize of the dict.
         self._nursery: trio.Nursery | None = None
         self._awaiting_command = False
+        self._blocking_calls = 0  # blocking calls of this session under way
         #: The logged-in user's filesystem (None before login).
         self.fs: AbstractedFS | None = None
         self.session_state = SessionState()
@@ -120,6 +122,8 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
     #: The FTPS policy of this session (TLS_FTPHandler only).
     tls_protection: TLSProtection | None = None
     _login_runner: Runner | None = None
+    # Where blocking calls past max_blocking_calls wait (made when first needed).
+    _blocking_queue: trio.lowlevel.ParkingLot | None = None
     _data: DataChannel | None = None
     _transfers: Transfers | None = None
     _closing = False
@@ -213,6 +217,12 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         self.respond(f"220 {self.banner}")
         timeout = self.timeout
         control = self.control_channel
+        rate = self.max_commands_per_second
+        pacer = (
+            CommandPacer(rate, self.command_burst, self.command_flood_cutoff, trio.current_time())
+            if rate
+            else None
+        )
         while True:
             # One deadline bounds both writing the replies and the wait for
             # the next command: a client that reads nothing is timed out too.
@@ -231,6 +241,14 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
             if line is None:
                 return
             self.session_events.command_received(self)
+            if pacer is not None:
+                wait = pacer.delay(trio.current_time())
+                if wait is None:
+                    self.respond("421 Too many commands; closing connection.", logfun=logger.info)
+                    self._closing = True
+                    continue
+                if wait:
+                    await trio.sleep(wait)
             await self.handle_line(line)
 
     #: Run one received command line (see :mod:`.dispatch`); the function
@@ -370,9 +388,23 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         """Run a blocking call (filesystem, authorizer, disk) in the session's runner.
 
         After login the call runs as the user where the authorizer
-        impersonates users (see :mod:`.runner`).
+        impersonates users (see :mod:`.runner`). At most
+        :attr:`max_blocking_calls` of one session run at once, so one session
+        never takes the threads every session shares.
         """
-        return await self.runner.run(function, *args)
+        limit = self.max_blocking_calls
+        if limit and self._blocking_calls >= limit:
+            if self._blocking_queue is None:
+                self._blocking_queue = trio.lowlevel.ParkingLot()
+            while self._blocking_calls >= limit:
+                await self._blocking_queue.park()
+        self._blocking_calls += 1
+        try:
+            return await self.runner.run(function, *args)
+        finally:
+            self._blocking_calls -= 1
+            if self._blocking_queue is not None:
+                self._blocking_queue.unpark()
 
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""

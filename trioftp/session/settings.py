@@ -72,6 +72,18 @@ class SessionSettings:
     data_connect_timeout: float = 30
     #: trioftp: longest accepted command line, in bytes.
     max_line_length: int = DEFAULT_MAX_LINE
+    #: trioftp: commands a session may send per second on average (0: no
+    #: limit); faster ones wait their turn. A client that waits for each
+    #: reply stays below it even on loopback; pipelined floods do not.
+    max_commands_per_second: float = 5000.0
+    #: trioftp: commands a session may send at once before the rate applies.
+    command_burst: int = 5000
+    #: trioftp: seconds a session may be held to the command rate without a
+    #: break before ``421`` ends it as a flood (0: never).
+    command_flood_cutoff: float = 30.0
+    #: trioftp: blocking calls (filesystem, authorizer) one session may have
+    #: running at once (0: no limit); the threads are shared by all sessions.
+    max_blocking_calls: int = 4
     #: trioftp: bytes of listing lines made per runner call (LIST, NLST, MLSD).
     listing_chunk_size: int = 1 << 20
     #: trioftp: host names the ``HOST`` command accepts, besides the server's
