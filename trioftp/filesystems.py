@@ -239,6 +239,15 @@ class AbstractedFS:
         """Rename *src* to *dst* (replacing a file *dst*, as :func:`os.rename`)."""
         os.rename(src, dst)
 
+    def replace(self, src: str, dst: str) -> None:
+        """Put the file *src* in the place of *dst*, in one step (:func:`os.replace`).
+
+        An atomic upload ends with it: readers of *dst* see either the old
+        file or the new one, never a part. A filesystem without an atomic
+        rename should still never leave *dst* half written.
+        """
+        os.replace(src, dst)
+
     def chmod(self, path: str, mode: int) -> None:
         """Change the mode bits of *path*."""
         os.chmod(path, mode)

@@ -42,6 +42,8 @@ class CommandContext(EventSource, Protocol):
     masquerade_address: str | None
     host_names: Sequence[str]
     listing_chunk_size: int
+    atomic_uploads: bool
+    atomic_upload_expiry: float
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...

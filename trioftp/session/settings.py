@@ -75,3 +75,10 @@ class SessionSettings:
     #: trioftp: host names the ``HOST`` command accepts, besides the server's
     #: own address and ``localhost`` on loopback (RFC 7151).
     host_names: Sequence[str] = ()
+    #: trioftp: write each upload to a hidden partial file next to its target,
+    #: renamed onto the target only when the transfer ends with ``226``; a
+    #: broken upload stays resumable (REST + STOR, APPE). See docs/uploads.md.
+    atomic_uploads: bool = False
+    #: trioftp: seconds after which a partial file nobody resumed is removed
+    #: (at the next upload to its directory); ``0`` keeps them forever.
+    atomic_upload_expiry: float = 24 * 3600

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from typing import IO
 
 from ...protocol.replies import Reply, sanitize
 from ..context import CommandContext
 from ..errors import Refused, run_or_reply
+from ..partials import AtomicUpload
 from ..paths import check_or_refuse, perm_of
 from ..transfers import DataMover, Transfer
+from ..atomic import atomically
 
 __all__ = ["FileCommands"]
 
@@ -73,6 +76,7 @@ class FileCommands:
         if self.transfers.refuse():
             return
         perm, fs = perm_of(self, command), self.vfs
+        atomic = AtomicUpload(fs, file, self.username) if self.atomic_uploads else None
 
         def preflight() -> bool:
             check_or_refuse(self, file, perm)
@@ -80,7 +84,10 @@ class FileCommands:
                 raise Refused(f'550 "{sanitize(fs.fs2ftp(file))}" is a directory.')
             if not fs.isdir(os.path.dirname(file)):
                 raise Refused("550 No such directory.")
-            if offset:
+            if atomic is not None:
+                expiry, now = self.atomic_upload_expiry, time.time()
+                atomic.prepare(offset, append=command == "APPE", max_age=expiry, now=now)
+            elif offset:
                 size = fs.getsize(file) if fs.isfile(file) else -1
                 if offset > size:
                     raise Refused(f"554 Invalid REST parameter: offset {offset} is past the end.")
@@ -93,6 +100,8 @@ class FileCommands:
             # Check again: the client chose when to connect, and meanwhile
             # another session may have swapped a directory for a symlink.
             check_or_refuse(self, file, perm)
+            if atomic is not None:
+                return atomic.open(offset, append=command == "APPE")
             if offset:
                 handle = fs.open(file, "r+b")
                 handle.seek(offset)
@@ -102,6 +111,8 @@ class FileCommands:
         transfer = Transfer(
             command, _receive(self), path=file, receive=True, open_file=open_for_writing
         )
+        if atomic is not None:
+            atomically(self, atomic, transfer)
         await self.transfers.run(transfer)
 
     async def ftp_APPE(self: CommandContext, file: str) -> None:
@@ -129,14 +140,18 @@ class FileCommands:
         def create() -> IO[bytes]:
             check_or_refuse(self, directory, perm)
             try:
-                return fs.mkstemp(prefix=prefix, dir=directory)
+                handle = fs.mkstemp(prefix=prefix, dir=directory)
             except FileExistsError:  # every name tried was taken: worth a retry later
                 raise Refused("450 No usable unique file name found.") from None
+            if self.atomic_uploads:  # the empty file reserves the name; a partial gets the data
+                handle.close()
+            return handle
 
         handle = await run_or_reply(self, create)
         if handle is None:
             return
         path = str(handle.name)
+        atomic = AtomicUpload(fs, path, self.username) if self.atomic_uploads else None
 
         def discard() -> None:
             st = fs.lstat(path)
@@ -155,6 +170,9 @@ class FileCommands:
             preliminary=Reply.of(150, named),
             already_open=Reply.of(125, named),
         )
+        if atomic is not None:
+            transfer.file, transfer.open_file = None, lambda: atomic.open(0, append=False)
+            atomically(self, atomic, transfer)
         await self.transfers.run(transfer)
 
     async def ftp_ABOR(self: CommandContext, line: str) -> None:
