@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import IO
 
 from ...protocol.replies import Reply, sanitize
+from ..atomic import atomically
 from ..context import CommandContext
 from ..errors import Refused, run_or_reply
 from ..partials import AtomicUpload
 from ..paths import check_or_refuse, perm_of
 from ..transfers import DataMover, Transfer
-from ..atomic import atomically
 
 __all__ = ["FileCommands"]
 

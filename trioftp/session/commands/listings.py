@@ -123,7 +123,9 @@ class ListingCommands:
         encoding, errors = self.encoding, self.unicode_errors
 
         def work() -> str:
-            lines = [line.decode(encoding, errors).rstrip("\r\n") for line in _ls_lines(self, fs, path)]
+            lines = [
+                line.decode(encoding, errors).rstrip("\r\n") for line in _ls_lines(self, fs, path)
+            ]
             return multiline_reply("213", f'Status of "{shown}":', lines, "End of status.")
 
         await path_command(self, "STAT", path, work)
