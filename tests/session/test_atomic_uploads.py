@@ -18,7 +18,7 @@ from trioftp.filesystems import AbstractedFS
 from trioftp.session.partials import PARTIAL_PREFIX, remove_expired, resumable_partial
 from trioftp.session.runner import InlineRunner
 
-from ..support.ftpclient import FTPClient
+from ..support.ftpclient import FTPClient, wait_transmitted
 from ..support.servers import USER, RunningServer
 from .test_abort_and_faults import (
     ABOR_OK,
@@ -345,6 +345,26 @@ async def test_stou_lands_atomically(start_server: StartServer) -> None:
     assert (await client.reply()).first == DONE
     assert sorted(path.name for path in server.home.iterdir()) == sorted([name, second])
     assert (server.home / second).read_bytes() == b""
+    await client.aclose()
+
+
+async def test_broken_stou_is_resumable_under_its_name(start_server: StartServer) -> None:
+    server = await start_atomic(start_server)
+    client = await binary_client(server)
+    stream = await client.pasv()
+    assert (await client.cmd("NOOP")).code == 200
+    name = (await client.cmd("STOU")).text.removeprefix("FILE: ")
+    await stream.send_all(b"first half, ")
+    await wait_transmitted(client, 12)
+    reset(stream)
+    with trio.fail_after(10):
+        assert (await client.reply()).code in (426, 451)
+    assert (server.home / name).read_bytes() == b""  # the reserved name, still empty
+    assert resumable(server.home, name).read_bytes() == b"first half, "
+    assert (await client.cmd(f"SIZE {name}")).first == "213 12"
+    assert (await client.stor(name, b"second half", command="APPE")).first == DONE
+    assert (server.home / name).read_bytes() == b"first half, second half"
+    assert partials(server.home) == []
     await client.aclose()
 
 

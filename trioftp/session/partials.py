@@ -166,6 +166,11 @@ class AtomicUpload:
             raise
         return handle
 
+    def open_new(self, *, max_age: float, now: float) -> IO[bytes]:
+        """:meth:`prepare` and :meth:`open` a fresh upload (STOU's, to its reserved name)."""
+        self.prepare(0, append=False, max_age=max_age, now=now)
+        return self.open(0, append=False)
+
     def _give_up(self, *, restore: bool) -> None:
         """The partial could not be opened: put a claimed one back, or remove a new one."""
         active, self.active = self.active, None

@@ -171,7 +171,9 @@ class FileCommands:
             already_open=Reply.of(125, named),
         )
         if atomic is not None:
-            transfer.file, transfer.open_file = None, lambda: atomic.open(0, append=False)
+            expiry = self.atomic_upload_expiry
+            transfer.file = None
+            transfer.open_file = lambda: atomic.open_new(max_age=expiry, now=time.time())
             atomically(self, atomic, transfer)
         await self.transfers.run(transfer)
 

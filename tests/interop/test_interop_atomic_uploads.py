@@ -1,4 +1,5 @@
-"""Atomic uploads with a real client: an interrupted ``curl -T`` resumed with ``curl -C - -T``."""
+"""Atomic uploads with real clients: an interrupted ``curl -T`` resumed with
+``curl -C - -T``, and lftp's ``put -c`` continuing a partial upload."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from trioftp.dtp import DTPHandler
 from trioftp.servers import FTPServer
 from trioftp.session.partials import PARTIAL_PREFIX, resumable_partial
 
-from ..support.interop import curl_commands, put, run_curl
+from ..support.interop import (
+    assert_ok,
+    curl_commands,
+    lftp_commands,
+    lftp_replies,
+    put,
+    run_curl,
+    run_lftp,
+)
 from ..support.servers import PASSWORD, USER, ThreadedServer, make_handler, serve_in_thread
 
 DATA = random.Random(14).randbytes(3 * 1024 * 1024 + 17)
@@ -84,5 +93,34 @@ def test_interrupted_curl_upload_resumes(
     assert result.returncode == 0, result.stderr
     assert curl_commands(result)[-2:] == ["SIZE up.bin", "APPE up.bin"]
     assert f"< 213 {received}".encode() in result.stderr
+    assert target.read_bytes() == DATA
+    assert partial_sizes(home) == []
+
+
+def test_lftp_put_continue_resumes_the_partial(
+    lftp_binary: str, atomic_server: ThreadedServer, workdir: Path
+) -> None:
+    home = atomic_server.home
+    target = put(home / "up.bin", OLD)
+    source = put(workdir / "src.bin", DATA)
+    received = 1_000_003  # what an earlier, broken upload by this user left
+    Path(resumable_partial(str(target), USER)).write_bytes(DATA[:received])
+    url = f"ftp://{atomic_server.host}:{atomic_server.port}"
+    result = run_lftp(
+        lftp_binary,
+        "set ftp:ssl-allow no",
+        f"-u {USER},{PASSWORD} {url}",
+        "put -c src.bin -o up.bin",
+        cwd=workdir,
+        timeout=30,
+    )
+    assert_ok(result)
+    commands = lftp_commands(result)
+    # lftp asks SIZE (the partial's), then restarts the upload there.
+    after_size = [
+        c for c in commands[commands.index("SIZE up.bin") :] if c.split()[0] in ("REST", "STOR")
+    ]
+    assert after_size == [f"REST {received}", "STOR up.bin"]
+    assert f"213 {received}" in lftp_replies(result)
     assert target.read_bytes() == DATA
     assert partial_sizes(home) == []
