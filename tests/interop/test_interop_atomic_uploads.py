@@ -102,7 +102,7 @@ def test_lftp_put_continue_resumes_the_partial(
 ) -> None:
     home = atomic_server.home
     target = put(home / "up.bin", OLD)
-    source = put(workdir / "src.bin", DATA)
+    put(workdir / "src.bin", DATA)
     received = 1_000_003  # what an earlier, broken upload by this user left
     Path(resumable_partial(str(target), USER)).write_bytes(DATA[:received])
     url = f"ftp://{atomic_server.host}:{atomic_server.port}"
