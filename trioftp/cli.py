@@ -138,8 +138,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="implicit FTPS: TLS from the first byte (implies --tls)",
     )
+    _add_upload_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
+
+
+def _add_upload_options(parser: argparse.ArgumentParser) -> None:
+    """Atomic, resumable uploads (docs/uploads.md)."""
+    uploads = parser.add_argument_group("uploads")
+    uploads.add_argument(
+        "--atomic-uploads",
+        action="store_true",
+        help="write uploads to a hidden partial file, renamed onto the target when "
+        "complete; a broken upload can be resumed",
+    )
+    uploads.add_argument(
+        "--atomic-upload-expiry",
+        type=float,
+        default=FTPHandler.atomic_upload_expiry,
+        metavar="SECONDS",
+        help="remove partial files nobody resumed after this long "
+        f"(default: {FTPHandler.atomic_upload_expiry:g}; 0: never)",
+    )
+
+
+def _upload_attributes(options: argparse.Namespace) -> dict[str, object]:
+    return {
+        "atomic_uploads": options.atomic_uploads,
+        "atomic_upload_expiry": options.atomic_upload_expiry,
+    }
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
@@ -182,6 +209,7 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
         "max_login_attempts": options.max_login_attempts,
     }
+    attributes.update(_upload_attributes(options))
     base: type[FTPHandler] = FTPHandler
     if options.tls:
         base = TLS_FTPHandler
