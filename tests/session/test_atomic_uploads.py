@@ -181,6 +181,14 @@ async def test_fresh_stor_replaces_an_older_partial(start_server: StartServer) -
     # A fresh upload that breaks again becomes the partial a resume continues.
     await abort_upload(client, "up.bin", b"b" * 700)
     assert (await client.cmd("SIZE up.bin")).first == "213 700"
+    # One that breaks before any byte arrived keeps nothing, and says so.
+    stream = await start_stor(client, "up.bin", b"")
+    await client.send("ABOR")
+    assert (await client.reply()).first == "426 Transfer aborted."
+    assert (await client.reply()).first == ABOR_OK
+    await stream.aclose()
+    assert (await client.cmd("SIZE up.bin")).first == "213 700"
+    assert partials(server.home) == [resumable(server.home, "up.bin")]
     await client.aclose()
 
 
@@ -275,7 +283,7 @@ async def test_failed_write_keeps_the_target(start_server: StartServer) -> None:
         pass
     with trio.fail_after(10):
         reply = await client.reply()
-    assert reply.first.startswith("452 No space left on device"), reply
+    assert reply.first == "452 No space left on device; transfer aborted."
     assert (server.home / "up.bin").read_bytes() == OLD
     assert partials(server.home) == []  # nothing was written: no partial kept
     await client.aclose()

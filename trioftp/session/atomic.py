@@ -46,16 +46,19 @@ def atomically(session: _Session, upload: AtomicUpload, transfer: Transfer) -> N
             await session.run_blocking(upload.commit, opened)
         except BaseException:
             with trio.CancelScope(shield=True):
-                await _keep(session, upload, opened, transfer.command)
+                kept = await _keep(session, upload, opened, transfer.command)
+            if not kept:  # the reply must not say a partial file was kept
+                transfer.file = None
             raise
         transfer.path = upload.target
 
     transfer.move = move_then_rename
 
 
-async def _keep(session: _Session, upload: AtomicUpload, file: IO[bytes], command: str) -> None:
-    """Keep a broken upload's bytes; a failure to do so is logged, not raised."""
+async def _keep(session: _Session, upload: AtomicUpload, file: IO[bytes], command: str) -> bool:
+    """Keep a broken upload's bytes (True if any were); a failure is logged, not raised."""
     try:
-        await session.run_blocking(upload.keep, file)
+        return await session.run_blocking(upload.keep, file) is not None
     except (OSError, FilesystemError) as exc:
         session.logerror(f"keeping the partial file of {command} failed: {os_error_text(exc)}")
+        return False

@@ -29,7 +29,7 @@ import stat
 from collections.abc import Iterable
 from typing import IO
 
-from ..filesystems import AbstractedFS
+from ..filesystems import AbstractedFS, FilesystemError
 from .errors import Refused
 
 __all__ = [
@@ -191,7 +191,8 @@ class AtomicUpload:
         assert self.active is not None
         fs = self.fs
         file.close()
-        with contextlib.suppress(FileNotFoundError):
+        # Nice to have, not worth failing a complete upload over.
+        with contextlib.suppress(OSError, FilesystemError):
             old = fs.stat(self.target)
             if stat.S_ISREG(old.st_mode):
                 fs.chmod(self.active, stat.S_IMODE(old.st_mode))
@@ -211,7 +212,9 @@ class AtomicUpload:
             return None
         fs = self.fs
         if file is not None:
-            file.close()
+            # What a failed flush loses is lost already; what is on disk is kept.
+            with contextlib.suppress(Exception):
+                file.close()
         if fs.getsize(active) == 0:
             fs.remove(active)
             return None
