@@ -17,6 +17,7 @@ from trioftp.dtp import DTPHandler
 from trioftp.filesystems import AbstractedFS
 from trioftp.session.partials import PARTIAL_PREFIX, remove_expired, resumable_partial
 from trioftp.session.runner import InlineRunner
+from trioftp.session.state import SessionState
 
 from ..support.ftpclient import FTPClient, wait_transmitted
 from ..support.servers import USER, RunningServer
@@ -401,7 +402,7 @@ async def test_concurrent_uploads_to_one_name(start_server: StartServer) -> None
         await client.aclose()
 
 
-async def test_stale_partials_expire_at_the_next_fresh_upload(start_server: StartServer) -> None:
+async def test_stale_partials_expire_at_a_fresh_upload(start_server: StartServer) -> None:
     server = await start_atomic(start_server, atomic_upload_expiry=3600)
     (server.home / "sub").mkdir()
     client = await binary_client(server)
@@ -412,15 +413,37 @@ async def test_stale_partials_expire_at_the_next_fresh_upload(start_server: Star
     an_hour_ago = time.time() - 3601
     os.utime(stale, (an_hour_ago, an_hour_ago))
     os.utime(resumable(server.home / "sub", "elsewhere.bin"), (an_hour_ago, an_hour_ago))
-    # A resume is not a fresh upload: it expires nothing.
-    assert (await client.cmd("REST 100")).code == 350
-    assert (await client.stor("other.bin", b"")).first.startswith("554 ")
-    assert stale.exists()
+    # This session looked at both directories at its first fresh upload there:
+    # it looks again only once the expiry has passed.
     assert (await client.stor("new.bin", b"n")).first == DONE
+    assert stale.exists()
+    # Another session looks at its first fresh upload; a resume expires nothing.
+    second = await binary_client(server)
+    assert (await second.cmd("REST 100")).code == 350
+    assert (await second.stor("other.bin", b"")).first.startswith("554 ")
+    assert (await second.stor("other.bin", b"", command="APPE")).first == DONE
+    assert stale.exists()
+    assert (await second.stor("new.bin", b"n")).first == DONE
     assert not stale.exists()
     assert partials(server.home) == [resumable(server.home, "recent.bin")]
     assert len(partials(server.home / "sub")) == 1  # another directory: not yet
+    # STOU is a fresh upload too.
+    stream = await second.pasv()
+    assert (await second.cmd("STOU sub/unique")).code == 125
+    await stream.aclose()
+    assert (await second.reply()).first == DONE
+    assert partials(server.home / "sub") == []
+    await second.aclose()
     await client.aclose()
+
+
+def test_a_session_looks_at_a_directory_once_per_expiry() -> None:
+    state = SessionState()
+    assert state.expiry_check_due("/home/a", 3600, now=1000.0)
+    assert not state.expiry_check_due("/home/a", 3600, now=4599.0)
+    assert state.expiry_check_due("/home/b", 3600, now=4599.0)
+    assert state.expiry_check_due("/home/a", 3600, now=4600.0)
+    assert not state.expiry_check_due("/home/a", 3600, now=4601.0)
 
 
 async def test_expiry_zero_keeps_partials(start_server: StartServer) -> None:
@@ -433,7 +456,7 @@ async def test_expiry_zero_keeps_partials(start_server: StartServer) -> None:
     await client.aclose()
 
 
-def test_remove_expired_on_an_injected_clock(tmp_path: Path) -> None:
+def test_remove_expired_by_modification_time(tmp_path: Path) -> None:
     fs = AbstractedFS(str(tmp_path), None)
     for name, mtime in [("a", 1000.0), ("b", 1499.0), ("c", 2000.0)]:
         path = tmp_path / f"{PARTIAL_PREFIX}{name}"
@@ -441,7 +464,7 @@ def test_remove_expired_on_an_injected_clock(tmp_path: Path) -> None:
         os.utime(path, (mtime, mtime))
     (tmp_path / "user-file").write_bytes(b"u")
     os.utime(tmp_path / "user-file", (0, 0))
-    removed = remove_expired(fs, str(tmp_path), max_age=600, now=2100.0)
+    removed = remove_expired(fs, str(tmp_path), before=1500.0)
     assert sorted(removed) == [str(tmp_path / f"{PARTIAL_PREFIX}{n}") for n in ("a", "b")]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{PARTIAL_PREFIX}c", "user-file"]
 

@@ -14,6 +14,7 @@ the previous version of the target.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import IO, Protocol, TypeVar
 
@@ -22,9 +23,10 @@ import trio
 from ..filesystems import FilesystemError
 from .errors import os_error_text
 from .partials import AtomicUpload
+from .state import SessionState
 from .transfers import DataMover, Transfer
 
-__all__ = ["atomically"]
+__all__ = ["atomically", "expiry_cutoff"]
 
 T = TypeVar("T")
 
@@ -32,6 +34,26 @@ T = TypeVar("T")
 class _Session(Protocol):
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
     def logerror(self, msg: str) -> None: ...
+
+
+class _Settings(Protocol):
+    atomic_upload_expiry: float
+    session_state: SessionState
+
+
+def expiry_cutoff(session: _Settings, target: str, *, now: float) -> float | None:
+    """The time before which a fresh upload to *target* expires partial files, if it should.
+
+    A session looks at a directory at its first fresh upload there, and
+    again once the expiry has passed since it last looked (None otherwise).
+    """
+    expiry = session.atomic_upload_expiry
+    if not expiry:
+        return None
+    directory = os.path.dirname(target)
+    if not session.session_state.expiry_check_due(directory, expiry, now):
+        return None
+    return now - expiry
 
 
 def atomically(session: _Session, upload: AtomicUpload, transfer: Transfer) -> None:

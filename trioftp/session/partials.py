@@ -66,8 +66,8 @@ def resumable_partial(target: str, username: str) -> str:
     return os.path.join(directory, f"{PARTIAL_PREFIX}{key[:32]}")
 
 
-def remove_expired(fs: AbstractedFS, directory: str, max_age: float, now: float) -> list[str]:
-    """Remove the partial files in *directory* last written before ``now - max_age``.
+def remove_expired(fs: AbstractedFS, directory: str, before: float) -> list[str]:
+    """Remove the partial files in *directory* last written before the time *before*.
 
     Returns the paths removed. A partial that vanished meanwhile (claimed or
     finished by another session) is skipped.
@@ -79,7 +79,7 @@ def remove_expired(fs: AbstractedFS, directory: str, max_age: float, now: float)
         path = os.path.join(directory, name)
         try:
             st = fs.lstat(path)
-            if stat.S_ISREG(st.st_mode) and st.st_mtime < now - max_age:
+            if stat.S_ISREG(st.st_mode) and st.st_mtime < before:
                 fs.remove(path)
                 removed.append(path)
         except FileNotFoundError:
@@ -105,18 +105,17 @@ class AtomicUpload:
         self.active: str | None = None
         self._resumes_partial = False
 
-    def prepare(self, offset: int, *, append: bool, max_age: float, now: float) -> None:
+    def prepare(self, offset: int, *, append: bool, expire_before: float | None = None) -> None:
         """Check the upload can start (before the ``150``); expire stale partials.
 
         A REST *offset* continues the user's resumable partial if there is
         one, else the target itself; one past its end is refused (``554``).
-        A fresh upload (no offset, not APPE) first removes the partial files
-        of its directory last written more than *max_age* seconds before
-        *now* (none if *max_age* is ``0``).
+        With *expire_before*, a fresh upload (no offset, not APPE) first
+        removes the partial files of its directory last written before then.
         """
         fs = self.fs
-        if max_age and not (offset or append):
-            remove_expired(fs, os.path.dirname(self.target), max_age, now)
+        if expire_before is not None and not (offset or append):
+            remove_expired(fs, os.path.dirname(self.target), expire_before)
         self._resumes_partial = fs.isfile(self.resumable)
         if not offset:
             return
@@ -166,9 +165,9 @@ class AtomicUpload:
             raise
         return handle
 
-    def open_new(self, *, max_age: float, now: float) -> IO[bytes]:
+    def open_new(self, *, expire_before: float | None = None) -> IO[bytes]:
         """:meth:`prepare` and :meth:`open` a fresh upload (STOU's, to its reserved name)."""
-        self.prepare(0, append=False, max_age=max_age, now=now)
+        self.prepare(0, append=False, expire_before=expire_before)
         return self.open(0, append=False)
 
     def _give_up(self, *, restore: bool) -> None:

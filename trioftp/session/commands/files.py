@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import IO
 
 from ...protocol.replies import Reply, sanitize
-from ..atomic import atomically
+from ..atomic import atomically, expiry_cutoff
 from ..context import CommandContext
 from ..errors import Refused, run_or_reply
 from ..partials import AtomicUpload
@@ -77,6 +77,8 @@ class FileCommands:
             return
         perm, fs = perm_of(self, command), self.vfs
         atomic = AtomicUpload(fs, file, self.username) if self.atomic_uploads else None
+        fresh = atomic is not None and not offset and command == "STOR"
+        cutoff = expiry_cutoff(self, file, now=time.time()) if fresh else None
 
         def preflight() -> bool:
             check_or_refuse(self, file, perm)
@@ -85,8 +87,7 @@ class FileCommands:
             if not fs.isdir(os.path.dirname(file)):
                 raise Refused("550 No such directory.")
             if atomic is not None:
-                expiry, now = self.atomic_upload_expiry, time.time()
-                atomic.prepare(offset, append=command == "APPE", max_age=expiry, now=now)
+                atomic.prepare(offset, append=command == "APPE", expire_before=cutoff)
             elif offset:
                 size = fs.getsize(file) if fs.isfile(file) else -1
                 if offset > size:
@@ -171,9 +172,9 @@ class FileCommands:
             already_open=Reply.of(125, named),
         )
         if atomic is not None:
-            expiry = self.atomic_upload_expiry
+            cutoff = expiry_cutoff(self, path, now=time.time())
             transfer.file = None
-            transfer.open_file = lambda: atomic.open_new(max_age=expiry, now=time.time())
+            transfer.open_file = lambda: atomic.open_new(expire_before=cutoff)
             atomically(self, atomic, transfer)
         await self.transfers.run(transfer)
 
