@@ -240,13 +240,18 @@ class AbstractedFS:
         os.rename(src, dst)
 
     def replace(self, src: str, dst: str) -> None:
-        """Put the file *src* in the place of *dst*, in one step (:func:`os.replace`).
+        """Put the file *src* in the place of *dst*, in one step.
 
         An atomic upload ends with it: readers of *dst* see either the old
-        file or the new one, never a part. A filesystem without an atomic
-        rename should still never leave *dst* half written.
+        file or the new one, never a part. The stock one is :meth:`rename`
+        (``rename(2)`` replaces *dst* atomically) except on Windows, where
+        :func:`os.replace` does. A filesystem without an atomic rename should
+        still never leave *dst* half written.
         """
-        os.replace(src, dst)
+        if sys.platform == "win32":
+            os.replace(src, dst)
+        else:
+            self.rename(src, dst)
 
     def chmod(self, path: str, mode: int) -> None:
         """Change the mode bits of *path*."""
