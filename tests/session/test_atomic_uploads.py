@@ -85,6 +85,20 @@ async def test_complete_upload_replaces_the_target(start_server: StartServer) ->
     await client.aclose()
 
 
+async def test_on_file_received_sees_the_file_in_place(start_server: StartServer) -> None:
+    seen: list[tuple[str, bytes, list[Path]]] = []
+
+    def on_file_received(session: Any, path: str) -> None:
+        seen.append((path, Path(path).read_bytes(), partials(Path(path).parent)))
+
+    server = await start_atomic(start_server, on_file_received=on_file_received)
+    (server.home / "up.bin").write_bytes(OLD)
+    client = await binary_client(server)
+    assert (await client.stor("up.bin", b"new version")).first == DONE
+    assert seen == [(str(server.home / "up.bin"), b"new version", [])]
+    await client.aclose()
+
+
 async def test_abor_keeps_the_old_version_and_the_partial(start_server: StartServer) -> None:
     hooks = Hooks()
     server = await start_atomic(start_server, **hooks.attributes())
