@@ -67,9 +67,9 @@ def test_interrupted_curl_upload_resumes(
     source = put(workdir / "src.bin", DATA)
     url = f"ftp://{USER}:{PASSWORD}@{atomic_server.host}:{atomic_server.port}/up.bin"
     # A slow upload that stalls part-way (curl is frozen, as by a network
-    # outage): the server gives up on it after the data timeout. (A client
-    # killed outright closes both connections at once, and a data connection
-    # closed before the control connection is, in stream mode, a complete file.)
+    # outage): the server gives up on it after the data timeout. (Not a kill:
+    # the kernel then closes both connections at once, and a data connection
+    # whose end arrives first is, in stream mode, a complete file.)
     slow = subprocess.Popen(
         [curl_binary, "-sS", "--limit-rate", "400K", "-T", str(source), url],
         cwd=workdir,
