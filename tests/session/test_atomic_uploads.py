@@ -266,6 +266,22 @@ async def test_client_vanishing_keeps_the_partial(start_server: StartServer) -> 
     await again.aclose()
 
 
+async def test_quit_then_hang_up_completes_the_upload(start_server: StartServer) -> None:
+    """RFC 959: a client that sent QUIT gets its transfer finished."""
+    hooks = Hooks()
+    server = await start_atomic(start_server, **hooks.attributes())
+    client = await binary_client(server)
+    stream = await start_stor(client, "up.bin", b"whole file")
+    await client.send("QUIT")
+    await client.stream.aclose()
+    await stream.aclose()
+    await hooks.wait_disconnect()
+    target = server.home / "up.bin"
+    assert hooks.events == [("received", str(target))]
+    assert target.read_bytes() == b"whole file"
+    assert partials(server.home) == []
+
+
 async def test_stalled_upload_keeps_the_partial(
     start_server: StartServer, autojump_clock: trio.testing.MockClock
 ) -> None:
