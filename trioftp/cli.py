@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_site_options(parser)
     _add_hash_options(parser)
+    _add_upload_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     _add_user_and_limit_options(parser)
     return parser
@@ -353,6 +354,32 @@ def _apply_user_and_limit_options(server: FTPServer, options: argparse.Namespace
         signal.signal(signal.SIGHUP, lambda signum, frame: authorizer.reload())
 
 
+def _add_upload_options(parser: argparse.ArgumentParser) -> None:
+    """Atomic, resumable uploads (docs/uploads.md)."""
+    uploads = parser.add_argument_group("uploads")
+    uploads.add_argument(
+        "--atomic-uploads",
+        action="store_true",
+        help="write uploads to a hidden partial file, renamed onto the target when "
+        "complete; a broken upload can be resumed",
+    )
+    uploads.add_argument(
+        "--atomic-upload-expiry",
+        type=float,
+        default=FTPHandler.atomic_upload_expiry,
+        metavar="SECONDS",
+        help="remove partial files nobody resumed after this long "
+        f"(default: {FTPHandler.atomic_upload_expiry:g}; 0: never)",
+    )
+
+
+def _upload_attributes(options: argparse.Namespace) -> dict[str, object]:
+    return {
+        "atomic_uploads": options.atomic_uploads,
+        "atomic_upload_expiry": options.atomic_upload_expiry,
+    }
+
+
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
@@ -396,6 +423,7 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "max_login_attempts": options.max_login_attempts,
     }
     attributes.update(_hash_attributes(options))
+    attributes.update(_upload_attributes(options))
     base: type[FTPHandler] = FTPHandler
     if options.tls:
         base = TLS_FTPHandler

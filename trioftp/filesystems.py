@@ -322,6 +322,20 @@ class AbstractedFS:
         ):
             os.rename(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
 
+    def replace(self, src: str, dst: str) -> None:
+        """Put the file *src* in the place of *dst*, in one step.
+
+        An atomic upload ends with it: readers of *dst* see either the old
+        file or the new one, never a part. The stock one is :meth:`rename`
+        (``rename(2)`` replaces *dst* atomically) except on Windows, where
+        :func:`os.replace` does. A filesystem without an atomic rename should
+        still never leave *dst* half written.
+        """
+        if sys.platform == "win32":
+            os.replace(src, dst)
+        else:
+            self.rename(src, dst)
+
     def chmod(self, path: str, mode: int) -> None:
         """Change the mode bits of *path*."""
         if (where := self._beneath(path)) is None:

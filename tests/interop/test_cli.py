@@ -106,6 +106,22 @@ def test_hash_options(share: Path) -> None:
         server.stop_cleanly()
 
 
+def test_atomic_uploads_option(share: Path) -> None:
+    partial = share / ".trioftp-partial.0123"
+    partial.write_bytes(b"a partial upload")
+    os.utime(partial, (0, 0))  # decades old
+    with running(
+        trioftp_command("-w", "--atomic-uploads", "--atomic-upload-expiry", "0"), cwd=share
+    ) as server:
+        with server.ftp("anonymous", "x@y") as ftp:
+            assert ftp.nlst() == ["hello.txt"]  # partial files are hidden
+            ftp.storbinary("STOR up.bin", io.BytesIO(b"complete"))
+            ftp.quit()
+        server.stop_cleanly()
+    assert (share / "up.bin").read_bytes() == b"complete"
+    assert partial.read_bytes() == b"a partial upload"  # expiry 0: kept
+
+
 def test_directory_option(share: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -372,6 +388,8 @@ def test_help_lists_every_option() -> None:
         "--max-login-attempts",
         "--hash-uploads",
         "--hash-max-size",
+        "--atomic-uploads",
+        "--atomic-upload-expiry",
     ]:
         assert re.search(rf"^  {long}\b", text, re.MULTILINE), long
 

@@ -53,6 +53,8 @@ class CommandContext(EventSource, Protocol):
     hash_session_budget: int
     hash_uploads: bool
     hash_cache: DigestCache | None
+    atomic_uploads: bool
+    atomic_upload_expiry: float
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...

@@ -18,6 +18,7 @@ from ..filesystems import AbstractedFS
 from ..protocol.commands import CommandSpec, PathArgument, strip_ls_options
 from ..protocol.replies import sanitize
 from .errors import Refused, run_or_reply
+from .partials import NO_SUCH_FILE, is_partial_name
 from .state import SessionState
 
 __all__ = [
@@ -35,6 +36,7 @@ class PathChecker(Protocol):
     """What path checks need of a session."""
 
     authorizer: Authorizer
+    atomic_uploads: bool
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
@@ -83,8 +85,13 @@ def perm_of(session: PathChecker, name: str) -> str:
 
 
 def jail_and_permission(session: PathChecker, path: str, perm: str) -> str | None:
-    """The stock check: *path* inside the user's jail, *perm* granted there (blocking)."""
+    """The stock check: *path* inside the user's jail, *perm* granted there (blocking).
+
+    With atomic uploads on, a partial file's name is answered as a missing file.
+    """
     fs = session.vfs
+    if session.atomic_uploads and is_partial_name(path):
+        return NO_SUCH_FILE
     if not fs.validpath(path):
         shown = sanitize(fs.fs2ftp(path))
         return f'550 "{shown}" points to a path outside the user\'s root directory.'

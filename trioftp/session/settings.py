@@ -111,3 +111,10 @@ class SessionSettings:
     #: trioftp: hashes known for unchanged files, shared by the handler's
     #: sessions (None: nothing is remembered).
     hash_cache: DigestCache | None = DigestCache()
+    #: trioftp: write each upload to a hidden partial file next to its target,
+    #: renamed onto the target only when the transfer ends with ``226``; a
+    #: broken upload stays resumable (REST + STOR, APPE). See docs/uploads.md.
+    atomic_uploads: bool = False
+    #: trioftp: seconds after which a partial file nobody resumed is removed
+    #: (at the next upload to its directory); ``0`` keeps them forever.
+    atomic_upload_expiry: float = 24 * 3600

@@ -17,6 +17,9 @@ from ..protocol.listing import DEFAULT_FACTS
 
 __all__ = ["SessionState"]
 
+# Directories a session remembers checking for expired partial files.
+_MAX_EXPIRY_CHECKS = 1024
+
 
 @attrs.define(eq=False, weakref_slot=False)  # one per session: no slot it does not need
 class SessionState:
@@ -49,6 +52,9 @@ class SessionState:
     #: Bytes read from disk for hashes in this session, logins included (the
     #: ``hash_session_budget``; REIN does not reset it).
     hashed_bytes: int = 0
+    # Atomic uploads.
+    #: When this session last looked for expired partial files, per directory.
+    expiry_checks: dict[str, float] | None = None
 
     def new_login(self, *, protected_by_default: bool = False, keep_host: bool = False) -> None:
         """Forget the user and everything set since login (USER, REIN).
@@ -74,6 +80,23 @@ class SessionState:
     def new_security_context(self, *, protected_by_default: bool = False) -> None:
         """A new TLS session on the control connection (AUTH): PBSZ and PROT start over."""
         self.pbsz = self.protect_data = protected_by_default
+
+    def expiry_check_due(self, directory: str, interval: float, now: float) -> bool:
+        """Whether to look for expired partial files in *directory* now (then remembered).
+
+        Once per *interval* seconds per directory: a session uploading many
+        files into one big directory lists it once, not at every upload.
+        """
+        checks = self.expiry_checks
+        if checks is None:
+            checks = self.expiry_checks = {}
+        last = checks.get(directory)
+        if last is not None and now - last < interval:
+            return False
+        if len(checks) >= _MAX_EXPIRY_CHECKS:
+            checks.clear()
+        checks[directory] = now
+        return True
 
     def take_restart_position(self) -> int:
         """The REST offset, used up."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from typing import IO
 
 from ...limits import NO_QUOTA
 from ...protocol.replies import Reply, sanitize
+from ..atomic import atomically, expiry_cutoff
 from ..context import CommandContext
 from ..errors import Refused, run_or_reply
+from ..partials import AtomicUpload
 from ..paths import check_or_refuse, perm_of
 from ..transfers import DataMover, Transfer
 from ..uploadhashing import hashing_upload
@@ -75,6 +78,10 @@ class FileCommands:
         if self.transfers.refuse():
             return
         perm, fs, quota = perm_of(self, command), self.vfs, self.quota
+        appending = command == "APPE"
+        atomic = AtomicUpload(fs, file, self.username) if self.atomic_uploads else None
+        fresh = atomic is not None and not offset and command == "STOR"
+        cutoff = expiry_cutoff(self, file, now=time.time()) if fresh else None
 
         def preflight() -> bool:
             check_or_refuse(self, file, perm)
@@ -86,7 +93,9 @@ class FileCommands:
                 over_quota = quota.refusal(creating=not fs.lexists(file))
                 if over_quota is not None:
                     raise Refused(over_quota)
-            if offset:
+            if atomic is not None:
+                atomic.prepare(offset, append=appending, expire_before=cutoff)
+            elif offset:
                 size = fs.getsize(file) if fs.isfile(file) else -1
                 if offset > size:
                     raise Refused(f"554 Invalid REST parameter: offset {offset} is past the end.")
@@ -100,8 +109,9 @@ class FileCommands:
             # another session may have swapped a directory for a symlink.
             check_or_refuse(self, file, perm)
             if quota is not NO_QUOTA:
+                # Counted as the change to the target (an atomic upload's too:
+                # its partial file replaces the target when it completes).
                 old_size = fs.getsize(file) if fs.isfile(file) else None
-                appending = command == "APPE"
                 return quota.open_upload(
                     open_file,
                     old_size,
@@ -111,6 +121,8 @@ class FileCommands:
             return open_file()
 
         def open_file() -> IO[bytes]:
+            if atomic is not None:
+                return atomic.open(offset, append=appending)
             if offset:
                 handle = fs.open(file, "r+b")
                 handle.seek(offset)
@@ -121,6 +133,8 @@ class FileCommands:
         if command == "STOR" and not offset:  # a whole new file: hashed if hash_uploads
             move = hashing_upload(self, file, move)
         transfer = Transfer(command, move, path=file, receive=True, open_file=open_for_writing)
+        if atomic is not None:
+            atomically(self, atomic, transfer)
         await self.transfers.run(transfer)
 
     async def ftp_APPE(self: CommandContext, file: str) -> None:
@@ -155,12 +169,16 @@ class FileCommands:
             except FileExistsError:  # every name tried was taken: worth a retry later
                 raise Refused("450 No usable unique file name found.") from None
             quota.created()
+            if self.atomic_uploads:  # the empty file reserves the name; a partial gets the data
+                handle.close()
+                return handle
             return quota.wrap(handle)
 
         handle = await run_or_reply(self, create)
         if handle is None:
             return
         path = str(handle.name)
+        atomic = AtomicUpload(fs, path, self.username) if self.atomic_uploads else None
 
         def discard() -> None:
             st = fs.lstat(path)
@@ -180,6 +198,11 @@ class FileCommands:
             preliminary=Reply.of(150, named),
             already_open=Reply.of(125, named),
         )
+        if atomic is not None:
+            cutoff = expiry_cutoff(self, path, now=time.time())
+            transfer.file = None
+            transfer.open_file = lambda: quota.wrap(atomic.open_new(expire_before=cutoff))
+            atomically(self, atomic, transfer)
         await self.transfers.run(transfer)
 
     async def ftp_ABOR(self: CommandContext, line: str) -> None:

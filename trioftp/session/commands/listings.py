@@ -16,6 +16,7 @@ from ...filesystems import AbstractedFS, FilesystemError
 from ...protocol.replies import middle_line, multiline_reply, sanitize
 from ..context import CommandContext
 from ..errors import Refused, os_error_text, run_or_reply
+from ..partials import visible_names
 from ..paths import check_or_refuse, path_command, perm_of
 from ..transfers import DataMover, Transfer
 
@@ -34,10 +35,16 @@ def take_lines(lines: Iterator[bytes], limit: int) -> bytes:
     return b"".join(taken)
 
 
-def _ls_lines(fs: AbstractedFS, path: str) -> Iterator[bytes]:
+def _names(session: CommandContext, fs: AbstractedFS, path: str) -> list[str]:
+    """The sorted names in directory *path* a listing shows (no partial files)."""
+    names = fs.listdir(path)
+    return sorted(visible_names(names) if session.atomic_uploads else names)
+
+
+def _ls_lines(session: CommandContext, fs: AbstractedFS, path: str) -> Iterator[bytes]:
     """``ls -l`` lines of a directory's entries, or of one file (blocking)."""
     if fs.isdir(path):
-        return iter(fs.format_list(path, sorted(fs.listdir(path))))
+        return iter(fs.format_list(path, _names(session, fs, path)))
     fs.lstat(path)  # a missing path is an error, not an empty listing
     basedir, name = os.path.split(path)
     return iter(fs.format_list(basedir, [name], ignore_err=False))
@@ -49,7 +56,7 @@ class ListingCommands:
     async def ftp_LIST(self: CommandContext, path: str) -> None:
         """Send an ``ls -l`` listing of a directory, or the line of one file."""
         fs = self.vfs
-        await _send_listing(self, "LIST", path, lambda: _ls_lines(fs, path))
+        await _send_listing(self, "LIST", path, lambda: _ls_lines(self, fs, path))
 
     async def ftp_NLST(self: CommandContext, path: str) -> None:
         """Send the names in a directory (or the name of one file), one per line."""
@@ -58,7 +65,7 @@ class ListingCommands:
 
         def lines() -> Iterator[bytes]:
             if fs.isdir(path):
-                names: Iterable[str] = sorted(fs.listdir(path))
+                names: Iterable[str] = _names(self, fs, path)
             else:
                 fs.lstat(path)
                 names = [os.path.basename(path)]
@@ -80,7 +87,7 @@ class ListingCommands:
                 if fs.lexists(path):
                     raise Refused("501 Not a directory.")
                 raise Refused("550 No such directory.")
-            names = [".", "..", *sorted(fs.listdir(path))]
+            names = [".", "..", *_names(self, fs, path)]
             return iter(fs.format_mlsx(path, names, perms(username), facts))
 
         await _send_listing(self, "MLSD", path, lines)
@@ -121,7 +128,7 @@ class ListingCommands:
 
         def start() -> tuple[Iterator[bytes], bytes]:
             check_or_refuse(self, path, perm)
-            lines = _ls_lines(fs, path)
+            lines = _ls_lines(self, fs, path)
             return lines, take_lines(lines, limit)
 
         started = await run_or_reply(self, start)

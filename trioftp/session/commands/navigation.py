@@ -15,6 +15,7 @@ import time
 from ...protocol.listing import format_mlsx_time
 from ...protocol.replies import quote_path, sanitize
 from ..context import CommandContext
+from ..partials import resumable_partial
 from ..paths import path_command, perm_of
 
 __all__ = ["NavigationCommands"]
@@ -113,14 +114,19 @@ class NavigationCommands:
         await path_command(self, "RNTO", path, work)
 
     async def ftp_SIZE(self: CommandContext, path: str) -> None:
-        """Report a file's size (refused in ASCII mode, where it would be wrong)."""
+        """Report a file's size (refused in ASCII mode, where it would be wrong).
+
+        With atomic uploads, the size of the user's partial upload of the
+        file if there is one: what a resuming client continues from.
+        """
         if self.session_state.transfer_type == "a":
             self.respond("550 SIZE not allowed in ASCII mode.")
             return
         fs = self.vfs
+        partial = resumable_partial(path, self.username) if self.atomic_uploads else None
 
         def work() -> str:
-            st = fs.stat(path)
+            st = fs.stat(partial if partial is not None and fs.isfile(partial) else path)
             if not stat.S_ISREG(st.st_mode):
                 return f'550 "{sanitize(fs.fs2ftp(path))}" is not retrievable.'
             return f"213 {st.st_size}"
