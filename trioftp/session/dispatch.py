@@ -34,7 +34,7 @@ from ..protocol.replies import sanitize
 from .commands import STOCK_METHODS
 from .control import ControlChannel, Line
 from .errors import os_error_reply
-from .events import SessionEvents
+from .events import SessionEvents, TransferRecord
 from .paths import ArgumentShapeError, command_path
 from .state import SessionState
 from .tls import TLSProtection
@@ -54,6 +54,15 @@ class DispatchContext(Protocol):
     control_channel: ControlChannel
     session_events: SessionEvents
     tls_protection: TLSProtection | None
+    remote_ip: str
+
+    @property
+    def file_transfers_done(self) -> int: ...
+    def audit(self, event: str, msg: str, level: int = ..., **fields: object) -> None: ...
+    def audit_command(self, command: str, arg: str, code: int, text: str) -> None: ...
+    def audit_transfer(self, record: TransferRecord, real_path: str) -> None: ...
+    async def call_hook(self, hook: str, *args: object) -> None: ...
+    def has_hook(self, name: str) -> bool: ...
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
@@ -69,8 +78,15 @@ class DispatchContext(Protocol):
 
 
 async def handle_line(session: DispatchContext, raw: Line) -> None:
-    """Run one received command line, then report it to the session's events."""
+    """Run one received command line, then report it to the session's events.
+
+    The report names the path as the client sees it (absolute) for a command
+    on a path, else the argument as sent (PASS masked), and whether the
+    command ran a file transfer (then logged by the transfer itself).
+    """
     name, spec, arg = _check_line(session, raw)
+    shown = "******" if name == "PASS" and arg else arg
+    transfers_before = session.file_transfers_done
     if spec is not None:
         state = session.session_state
         try:
@@ -79,7 +95,8 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
             elif spec.needs_tls and _tls_first(session):
                 session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
             elif (call := _command_call(session, spec, arg)) is not None:
-                method, args, kwargs, unchecked = call
+                method, args, kwargs, unchecked, client_path = call
+                shown = client_path if client_path is not None else shown
                 if unchecked is None or await _path_allowed(session, unchecked, spec):
                     try:
                         result = method(*args, **kwargs)  # a plain method or async def
@@ -90,7 +107,11 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
         finally:
             if not spec.keeps_restart:
                 state.restart_position = 0
-    session.session_events.command_done(name, session.control_channel.last_code)
+    control = session.control_channel
+    session.session_events.command_done(
+        session, name, shown, control.last_code, control.last_text,
+        transferred=session.file_transfers_done != transfers_before,
+    )  # fmt: skip
 
 
 def _check_line(session: DispatchContext, raw: Line) -> tuple[str, CommandSpec | None, str]:
@@ -148,12 +169,13 @@ def _unknown_command(session: DispatchContext, name: str) -> None:
 
 def _command_call(
     session: DispatchContext, spec: CommandSpec, arg: str
-) -> tuple[Callable[..., object], tuple[str], dict[str, str], str | None] | None:
+) -> tuple[Callable[..., object], tuple[str], dict[str, str], str | None, str | None] | None:
     """The ``ftp_<NAME>`` method and its arguments: a path argument becomes a real path.
 
-    The last item is a path that must be checked before the call (None: no
-    path, or a built-in method that checks its own). None once a problem has
-    been answered.
+    Then comes a path that must be checked before the call (None: no path,
+    or a built-in method that checks its own), and the path as the client
+    sees it (None: the argument is no path). None once a problem has been
+    answered.
     """
     method: Callable[..., object] | None = getattr(session, spec.method, None)
     if method is None:
@@ -161,16 +183,17 @@ def _command_call(
         return None
     rule = spec.path
     if not (spec.perm and rule is not PathArgument.NONE and session.session_state.authenticated):
-        return method, (arg,), {}, None
+        return method, (arg,), {}, None, None
     if not arg and rule is PathArgument.IF_GIVEN:
-        return method, (arg,), {}, None
+        return method, (arg,), {}, None, None
     try:
         path, kwargs = command_path(session.vfs, spec, arg)
     except ArgumentShapeError as exc:
         session.respond(f"501 {exc}")
         return None
     stock = getattr(type(session), spec.method, None) is STOCK_METHODS.get(spec.method)
-    return method, (path,), kwargs, None if spec.checks_own_path and stock else path
+    unchecked = None if spec.checks_own_path and stock else path
+    return method, (path,), kwargs, unchecked, session.vfs.fs2ftp(path)
 
 
 async def _path_allowed(session: DispatchContext, path: str, spec: CommandSpec) -> bool:

@@ -31,7 +31,9 @@ from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
 from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
 from .control import ControlChannel
+from .._util import error_chain
 from .dataconn import NoDataConnection
+from .events import EventSource, SessionEvents
 from .state import SessionState
 
 __all__ = ["TLSHost", "TLSProtection"]
@@ -43,7 +45,7 @@ _SHARED_CONTEXTS: dict[TLSSettings, ssl.SSLContext] = {}
 _WARNED: set[type] = set()
 
 
-class TLSHost(Protocol):
+class TLSHost(EventSource, Protocol):
     """The session an FTPS policy protects: its TLS settings and its parts."""
 
     certfile: str | None
@@ -59,6 +61,7 @@ class TLSHost(Protocol):
     tls_sni_hosts: Collection[str] | None
     session_state: SessionState
     control_channel: ControlChannel
+    session_events: SessionEvents
 
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
     def log(self, msg: str) -> None: ...
@@ -170,11 +173,12 @@ class TLSProtection:
         try:
             await self._handshake(tls)
         except trio.BrokenResourceError as exc:
-            host.log(f"TLS handshake on the control connection failed: {exc}")
+            host.session_events.tls_handshake(host, "control", exc)
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
             host.close_when_done()
             return False
+        host.session_events.tls_handshake(host, "control")
         host.control_channel.start_tls(tls)
         host.session_state.new_security_context(protected_by_default=self.implicit)
         self._context = context
@@ -218,7 +222,12 @@ class TLSProtection:
             return stream
         tls = wrap_server(stream, self._context)
         try:
-            await self._handshake(tls)
+            try:
+                await self._handshake(tls)
+            except trio.BrokenResourceError as exc:
+                host.session_events.tls_handshake(host, "data", exc)
+                raise
+            host.session_events.tls_handshake(host, "data")
             binding = self.binding()
             if binding is not DataSessionBinding.OFF and not self._resumes_control_session(tls):
                 if binding is DataSessionBinding.REQUIRED:
@@ -231,7 +240,7 @@ class TLSProtection:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
             raise NoDataConnection(
-                f"data connection TLS handshake failed: {exc}",
+                f"data connection TLS handshake failed: {error_chain(exc)}",
                 "425 TLS negotiation on the data connection failed.",
             ) from exc
         except BaseException:  # refused, ABOR, the session ending: never leak the socket
