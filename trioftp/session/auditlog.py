@@ -97,9 +97,7 @@ class AuditLog:
             **fields,
         )
 
-    def write_audit(
-        self, event: AuditEvent, msg: str, level: int = logging.INFO
-    ) -> None:
+    def write_audit(self, event: AuditEvent, msg: str, level: int = logging.INFO) -> None:
         """Log *msg* with the session prefix at *level*, carrying *event*."""
         if self._log_replaced:
             self.log(msg, logfun=_LEVEL_FUNCTIONS.get(level, logger.info))
@@ -177,4 +175,3 @@ _LEVEL_FUNCTIONS: dict[int, Callable[[str], None]] = {
     logging.WARNING: logger.warning,
     logging.ERROR: logger.error,
 }
-

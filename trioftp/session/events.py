@@ -155,9 +155,7 @@ class SessionEvents:
 
     async def login_failed(self, session: EventSource, username: str, password: str) -> None:
         """A login failed (after the delay, before the ``530``)."""
-        session.audit(
-            "login_failed", f"USER {sanitize(username)!r} failed login.", logging.WARNING
-        )
+        session.audit("login_failed", f"USER {sanitize(username)!r} failed login.", logging.WARNING)
         for observer in self.observers:
             observer.login_failed(username)
         if session.has_hook("on_login_failed"):

@@ -12,8 +12,9 @@ class PrefixValues:
 
     ``username`` is the sanitized user name and ``remote_ip`` is in brackets
     when it is an IPv6 address (so the default prefix reads ``[::1]:46816``);
-    any other name is the session's attribute. Not the session's ``__dict__``: reading that makes every
-    session keep a real dictionary (sessions are many).
+    any other name is the session's attribute. Not the session's
+    ``__dict__``: reading that makes every session keep a real dictionary
+    (sessions are many).
     """
 
     __slots__ = ("_session", "_username")

@@ -27,11 +27,11 @@ from typing import Protocol, TypeVar
 
 import trio
 
+from .._util import error_chain
 from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
 from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
 from .control import ControlChannel
-from .._util import error_chain
 from .dataconn import NoDataConnection
 from .events import EventSource, SessionEvents
 from .state import SessionState
