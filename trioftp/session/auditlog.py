@@ -88,13 +88,14 @@ class AuditLog:
         ) -> None: ...  # fmt: skip
 
     def audit_event(self, event: str, **fields: Any) -> AuditEvent:
-        """An :class:`AuditEvent` of *event* for this session, with *fields*."""
+        """An :class:`AuditEvent` of *event* for this session, with *fields*.
+
+        The user is the session's, unless *fields* names another (a logout
+        is told once the session has forgotten its user).
+        """
+        user = fields.pop("user", self.session_state.username)
         return AuditEvent(
-            event,
-            self.session_id,
-            host_port(self.remote_ip, self.remote_port),
-            self.session_state.username,
-            **fields,
+            event, self.session_id, host_port(self.remote_ip, self.remote_port), user, **fields
         )
 
     def write_audit(self, event: AuditEvent, msg: str, level: int = logging.INFO) -> None:

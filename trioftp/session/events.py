@@ -163,7 +163,7 @@ class SessionEvents:
 
     async def logged_out(self, session: EventSource, username: str) -> None:
         """*username* logged out."""
-        session.audit("logout", f"USER {sanitize(username)!r} logged out.")
+        session.audit("logout", f"USER {sanitize(username)!r} logged out.", user=username)
         for observer in self.observers:
             observer.logged_out(username)
         if session.has_hook("on_logout"):
