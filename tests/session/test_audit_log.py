@@ -407,9 +407,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 async def test_a_failed_tls_handshake_is_logged_with_its_reason(
     start_server: StartServer, certs: Certs, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = await start_server(
-        base=TLS_FTPHandler, certfile=certs.certfile, keyfile=certs.keyfile
-    )
+    server = await start_server(base=TLS_FTPHandler, certfile=certs.certfile, keyfile=certs.keyfile)
     client = await server.client(login=False)
     port = client.stream.socket.getsockname()[1]
     assert (await client.cmd("AUTH TLS")).code == 234
