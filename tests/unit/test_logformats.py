@@ -186,34 +186,32 @@ def test_configure_refuses_bad_formats(tmp_path: Path) -> None:
         configure_logging("yaml")
     with pytest.raises(ValueError, match="the xferlog format needs a log file"):
         configure_logging("xferlog")
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         configure_logging("json", tmp_path / "missing" / "log")
 
 
 # --- helpers
 
 
+def chained(outer: BaseException, cause: BaseException) -> BaseException:
+    """*outer* raised ``from`` *cause*."""
+    outer.__cause__ = cause
+    return outer
+
+
 def test_error_chain_names_the_cause_behind_an_empty_wrapper() -> None:
-    try:
-        try:
-            raise ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
-        except ssl.SSLError as exc:
-            raise trio.BrokenResourceError from exc
-    except trio.BrokenResourceError as exc:
-        assert str(exc) == ""
-        assert error_chain(exc) == "SSLError: [SSL: WRONG_VERSION_NUMBER] wrong version number"
+    cause = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    wrapper = chained(trio.BrokenResourceError(), cause)
+    assert str(wrapper) == ""
+    assert error_chain(wrapper) == "SSLError: [SSL: WRONG_VERSION_NUMBER] wrong version number"
 
 
 def test_error_chain_keeps_the_outer_text() -> None:
-    try:
-        try:
-            raise ConnectionResetError(104, "Connection reset by peer")
-        except OSError as exc:
-            raise trio.BrokenResourceError("the peer went away") from exc
-    except trio.BrokenResourceError as exc:
-        assert error_chain(exc) == (
-            "the peer went away: ConnectionResetError: [Errno 104] Connection reset by peer"
-        )
+    cause = ConnectionResetError(104, "Connection reset by peer")
+    wrapper = chained(trio.BrokenResourceError("the peer went away"), cause)
+    assert error_chain(wrapper) == (
+        "the peer went away: ConnectionResetError: [Errno 104] Connection reset by peer"
+    )
     assert error_chain(trio.TooSlowError()) == "TooSlowError"
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..auditevent import RECORD_ATTRIBUTE, AuditEvent, host_port
+from ..filesystems import AbstractedFS
 from ..log import logger
 from ..protocol.replies import sanitize
 from .events import TransferRecord
@@ -77,6 +78,7 @@ class AuditLog:
     session_id: int
     session_state: SessionState
     log_cmds_list: Sequence[str]
+    fs: AbstractedFS | None
 
     if TYPE_CHECKING:
 
@@ -109,9 +111,22 @@ class AuditLog:
         """Log an audit line of *event* (connect, login, ...) with *fields*."""
         self.write_audit(self.audit_event(event, **fields), msg, level)
 
-    def audit_command(self, command: str, arg: str, code: int, text: str) -> None:
-        """A command was answered: ``log_cmd``, or the handler's own version."""
-        if self._log_cmd_replaced:
+    def audit_command(self, command: str, arg: str, path: str | None, code: int, text: str) -> None:
+        """A command was answered: ``log_cmd``, or the handler's own version.
+
+        ``log_cmd`` gets the path as the client sees it for a command on a
+        path (computed only for a command that is logged), else the argument
+        as sent, PASS's masked.
+        """
+        replaced = self._log_cmd_replaced
+        if not replaced and command not in self.log_cmds_list:
+            return
+        fs = self.fs
+        if path is not None and fs is not None:
+            arg = fs.fs2ftp(path)
+        elif command == "PASS" and arg:
+            arg = "******"
+        if replaced:
             self.log_cmd(command, arg, code, text)
         else:
             self._write_cmd(command, arg, code, text)

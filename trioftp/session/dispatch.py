@@ -59,7 +59,9 @@ class DispatchContext(Protocol):
     @property
     def file_transfers_done(self) -> int: ...
     def audit(self, event: str, msg: str, level: int = ..., **fields: object) -> None: ...
-    def audit_command(self, command: str, arg: str, code: int, text: str) -> None: ...
+    def audit_command(
+        self, command: str, arg: str, path: str | None, code: int, text: str
+    ) -> None: ...
     def audit_transfer(self, record: TransferRecord, real_path: str) -> None: ...
     async def call_hook(self, hook: str, *args: object) -> None: ...
     def has_hook(self, name: str) -> bool: ...
@@ -80,12 +82,12 @@ class DispatchContext(Protocol):
 async def handle_line(session: DispatchContext, raw: Line) -> None:
     """Run one received command line, then report it to the session's events.
 
-    The report names the path as the client sees it (absolute) for a command
-    on a path, else the argument as sent (PASS masked), and whether the
-    command ran a file transfer (then logged by the transfer itself).
+    The report names the argument, the filesystem path it became (if any),
+    and whether the command ran a file transfer (then logged by the
+    transfer itself).
     """
     name, spec, arg = _check_line(session, raw)
-    shown = "******" if name == "PASS" and arg else arg
+    path: str | None = None
     transfers_before = session.file_transfers_done
     if spec is not None:
         state = session.session_state
@@ -95,8 +97,7 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
             elif spec.needs_tls and _tls_first(session):
                 session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
             elif (call := _command_call(session, spec, arg)) is not None:
-                method, args, kwargs, unchecked, client_path = call
-                shown = client_path if client_path is not None else shown
+                method, args, kwargs, unchecked, path = call
                 if unchecked is None or await _path_allowed(session, unchecked, spec):
                     try:
                         result = method(*args, **kwargs)  # a plain method or async def
@@ -109,7 +110,7 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
                 state.restart_position = 0
     control = session.control_channel
     session.session_events.command_done(
-        session, name, shown, control.last_code, control.last_text,
+        session, name, arg, path, control.last_code, control.last_text,
         transferred=session.file_transfers_done != transfers_before,
     )  # fmt: skip
 
@@ -173,9 +174,9 @@ def _command_call(
     """The ``ftp_<NAME>`` method and its arguments: a path argument becomes a real path.
 
     Then comes a path that must be checked before the call (None: no path,
-    or a built-in method that checks its own), and the path as the client
-    sees it (None: the argument is no path). None once a problem has been
-    answered.
+    or a built-in method that checks its own), and the filesystem path the
+    argument became (None: the argument is no path). None once a problem has
+    been answered.
     """
     method: Callable[..., object] | None = getattr(session, spec.method, None)
     if method is None:
@@ -193,7 +194,7 @@ def _command_call(
         return None
     stock = getattr(type(session), spec.method, None) is STOCK_METHODS.get(spec.method)
     unchecked = None if spec.checks_own_path and stock else path
-    return method, (path,), kwargs, unchecked, session.vfs.fs2ftp(path)
+    return method, (path,), kwargs, unchecked, path
 
 
 async def _path_allowed(session: DispatchContext, path: str, spec: CommandSpec) -> bool:

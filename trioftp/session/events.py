@@ -114,7 +114,9 @@ class EventSource(Protocol):
 
     def audit(self, event: str, msg: str, level: int = ..., **fields: Any) -> None: ...
 
-    def audit_command(self, command: str, arg: str, code: int, text: str) -> None: ...
+    def audit_command(
+        self, command: str, arg: str, path: str | None, code: int, text: str
+    ) -> None: ...
 
     def audit_transfer(self, record: TransferRecord, real_path: str) -> None: ...
 
@@ -170,19 +172,19 @@ class SessionEvents:
             await session.call_hook("on_logout", username)
 
     def command_done(
-        self, session: EventSource, command: str, arg: str, code: int, text: str, *,
-        transferred: bool = False,
+        self, session: EventSource, command: str, arg: str, path: str | None, code: int,
+        text: str, *, transferred: bool = False,
     ) -> None:  # fmt: skip
         """A command was answered with *code* and *text* (its last reply).
 
-        *arg* is the path as the client sees it, or the argument as sent. A
-        command whose file transfer ran (*transferred*) was logged by the
-        transfer's own line.
+        *arg* is the argument as sent, *path* the filesystem path it became
+        (None if it is no path). A command whose file transfer ran
+        (*transferred*) was logged by the transfer's own line.
         """
         for observer in self.observers:
             observer.command_done(command, code)
         if not transferred:
-            session.audit_command(command, arg, code, text)
+            session.audit_command(command, arg, path, code, text)
 
     def transfer_started(self, command: str, receive: bool) -> None:
         """A transfer's preliminary reply is out."""
