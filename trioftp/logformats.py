@@ -65,7 +65,8 @@ class JSONFormatter(logging.Formatter):
         fields["message"] = record.getMessage()
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
-        return json.dumps(fields, ensure_ascii=False)
+        # ASCII only: a name kept undecodable (surrogateescape) stays a valid escape.
+        return json.dumps(fields)
 
 
 def _iso_utc(created: float) -> str:
@@ -157,16 +158,14 @@ def configure_logging(
     handlers: list[logging.Handler] = []
     if log_format == "xferlog":
         assert log_file is not None
-        transfers = logging.FileHandler(log_file, encoding="utf-8")
+        transfers = _file_handler(log_file)
         transfers.setFormatter(XferlogFormatter())
         transfers.addFilter(TransfersOnly())
         handlers.append(transfers)
         console.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=_DATE_FORMAT))
         handlers.append(console)
     else:
-        target: logging.Handler = (
-            logging.FileHandler(log_file, encoding="utf-8") if log_file is not None else console
-        )
+        target: logging.Handler = _file_handler(log_file) if log_file is not None else console
         if log_format == "json":
             target.setFormatter(JSONFormatter())
         else:
@@ -176,3 +175,8 @@ def configure_logging(
         logger.addHandler(handler)
     logger.setLevel(level)
     return handlers
+
+
+def _file_handler(path: str | Path) -> logging.FileHandler:
+    """Append to *path* in UTF-8; undecodable names are written as escapes, never lost."""
+    return logging.FileHandler(path, encoding="utf-8", errors="backslashreplace")

@@ -181,6 +181,25 @@ def test_configure_xferlog_writes_transfers_to_the_file(
     assert "not a transfer" in stream.getvalue()
 
 
+def test_undecodable_names_survive_in_files(
+    restore_logger: list[logging.Handler], tmp_path: Path
+) -> None:
+    """A name kept as surrogates (``surrogateescape``) is escaped, never an error."""
+    event = AuditEvent(
+        "transfer", 1, "127.0.0.1:5000", "bob", command="RETR", path="/caf\udce9",
+        bytes=1, seconds=0.0, direction="out", completed=True, transfer_type="binary",
+        anonymous=False,
+    )  # fmt: skip
+    jsonl = tmp_path / "log.jsonl"
+    restore_logger += configure_logging("json", jsonl)
+    logger.info("x", extra={RECORD_ATTRIBUTE: event})
+    assert json.loads(jsonl.read_text())["path"] == "/caf\udce9"
+    xferlog = tmp_path / "xferlog"
+    restore_logger += configure_logging("xferlog", xferlog, stream=io.StringIO())
+    logger.info("x", extra={RECORD_ATTRIBUTE: event})
+    assert " 127.0.0.1 1 /caf\\udce9 b _ o r bob ftp 0 * c\n" in xferlog.read_text()
+
+
 def test_configure_refuses_bad_formats(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown log format 'yaml'"):
         configure_logging("yaml")

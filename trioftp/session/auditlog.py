@@ -172,7 +172,7 @@ class AuditLog:
         event = self.audit_event(
             "transfer",
             command=record.command,
-            path=record.shown_path,
+            path=sanitize(record.shown_path or ""),
             code=record.code,
             reason=None if record.completed else record.reason,
             bytes=record.bytes,
