@@ -100,6 +100,10 @@ class AuditLog:
             event, self.session_id, host_port(self.remote_ip, self.remote_port), user, **fields
         )
 
+    def audit_wanted(self, level: int = logging.INFO) -> bool:
+        """True if a line at *level* goes anywhere (else no event is even made)."""
+        return self._log_replaced or logger.isEnabledFor(level)
+
     def write_audit(self, event: AuditEvent, msg: str, level: int = logging.INFO) -> None:
         """Log *msg* with the session prefix at *level*, carrying *event*."""
         if self._log_replaced:
@@ -109,7 +113,8 @@ class AuditLog:
 
     def audit(self, event: str, msg: str, level: int = logging.INFO, **fields: Any) -> None:
         """Log an audit line of *event* (connect, login, ...) with *fields*."""
-        self.write_audit(self.audit_event(event, **fields), msg, level)
+        if self.audit_wanted(level):
+            self.write_audit(self.audit_event(event, **fields), msg, level)
 
     def audit_command(self, command: str, arg: str, path: str | None, code: int, text: str) -> None:
         """A command was answered: ``log_cmd``, or the handler's own version.
@@ -119,7 +124,7 @@ class AuditLog:
         as sent, PASS's masked.
         """
         replaced = self._log_cmd_replaced
-        if not replaced and command not in self.log_cmds_list:
+        if not replaced and (command not in self.log_cmds_list or not self.audit_wanted()):
             return
         fs = self.fs
         if path is not None and fs is not None:
@@ -142,7 +147,7 @@ class AuditLog:
         self._write_cmd(cmd, arg, respcode, respstr)
 
     def _write_cmd(self, cmd: str, arg: str, respcode: int, respstr: str) -> None:
-        if cmd not in self.log_cmds_list:
+        if cmd not in self.log_cmds_list or not self.audit_wanted():
             return
         if cmd == "STAT" and not arg:  # the server's status, not a path
             return
@@ -167,6 +172,8 @@ class AuditLog:
                 record.command, real_path, record.receive, record.completed, record.seconds,
                 record.bytes,
             )  # fmt: skip
+            return
+        if not self.audit_wanted():
             return
         state = self.session_state
         event = self.audit_event(
