@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -174,5 +175,50 @@ def test_unwritable_log_file(share: Path, tmp_path: Path) -> None:
     assert result.stderr.rstrip().endswith(
         f"error: can't write the log file '{tmp_path / 'missing' / 'log'}': "
         "No such file or directory"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_prometheus_client_is_imported_only_for_metrics() -> None:
+    code = (
+        "import sys, trioftp.cli, trioftp.servers.metrics;print('prometheus_client' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, "False\n")
+
+
+def test_metrics_without_the_extra(share: Path) -> None:
+    # As if prometheus-client were not installed: importing it fails.
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None;"
+        "from trioftp.cli import main;"
+        "sys.exit(main(['-p', '0', '--metrics', '127.0.0.1:0']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=share,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "trioftp: can't serve metrics on 127.0.0.1: "
+        "metrics need prometheus-client: pip install 'trioftp[metrics]'\n"
+    )
+
+
+def test_metrics_port_in_use(share: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("-p", "0", "--metrics", f"127.0.0.1:{port}", cwd=share)
+    assert result.returncode == 1
+    assert result.stderr.endswith(
+        "trioftp: can't serve metrics on 127.0.0.1: Address already in use\n"
     )
     assert "Traceback" not in result.stderr
