@@ -22,7 +22,7 @@ from trioftp.handlers import FTPHandler, TLS_FTPHandler
 from ..support.ftpclient import FTPClient, read_all
 from ..support.harness import MemorySession, SessionHarness
 from ..support.servers import RunningServer
-from ..support.tlsclient import Certs, make_certs
+from ..support.tlsclient import Certs, TLSClient, client_context, make_certs
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 
@@ -425,3 +425,33 @@ async def test_a_failed_tls_handshake_is_logged_with_its_reason(
     event = event_of(failed[0])
     assert event is not None
     assert (event.event, event.reason) == ("tls_failed", reason)
+
+
+async def test_a_failed_data_handshake_is_logged_with_its_reason(
+    start_server: StartServer, certs: Certs, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_server(base=TLS_FTPHandler, certfile=certs.certfile, keyfile=certs.keyfile)
+    (server.home / "a.bin").write_bytes(b"original")
+    client, greeting = await TLSClient.open(server.host, server.port, client_context(certs.ca))
+    assert greeting.code == 220
+    await client.secure("P")
+    port = client.transport.socket.getsockname()[1]
+    caplog.clear()
+    stream = await client.pasv()
+    assert (await client.cmd("RETR a.bin")).code in (125, 150)
+    await stream.send_all(b"this is not a TLS ClientHello\r\n\r\n")
+    reply = await client.reply()
+    assert reply.first == "425 TLS negotiation on the data connection failed."
+    await stream.aclose()
+    lines = audit_lines(caplog)
+    assert len(lines) == 2, lines
+    ssl_error = r"SSLError: \[SSL: [A-Z_]+\] [a-z ]+ \(_ssl\.c:\d+\)"
+    who = re.escape(f"127.0.0.1:{port}-[user]")
+    assert re.fullmatch(
+        rf"{who} TLS handshake on the data connection failed: {ssl_error}", lines[0]
+    ), lines[0]
+    assert re.fullmatch(
+        rf"{who} RETR /a\.bin completed=0 bytes=0 seconds=\d+\.\d{{3}}( rate=0B/s)? code=425 "
+        rf"reason='data connection TLS handshake failed: {ssl_error}'",
+        lines[1],
+    ), lines[1]

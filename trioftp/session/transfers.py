@@ -338,7 +338,8 @@ class Transfers:
         try:
             stream = await ctx.data_connections.open()
         except NoDataConnection as exc:
-            ctx.log(f"{transfer.command}: {exc}")
+            if transfer.path is None:  # a file transfer's own line gives the reason
+                ctx.log(f"{transfer.command}: {exc}")
             reply = Reply.parse(exc.reply)
             return TransferResult(reply, completed=False, reason=str(exc))
         mover = self.mover = ctx.new_data_mover(stream)
