@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 import time
 from collections.abc import Callable
@@ -178,5 +179,8 @@ def configure_logging(
 
 
 def _file_handler(path: str | Path) -> logging.FileHandler:
-    """Append to *path* in UTF-8; undecodable names are written as escapes, never lost."""
-    return logging.FileHandler(path, encoding="utf-8", errors="backslashreplace")
+    """Append to *path* in UTF-8, reopening it if logrotate moved it away.
+
+    Undecodable names are written as escapes, never lost.
+    """
+    return logging.handlers.WatchedFileHandler(path, encoding="utf-8", errors="backslashreplace")

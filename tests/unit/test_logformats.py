@@ -167,6 +167,20 @@ def test_configure_json_to_a_file(restore_logger: list[logging.Handler], tmp_pat
     ]
 
 
+def test_a_log_file_moved_away_is_reopened(
+    restore_logger: list[logging.Handler], tmp_path: Path
+) -> None:
+    """logrotate renames the file; the next line starts a new one."""
+    path = tmp_path / "log.jsonl"
+    restore_logger += configure_logging("json", path)
+    logger.info("before")
+    path.rename(tmp_path / "log.jsonl.1")
+    logger.info("after")
+    assert [json.loads(line)["message"] for line in path.read_text().splitlines()] == ["after"]
+    rotated = (tmp_path / "log.jsonl.1").read_text().splitlines()
+    assert [json.loads(line)["message"] for line in rotated] == ["before"]
+
+
 def test_configure_xferlog_writes_transfers_to_the_file(
     restore_logger: list[logging.Handler], tmp_path: Path
 ) -> None:
