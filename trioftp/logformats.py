@@ -9,7 +9,7 @@ own handlers:
 
 * :class:`JSONFormatter` writes one JSON object per record, with the stable
   keys of :meth:`~trioftp.auditevent.AuditEvent.as_dict` for audit lines
-  (``time``, ``level``, ``event``, ``session``, ``remote``, ``user``,
+  (``time``, ``level``, ``pid``, ``event``, ``session``, ``remote``, ``user``,
   ``command``, ``path``, ``code``, ``reason``, ``bytes``, ``seconds``,
   ``rate``...) and ``event: "message"`` for every other line.
 * :class:`XferlogFormatter` writes the classic wu-ftpd/vsftpd/ProFTPD
@@ -49,14 +49,17 @@ _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 class JSONFormatter(logging.Formatter):
     """One JSON object per record; audit lines carry their event's fields.
 
-    ``time`` is ISO 8601 in UTC with milliseconds. A record with an exception
-    gets its traceback under ``exception``.
+    ``time`` is ISO 8601 in UTC with milliseconds; ``pid`` is the process
+    (session numbers are unique within one process: pre-forked workers
+    each count their own). A record with an exception gets its traceback
+    under ``exception``.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, object] = {
             "time": _iso_utc(record.created),
             "level": record.levelname,
+            "pid": record.process,
         }
         event = event_of(record)
         if event is not None:

@@ -56,6 +56,7 @@ def record(
         "levelno": level,
         "levelname": logging.getLevelName(level),
         "created": CREATED,
+        "process": 4242,
     }
     if event is not None:
         fields[RECORD_ATTRIBUTE] = event
@@ -68,7 +69,7 @@ def record(
 def test_json_audit_line_has_every_key() -> None:
     line = JSONFormatter().format(record("[::1]:40000-[alice] STOR ...", UPLOAD))
     assert line == (
-        '{"time": "2023-11-14T22:13:20.250Z", "level": "INFO", "event": "transfer", '
+        '{"time": "2023-11-14T22:13:20.250Z", "level": "INFO", "pid": 4242, "event": "transfer", '
         '"session": 7, "remote": "[::1]:40000", "user": "alice", "command": "STOR", '
         '"path": "/in box/report.pdf", "code": 226, "reason": null, "bytes": 2048, '
         '"seconds": 1.6, "direction": "in", "completed": true, "transfer_type": "binary", '
@@ -81,6 +82,7 @@ def test_json_other_lines_are_messages() -> None:
     assert json.loads(line) == {
         "time": "2023-11-14T22:13:20.250Z",
         "level": "WARNING",
+        "pid": 4242,
         "event": "message",
         "message": "received interrupt signal",
     }
