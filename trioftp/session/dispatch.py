@@ -34,7 +34,7 @@ from ..protocol.replies import sanitize
 from .commands import STOCK_METHODS
 from .control import ControlChannel, Line
 from .errors import os_error_reply
-from .events import SessionEvents, TransferRecord
+from .events import EventSource, SessionEvents
 from .paths import ArgumentShapeError, command_path
 from .state import SessionState
 from .tls import TLSProtection
@@ -44,8 +44,8 @@ __all__ = ["handle_line"]
 T = TypeVar("T")
 
 
-class DispatchContext(Protocol):
-    """What dispatch needs of a session."""
+class DispatchContext(EventSource, Protocol):
+    """What dispatch needs of a session (it reports each command to the events)."""
 
     authorizer: Authorizer
     encoding: str
@@ -54,17 +54,9 @@ class DispatchContext(Protocol):
     control_channel: ControlChannel
     session_events: SessionEvents
     tls_protection: TLSProtection | None
-    remote_ip: str
 
     @property
     def file_transfers_done(self) -> int: ...
-    def audit(self, event: str, msg: str, level: int = ..., **fields: object) -> None: ...
-    def audit_command(
-        self, command: str, arg: str, path: str | None, code: int, text: str
-    ) -> None: ...
-    def audit_transfer(self, record: TransferRecord, real_path: str) -> None: ...
-    async def call_hook(self, hook: str, *args: object) -> None: ...
-    def has_hook(self, name: str) -> bool: ...
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
