@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["call_maybe_async", "replaces"]
+__all__ = ["call_maybe_async", "error_chain", "replaces"]
 
 
 def replaces(kind: type, base: type, *names: str) -> bool:
@@ -24,3 +24,25 @@ async def call_maybe_async(function: Callable[..., Any], *args: Any, **kwargs: A
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def error_chain(exc: BaseException) -> str:
+    """Describe *exc* and what caused it: ``"outer: Inner: inner text"``.
+
+    Wrappers such as ``trio.BrokenResourceError`` often carry no text of
+    their own; the reason is in their ``__cause__`` (an ``ssl.SSLError``...).
+    Links with no text are left out (the class name stands in if none has
+    any); each cause is shown with its class name.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if text:
+            parts.append(text if current is exc else f"{type(current).__name__}: {text}")
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return ": ".join(parts) or type(exc).__name__

@@ -17,12 +17,15 @@ from types import FrameType
 from typing import NoReturn
 
 from ._version import __version__
+from .auditevent import host_port
 from .authorizers import AuthorizerError, DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
-from .log import config_logging, logger
+from .log import logger
+from .logformats import LOG_FORMATS, configure_logging
 from .passwd import passwd_main
 from .servers import FTPServer
 from .servers.bans import BanPolicy, Bans
+from .servers.metrics import MetricsEndpoint, PrometheusMetrics
 from .sitesfile import SitesFileError, load_sites
 from .tls.certificates import self_signed_certificate
 from .userfile import UsersFileAuthorizer
@@ -147,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upload_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     _add_user_and_limit_options(parser)
+    _add_logging_options(parser)
     return parser
 
 
@@ -380,6 +384,61 @@ def _upload_attributes(options: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _add_logging_options(parser: argparse.ArgumentParser) -> None:
+    """The log format, log file and metrics options."""
+    group = parser.add_argument_group("logging and metrics")
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="line",
+        help="line: pyftpdlib's lines (default); json: one JSON object per line; "
+        "xferlog: the classic transfer log, written to --log-file (the line log "
+        "stays on stderr)",
+    )
+    group.add_argument(
+        "--log-file", metavar="PATH", help="write the log there instead of stderr (appended)"
+    )
+    group.add_argument(
+        "--metrics",
+        type=_metrics_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics "
+        "(needs the metrics extra: pip install 'trioftp[metrics]')",
+    )
+
+
+def _metrics_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"invalid metrics address {value!r} (expected HOST:PORT, e.g. 127.0.0.1:9100)"
+        )
+    return host, int(port)
+
+
+def _start_logging(options: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Set up the log as the logging options ask (one-line errors)."""
+    if options.log_format == "xferlog" and options.log_file is None:
+        parser.error("--log-format xferlog needs --log-file")
+    level = logging.DEBUG if options.debug else logging.INFO
+    try:
+        configure_logging(options.log_format, options.log_file, level)
+    except OSError as exc:
+        parser.error(f"can't write the log file {options.log_file!r}: {exc.strerror}")
+
+
+def _start_metrics(options: argparse.Namespace, server: FTPServer) -> MetricsEndpoint | None:
+    """Serve the server's metrics if ``--metrics`` asks; print where (None if not asked)."""
+    if options.metrics is None:
+        return None
+    host, port = options.metrics
+    endpoint = PrometheusMetrics.for_server(server).serve(host, port)
+    shown = host_port(*endpoint.address)
+    print(f"trioftp: Prometheus metrics at http://{shown}/metrics", flush=True)
+    return endpoint
+
+
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
@@ -458,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (options.certfile, options.keyfile):
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
-    config_logging(logging.DEBUG if options.debug else logging.INFO)
+    _start_logging(options, parser)
     handler = _make_handler(options)
     try:
         server = FTPServer((options.interface, options.port), handler)
@@ -488,6 +547,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(options.tls_note, flush=True)
     for site in options.site_table or ():
         print(f"site {', '.join(site.names)}", flush=True)
+    try:
+        metrics = _start_metrics(options, server)
+    except (ImportError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"trioftp: can't serve metrics on {options.metrics[0]}: {reason}", file=sys.stderr)
+        server.socket.close()
+        return 1
     signal.signal(signal.SIGTERM, _stop)
-    server.serve_forever(handle_exit=True)
+    try:
+        server.serve_forever(handle_exit=True)
+    finally:
+        if metrics is not None:
+            metrics.close()
     return 0

@@ -513,7 +513,7 @@ def test_default_logging_goes_to_stderr(tmp_path: Path, share: Path) -> None:
     lines = stderr.splitlines()
     assert re.fullmatch(
         rf"\[I \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\] >>> starting FTP server on "
-        rf"127\.0\.0\.1:{server.port}, pid={pid} <<<",
+        rf"127\.0\.0\.1:{server.port}, pid={pid} <<< nat=none passive=any tls=off workers=1",
         lines[0],
     )
     assert any(line.endswith("-[user] USER 'user' logged in.") for line in lines)
@@ -606,11 +606,13 @@ print("parent returned", flush=True)
     lines = stderr.splitlines()
     first, second = sorted(workers)
     assert any(line.endswith(f"started 2 worker processes: [{first}, {second}]") for line in lines)
-    for pid in workers:
-        assert any(
-            line.endswith(f">>> starting FTP server on 127.0.0.1:{server.port}, pid={pid} <<<")
-            for line in lines
-        ), stderr
+    # One start line, the parent's, naming the workers.
+    starts = [line for line in lines if ">>> starting FTP server" in line]
+    assert len(starts) == 1, stderr
+    assert starts[0].endswith(
+        f">>> starting FTP server on 127.0.0.1:{server.port}, pid={server.proc.pid} <<< "
+        "nat=none passive=any tls=off workers=2"
+    )
     assert sum(line.endswith("] received interrupt signal") for line in lines) == 2
     assert sum(line.endswith("] >>> FTP server stopped <<<") for line in lines) == 2
     assert any(line.endswith("received interrupt signal; stopping workers") for line in lines)

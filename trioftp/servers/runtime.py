@@ -36,6 +36,7 @@ from ..session.runner import Runner, ThreadRunner
 from .bans import Bans
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
+from .startline import start_line
 from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
@@ -160,6 +161,12 @@ class FTPServer:
             failed_logins=counters.failed_logins,
             commands=counters.commands,
             threads_busy=runner.busy if isinstance(runner, ThreadRunner) else 0,
+            sessions_total=counters.sessions_total,
+            transfers_failed=counters.transfers_failed,
+            transfer_seconds=counters.transfer_seconds,
+            tls_handshakes=counters.tls_handshakes,
+            failed_tls_handshakes=counters.failed_tls_handshakes,
+            replies=dict(counters.replies),
         )
 
     def __repr__(self) -> str:
@@ -229,9 +236,8 @@ class FTPServer:
         if worker_processes != 1:
             self._serve_prefork(worker_processes, handle_exit)
             return
-        host, port = self.address
-        if handle_exit:
-            logger.info(">>> starting FTP server on %s:%s, pid=%s <<<", host, port, os.getpid())
+        if handle_exit and self._announce:
+            logger.info(start_line(self.address, os.getpid(), self.handler, workers=1))
         try:
             try:
                 # KeyboardInterrupt only at a checkpoint of the main task: raised
@@ -284,7 +290,17 @@ class FTPServer:
                     return
 
     def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
-        run_workers(lambda: self.serve_forever(handle_exit=True), self.socket, workers, handle_exit)
+        count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
+        if handle_exit:
+            logger.info(start_line(self.address, os.getpid(), self.handler, workers=count))
+        run_workers(self._serve_as_worker, self.socket, count, handle_exit)
+
+    #: False in a pre-forked worker: the parent has logged the start line.
+    _announce = True
+
+    def _serve_as_worker(self) -> None:
+        self._announce = False
+        self.serve_forever(handle_exit=True)
 
     # --- stopping
 

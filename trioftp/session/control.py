@@ -48,6 +48,7 @@ class ControlChannel:
         "encoding",
         "errors",
         "last_code",
+        "last_text",
         "lines_read",
         "send_timeout",
     )
@@ -70,6 +71,8 @@ class ControlChannel:
         self._held: collections.deque[Line] | None = None
         #: The code of the last reply queued (0: none yet).
         self.last_code = 0
+        #: The first line of the last reply queued, without its code.
+        self.last_text = ""
         #: Command lines received so far.
         self.lines_read = 0
 
@@ -123,12 +126,14 @@ class ControlChannel:
         """Queue one reply for the next flush."""
         self._out.append(reply.wire())
         self.last_code = reply.code
+        self.last_text = reply.lines[0]
 
     def push_raw(self, text: str) -> None:
         """Queue *text* as it is (pyftpdlib's ``push``): the caller frames it."""
         self._out.append(text)
         if text[:3].isdigit():
             self.last_code = int(text[:3])
+            self.last_text = text[4:].partition("\n")[0].rstrip("\r")
 
     async def flush(self, *, bounded: bool = True) -> None:
         """Write every queued reply (within *send_timeout* unless the caller bounds it)."""

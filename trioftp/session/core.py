@@ -22,12 +22,14 @@ from typing import Any, ClassVar, TypeVar, cast
 import trio
 
 from .._util import call_maybe_async, replaces
+from ..auditevent import host_port
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
 from ..protocol.commands import method_name
 from ..protocol.replies import Reply, sanitize
 from . import dispatch
 from .accounting import SessionAccounting
+from .auditlog import AuditLog, new_session_number
 from .callbacks import SessionCallbacks
 from .control import ControlChannel, ControlClosed, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
@@ -56,7 +58,7 @@ _DEBUG = logger.debug
 _THREADS = ThreadRunner()
 
 
-class Session(SessionSettings, SessionCallbacks, SessionAccounting):
+class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
     """One FTP session: its parts, its life, its replies and log lines."""
 
     #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
@@ -90,6 +92,8 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         self.local_ip, self.local_port = local_address
         self.remote_ip, self.remote_port = remote_address
         self.started = time.time()
+        #: This session's number in audit logs (unique within the process).
+        self.session_id = new_session_number()
         # Every session sets these: set now, they cost no resize of the dict.
         self._nursery: trio.Nursery | None = None
         self._awaiting_command = False
@@ -169,6 +173,11 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
     def new_data_mover(self, stream: trio.abc.Stream) -> DataMover:
         """The handler's ``dtp_handler`` over a new data connection."""
         return self.dtp_handler(stream, self)
+
+    @property
+    def file_transfers_done(self) -> int:
+        """File transfers (not listings) this session finished, completed or not."""
+        return self._transfers.files_done if self._transfers is not None else 0
 
     def transfer_refusal(self) -> str | None:
         """Why no transfer may start now, beyond a missing data connection (FTPS)."""
@@ -415,6 +424,9 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._respond_replaced = replaces(cls, Session, "respond")
+        cls._log_replaced = replaces(cls, Session, "log")
+        cls._log_cmd_replaced = replaces(cls, Session, "log_cmd")
+        cls._log_transfer_replaced = replaces(cls, Session, "log_transfer")
 
     _respond_replaced: ClassVar[bool] = False
 
@@ -462,7 +474,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         try:
             return self.log_prefix % PrefixValues(self, self.session_state.username)
         except (KeyError, TypeError, ValueError):
-            return f"{self.remote_ip}:{self.remote_port}"
+            return host_port(self.remote_ip, self.remote_port)
 
     def log(self, msg: str, logfun: Callable[[str], None] = logger.info) -> None:
         """Log a message with the session prefix."""
@@ -488,7 +500,12 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
     def log_transfer(
         self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
     ) -> None:
-        """Log one finished transfer in pyftpdlib's format."""
+        """Log one finished transfer in pyftpdlib's format.
+
+        Sessions log their transfers through :meth:`audit_transfer` (with the
+        rate and the reason of a failure); a subclass that replaces this
+        method gets it called instead, with pyftpdlib's arguments.
+        """
         shown = self.fs.fs2ftp(filename) if self.fs is not None else filename
         self.log(
             f"{cmd} {sanitize(shown)} completed={int(completed)} bytes={bytes} "

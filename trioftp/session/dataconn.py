@@ -19,6 +19,7 @@ from typing import Protocol
 import attrs
 import trio
 
+from ..auditevent import host_port
 from ..protocol.addresses import normalize_ip
 
 __all__ = [
@@ -94,7 +95,7 @@ class TCPConnector:
             await sock.connect((ip, port))
         except OSError as exc:
             sock.close()
-            raise NoDataConnection(f"Can't connect to {ip}:{port}.") from exc
+            raise NoDataConnection(f"Can't connect to {host_port(ip, port)}.") from exc
         except BaseException:
             sock.close()
             raise

@@ -34,7 +34,7 @@ from ..protocol.replies import sanitize
 from .commands import STOCK_METHODS
 from .control import ControlChannel, ControlClosed, Line
 from .errors import LOCAL_ERROR, os_error_reply
-from .events import SessionEvents
+from .events import EventSource, SessionEvents
 from .paths import ArgumentShapeError, command_path
 from .state import SessionState
 from .tls import TLSProtection
@@ -44,8 +44,8 @@ __all__ = ["handle_line"]
 T = TypeVar("T")
 
 
-class DispatchContext(Protocol):
-    """What dispatch needs of a session."""
+class DispatchContext(EventSource, Protocol):
+    """What dispatch needs of a session (it reports each command to the events)."""
 
     authorizer: Authorizer
     encoding: str
@@ -54,6 +54,9 @@ class DispatchContext(Protocol):
     control_channel: ControlChannel
     session_events: SessionEvents
     tls_protection: TLSProtection | None
+
+    @property
+    def file_transfers_done(self) -> int: ...
 
     @property
     def proto_cmds(self) -> Mapping[str, Mapping[str, object]]: ...
@@ -70,8 +73,15 @@ class DispatchContext(Protocol):
 
 
 async def handle_line(session: DispatchContext, raw: Line) -> None:
-    """Run one received command line, then report it to the session's events."""
+    """Run one received command line, then report it to the session's events.
+
+    The report names the argument, the filesystem path it became (if any),
+    and whether the command ran a file transfer (then logged by the
+    transfer itself).
+    """
     name, spec, arg = _check_line(session, raw)
+    path: str | None = None
+    transfers_before = session.file_transfers_done
     if spec is not None:
         state = session.session_state
         try:
@@ -80,14 +90,18 @@ async def handle_line(session: DispatchContext, raw: Line) -> None:
             elif spec.needs_tls and _tls_first(session):
                 session.respond("530 SSL/TLS required on the control channel (use AUTH TLS).")
             else:
-                await _run_command(session, spec, arg)
+                path = await _run_command(session, spec, arg)
         finally:
             if not spec.keeps_restart:
                 state.restart_position = 0
-    session.session_events.command_done(name, session.control_channel.last_code)
+    control = session.control_channel
+    session.session_events.command_done(
+        session, name, arg, path, control.last_code, control.last_text,
+        transferred=session.file_transfers_done != transfers_before,
+    )  # fmt: skip
 
 
-async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) -> None:
+async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) -> str | None:
     """Check the path, call the method; every failure of the call becomes a reply.
 
     The failure boundary of a command: a filesystem error becomes its reply
@@ -96,12 +110,15 @@ async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) ->
     logged once with its traceback and answered ``451``, and the session goes
     on. Cancellation, ``KeyboardInterrupt`` and a closed control connection
     are not failures of the command and pass through.
+
+    Returns the filesystem path the argument became (None: no path).
     """
+    path: str | None = None
     try:
         call = _command_call(session, spec, arg)
         if call is None:
-            return
-        method, args, kwargs, unchecked = call
+            return None
+        method, args, kwargs, unchecked, path = call
         if unchecked is None or await _path_allowed(session, unchecked, spec):
             result = method(*args, **kwargs)  # a plain method or async def
             if inspect.isawaitable(result):
@@ -113,6 +130,7 @@ async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) ->
     except Exception:
         session.log_exception(f"{spec.name} failed")
         session.respond(LOCAL_ERROR)
+    return path
 
 
 def _check_line(session: DispatchContext, raw: Line) -> tuple[str, CommandSpec | None, str]:
@@ -167,11 +185,12 @@ def _unknown_command(session: DispatchContext, name: str) -> None:
 
 def _command_call(
     session: DispatchContext, spec: CommandSpec, arg: str
-) -> tuple[Callable[..., object], tuple[str], dict[str, str], str | None] | None:
+) -> tuple[Callable[..., object], tuple[str], dict[str, str], str | None, str | None] | None:
     """The ``ftp_<NAME>`` method and its arguments: a path argument becomes a real path.
 
-    The last item is a path that must be checked before the call (None: no
-    path, or a built-in method that checks its own). None once a problem has
+    Then comes a path that must be checked before the call (None: no path,
+    or a built-in method that checks its own), and the filesystem path the
+    argument became (None: the argument is no path). None once a problem has
     been answered.
     """
     method: Callable[..., object] | None = getattr(session, spec.method, None)
@@ -180,16 +199,17 @@ def _command_call(
         return None
     rule = spec.path
     if not (spec.perm and rule is not PathArgument.NONE and session.session_state.authenticated):
-        return method, (arg,), {}, None
+        return method, (arg,), {}, None, None
     if not arg and rule is PathArgument.IF_GIVEN:
-        return method, (arg,), {}, None
+        return method, (arg,), {}, None, None
     try:
         path, kwargs = command_path(session.vfs, spec, arg)
     except ArgumentShapeError as exc:
         session.respond(f"501 {exc}")
         return None
     stock = getattr(type(session), spec.method, None) is STOCK_METHODS.get(spec.method)
-    return method, (path,), kwargs, None if spec.checks_own_path and stock else path
+    unchecked = None if spec.checks_own_path and stock else path
+    return method, (path,), kwargs, unchecked, path
 
 
 async def _path_allowed(session: DispatchContext, path: str, spec: CommandSpec) -> bool:

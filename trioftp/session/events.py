@@ -2,21 +2,22 @@
 
 A session reports each event - connected, logged in, login failed, logged
 out, command done (with its reply code), transfer started and done (with
-bytes, seconds and outcome), disconnected - to its server's
-:class:`SessionEvents`, which writes the session's log lines, calls the
-handler's ``on_*`` callbacks and tells every :class:`Observer` (the
-server's statistics, metrics).
+bytes, seconds and outcome), TLS handshake done or failed, disconnected - to
+its server's :class:`SessionEvents`, which writes the session's audit log
+lines (:mod:`.auditlog`), calls the handler's ``on_*`` callbacks and tells
+every :class:`Observer` (the server's statistics, metrics).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import attrs
 import trio
 
-from ..log import logger
+from .._util import error_chain
 from ..protocol.replies import sanitize
 
 __all__ = [
@@ -50,6 +51,11 @@ class TransferRecord:
     bytes: int
     #: Seconds from the preliminary reply to the end.
     seconds: float
+    #: The final reply's code (226 when completed).
+    code: int = 226
+    #: Why the transfer stopped early (an OS error's text, "Connection
+    #: closed"...); None when completed.
+    reason: str | None = None
 
 
 @attrs.frozen
@@ -103,17 +109,22 @@ class Observer:
     def command_from(self, remote_ip: str) -> None:
         """*remote_ip* sent a command line, before it runs (bans count these)."""
 
+    def tls_handshake(self, channel: str, succeeded: bool) -> None:
+        """A TLS handshake on the ``"control"`` or a ``"data"`` connection ended."""
+
 
 class EventSource(Protocol):
-    """What the emitter needs of a session: its log lines and its callbacks."""
+    """What the emitter needs of a session: its audit lines and its callbacks."""
 
     remote_ip: str
 
-    def log(self, msg: str, logfun: Callable[[str], None] = ...) -> None: ...
+    def audit(self, event: str, msg: str, level: int = ..., **fields: Any) -> None: ...
 
-    def log_transfer(
-        self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
+    def audit_command(
+        self, command: str, arg: str, path: str | None, code: int, text: str
     ) -> None: ...
+
+    def audit_transfer(self, record: TransferRecord, real_path: str) -> None: ...
 
     def has_hook(self, name: str) -> bool: ...
 
@@ -136,7 +147,7 @@ class SessionEvents:
 
     async def connected(self, session: EventSource) -> None:
         """The client connected: before the greeting."""
-        session.log("FTP session opened (connect)")
+        session.audit("connect", "FTP session opened (connect)")
         for observer in self.observers:
             observer.connected(session.remote_ip)
         if session.has_hook("on_connect"):
@@ -144,7 +155,7 @@ class SessionEvents:
 
     async def logged_in(self, session: EventSource, username: str) -> None:
         """*username* logged in (``230`` is queued)."""
-        session.log(f"USER {sanitize(username)!r} logged in.")
+        session.audit("login", f"USER {sanitize(username)!r} logged in.")
         for observer in self.observers:
             observer.logged_in(username)
         if session.has_hook("on_login"):
@@ -152,7 +163,7 @@ class SessionEvents:
 
     async def login_failed(self, session: EventSource, username: str, password: str) -> None:
         """A login failed (after the delay, before the ``530``)."""
-        session.log(f"USER {sanitize(username)!r} failed login.", logfun=logger.warning)
+        session.audit("login_failed", f"USER {sanitize(username)!r} failed login.", logging.WARNING)
         for observer in self.observers:
             observer.login_failed(username)
             observer.failed_login_from(session.remote_ip, username)
@@ -161,6 +172,7 @@ class SessionEvents:
 
     async def logged_out(self, session: EventSource, username: str) -> None:
         """*username* logged out."""
+        session.audit("logout", f"USER {sanitize(username)!r} logged out.", user=username)
         for observer in self.observers:
             observer.logged_out(username)
         if session.has_hook("on_logout"):
@@ -171,10 +183,20 @@ class SessionEvents:
         for observer in self.observers:
             observer.command_from(session.remote_ip)
 
-    def command_done(self, command: str, code: int) -> None:
-        """A command was answered with *code* (its last reply)."""
+    def command_done(
+        self, session: EventSource, command: str, arg: str, path: str | None, code: int,
+        text: str, *, transferred: bool = False,
+    ) -> None:  # fmt: skip
+        """A command was answered with *code* and *text* (its last reply).
+
+        *arg* is the argument as sent, *path* the filesystem path it became
+        (None if it is no path). A command whose file transfer ran
+        (*transferred*) was logged by the transfer's own line.
+        """
         for observer in self.observers:
             observer.command_done(command, code)
+        if not transferred:
+            session.audit_command(command, arg, path, code, text)
 
     def transfer_started(self, command: str, receive: bool) -> None:
         """A transfer's preliminary reply is out."""
@@ -187,10 +209,7 @@ class SessionEvents:
             observer.transfer_done(record)
         if record.path is None:
             return
-        session.log_transfer(
-            record.command, record.path, record.receive, record.completed, record.seconds,
-            record.bytes,
-        )  # fmt: skip
+        session.audit_transfer(record, record.path)
         if record.receive:
             hook = "on_file_received" if record.completed else "on_incomplete_file_received"
         else:
@@ -198,9 +217,27 @@ class SessionEvents:
         if session.has_hook(hook):
             await session.call_hook(hook, record.path)
 
+    def tls_handshake(
+        self, session: EventSource, channel: str, error: BaseException | None = None
+    ) -> None:
+        """A TLS handshake on *channel* (``"control"``/``"data"``) ended; *error* if it failed.
+
+        A failure is logged with the whole cause chain (the ``ssl`` error
+        behind trio's ``BrokenResourceError``).
+        """
+        for observer in self.observers:
+            observer.tls_handshake(channel, error is None)
+        if error is not None:
+            reason = sanitize(error_chain(error))
+            session.audit(
+                "tls_failed",
+                f"TLS handshake on the {channel} connection failed: {reason}",
+                reason=reason,
+            )
+
     async def disconnected(self, session: EventSource) -> None:
         """The session ended (connection closed); ``on_disconnect`` gets a grace period."""
-        session.log("FTP session closed (disconnect).")
+        session.audit("disconnect", "FTP session closed (disconnect).")
         for observer in self.observers:
             observer.disconnected(session.remote_ip)
         if session.has_hook("on_disconnect"):

@@ -18,6 +18,7 @@ from ..authorizers import Authorizer, DummyAuthorizer
 from ..filesystems import AbstractedFS
 from ..protocol.commands import COMMANDS, proto_cmds
 from ..protocol.framing import DEFAULT_MAX_LINE
+from .auditlog import AUDITED_COMMANDS
 from .digestcache import DigestCache
 from .sites import Site, SiteTable
 from .transfers import DataMover
@@ -66,6 +67,10 @@ class SessionSettings:
     unicode_errors: str = "surrogateescape"
     #: Prefix of every log line; instance attributes may be used.
     log_prefix: str = "%(remote_ip)s:%(remote_port)s-[%(username)s]"
+    #: The commands ``log_cmd`` logs at INFO, with their path and reply
+    #: (pyftpdlib's list and every other command that changes or reveals
+    #: the filesystem; see :mod:`trioftp.session.auditlog`).
+    log_cmds_list: Sequence[str] = AUDITED_COMMANDS
     #: Seconds to wait before answering a failed login (slows guessing).
     auth_failed_timeout: float = 3
     #: trioftp: seconds to wait for a data connection to be made.

@@ -28,12 +28,14 @@ from typing import Protocol, TypeVar
 import attrs
 import trio
 
+from .._util import error_chain
 from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
 from ..tls.sni import ServerNameRouter
 from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
 from .control import ControlChannel
 from .dataconn import NoDataConnection
+from .events import EventSource, SessionEvents
 from .servernames import SNIPolicy, server_name_router, sni_policy
 from .sites import Site, SiteTable
 from .state import SessionState
@@ -48,7 +50,7 @@ _SHARED_ROUTED: dict[tuple[TLSSettings, SNIPolicy], ssl.SSLContext] = {}
 _WARNED: set[type] = set()
 
 
-class TLSHost(Protocol):
+class TLSHost(EventSource, Protocol):
     """The session an FTPS policy protects: its TLS settings and its parts."""
 
     certfile: str | None
@@ -67,6 +69,7 @@ class TLSHost(Protocol):
     host_names: Sequence[str]
     session_state: SessionState
     control_channel: ControlChannel
+    session_events: SessionEvents
 
     @property
     def site(self) -> Site | None: ...
@@ -241,11 +244,12 @@ class TLSProtection:
         try:
             await self._handshake(tls)
         except trio.BrokenResourceError as exc:
-            host.log(f"TLS handshake on the control connection failed: {exc}")
+            host.session_events.tls_handshake(host, "control", exc)
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
             host.close_when_done()
             return False
+        host.session_events.tls_handshake(host, "control")
         host.control_channel.start_tls(tls)
         named, site = _named_site(context, tls)
         if named and not host.adopt_server_name_site(site):
@@ -297,7 +301,12 @@ class TLSProtection:
             return stream
         tls = wrap_server(stream, self._context)
         try:
-            await self._handshake(tls)
+            try:
+                await self._handshake(tls)
+            except trio.BrokenResourceError as exc:
+                host.session_events.tls_handshake(host, "data", exc)
+                raise
+            host.session_events.tls_handshake(host, "data")
             named, site = _named_site(self._context, tls)
             if named and site is not self.handshake_site:
                 raise NoDataConnection(
@@ -316,7 +325,7 @@ class TLSProtection:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(tls)
             raise NoDataConnection(
-                f"data connection TLS handshake failed: {exc}",
+                f"data connection TLS handshake failed: {error_chain(exc)}",
                 "425 TLS negotiation on the data connection failed.",
             ) from exc
         except BaseException:  # refused, ABOR, the session ending: never leak the socket

@@ -102,6 +102,8 @@ class TransferResult:
 
     reply: Reply
     completed: bool
+    #: Why the transfer stopped early (for the log), None when completed.
+    reason: str | None = None
 
 
 class TransferContext(EventSource, Protocol):
@@ -130,6 +132,7 @@ class TransferContext(EventSource, Protocol):
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
     async def handle_line(self, raw: Line) -> None: ...
     def close(self) -> None: ...
+    def log(self, msg: str) -> None: ...
     def logerror(self, msg: str) -> None: ...
     def log_exception(self, msg: str) -> None: ...
 
@@ -145,6 +148,7 @@ class Transfers:
         "bytes_received",
         "bytes_sent",
         "done",
+        "files_done",
         "mover",
     )
 
@@ -157,6 +161,8 @@ class Transfers:
         self.mover: DataMover | None = None
         #: Transfers finished, and the bytes they moved each way.
         self.done = self.bytes_received = self.bytes_sent = 0
+        #: File transfers (not listings) finished.
+        self.files_done = 0
 
     @property
     def running(self) -> bool:
@@ -319,7 +325,7 @@ class Transfers:
             # The session may have ended meanwhile: then nobody listens.
             with results, contextlib.suppress(trio.BrokenResourceError):
                 results.send_nowait(result)
-            record = self._record(transfer, result.completed, trio.current_time() - started, moved)
+            record = self._record(transfer, result, trio.current_time() - started, moved)
             self._count(record)
             if not ending:
                 await ctx.session_events.transfer_done(ctx, record)
@@ -335,8 +341,10 @@ class Transfers:
         try:
             stream = await ctx.data_connections.open()
         except NoDataConnection as exc:
-            ctx.log(f"{transfer.command}: {exc}")
-            return TransferResult(Reply.parse(exc.reply), completed=False)
+            if transfer.path is None:  # a file transfer's own line gives the reason
+                ctx.log(f"{transfer.command}: {exc}")
+            reply = Reply.parse(exc.reply)
+            return TransferResult(reply, completed=False, reason=str(exc))
         mover = self.mover = ctx.new_data_mover(stream)
         try:
             if transfer.open_file is not None:
@@ -348,7 +356,8 @@ class Transfers:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return self._failure(transfer, mover.get_transmitted_bytes(), 426, "Connection closed")
         except Refused as refusal:
-            return TransferResult(Reply.parse(str(refusal)), completed=False)
+            reply = Reply.parse(str(refusal))
+            return TransferResult(reply, completed=False, reason=reply.text)
         except (OSError, FilesystemError) as exc:
             moved = mover.get_transmitted_bytes()
             code = os_error_code(exc, default=451 if moved else 550)
@@ -361,13 +370,14 @@ class Transfers:
 
     def _failure(self, transfer: Transfer, moved: int, code: int, reason: str) -> TransferResult:
         """The reply for a transfer that stopped early; an upload says what it kept."""
+        cause = reason
         if reason != _ABORTED:
             reason += "; transfer aborted"
         if transfer.receive and transfer.file is not None and (moved or not transfer.discard):
             reason += f", partial file kept ({moved} bytes received)."
         else:
             reason += "."
-        return TransferResult(Reply.of(code, reason), completed=False)
+        return TransferResult(Reply.of(code, reason), completed=False, reason=cause)
 
     async def _release(self, transfer: Transfer, *, used: bool) -> tuple[int, str] | None:
         """Close the transfer's file; drop STOU's file if the transfer never ran.
@@ -393,16 +403,19 @@ class Transfers:
 
     def _count(self, record: TransferRecord) -> None:
         self.done += 1
+        if record.path is not None:
+            self.files_done += 1
         if record.receive:
             self.bytes_received += record.bytes
         else:
             self.bytes_sent += record.bytes
 
     def _record(
-        self, transfer: Transfer, completed: bool, seconds: float, moved: int
+        self, transfer: Transfer, result: TransferResult, seconds: float, moved: int
     ) -> TransferRecord:
         fs, path = self._ctx.fs, transfer.path
         shown = fs.fs2ftp(path) if fs is not None and path is not None else path
         return TransferRecord(
-            transfer.command, path, shown, transfer.receive, completed, moved, seconds
-        )
+            transfer.command, path, shown, transfer.receive, result.completed, moved, seconds,
+            result.reply.code, result.reason,
+        )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 
 import trio
@@ -10,7 +11,6 @@ import trio
 from ..._util import replaces
 from ...authorizers import AuthenticationFailed, AuthorizerError, DummyAuthorizer
 from ...limits import NO_LIMITS, Account, UserLimits, scan_usage
-from ...log import logger
 from ...protocol.addresses import normalize_ip
 from ...protocol.replies import sanitize
 from ..context import CommandContext
@@ -55,9 +55,10 @@ class LoginCommands:
             return
         if not self.enter_account(username, limits):
             state.username = ""
-            self.log(
+            self.audit(
+                "login_refused",
                 f"USER {sanitize(username)!r} refused: max_sessions={limits.max_sessions} reached.",
-                logfun=logger.warning,
+                logging.WARNING,
             )
             self.respond(f"530 Too many sessions for user {sanitize(username)!r}.")
             return
