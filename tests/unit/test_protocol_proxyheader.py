@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import struct
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,31 +14,8 @@ from trioftp.protocol.proxyheader import (
     parse_proxy_header,
 )
 
+from ..support.proxyheaders import v2, v2_tcp
 
-def v2(
-    command: int = 0x1, family: int = 0x11, body: bytes = b"", *, length: int | None = None
-) -> bytes:
-    """A version 2 header: signature, version 2 and *command*, *family*, length, *body*."""
-    size = len(body) if length is None else length
-    return V2_SIGNATURE + bytes([0x20 | command, family]) + struct.pack("!H", size) + body
-
-
-def v2_tcp4(source: tuple[str, int], destination: tuple[str, int], tlvs: bytes = b"") -> bytes:
-    body = (
-        ipaddress.IPv4Address(source[0]).packed
-        + ipaddress.IPv4Address(destination[0]).packed
-        + struct.pack("!HH", source[1], destination[1])
-    )
-    return v2(0x1, 0x11, body + tlvs)
-
-
-def v2_tcp6(source: tuple[str, int], destination: tuple[str, int], tlvs: bytes = b"") -> bytes:
-    body = (
-        ipaddress.IPv6Address(source[0]).packed
-        + ipaddress.IPv6Address(destination[0]).packed
-        + struct.pack("!HH", source[1], destination[1])
-    )
-    return v2(0x1, 0x21, body + tlvs)
 
 
 # --- version 1: examples
@@ -150,21 +124,21 @@ def test_v1_needs_more_bytes_until_the_crlf() -> None:
 
 
 def test_v2_tcp4() -> None:
-    data = v2_tcp4(("192.0.2.10", 56324), ("198.51.100.1", 21)) + b"\x16\x03\x01"
+    data = v2_tcp(("192.0.2.10", 56324), ("198.51.100.1", 21)) + b"\x16\x03\x01"
     header = parse_proxy_header(data)
     assert header == ProxyHeader(2, 28, ("192.0.2.10", 56324), ("198.51.100.1", 21))
     assert data[header.length :] == b"\x16\x03\x01"
 
 
 def test_v2_tcp6() -> None:
-    header = parse_proxy_header(v2_tcp6(("2001:db8::1", 1), ("2001:db8::2", 990)))
+    header = parse_proxy_header(v2_tcp(("2001:db8::1", 1), ("2001:db8::2", 990)))
     assert header == ProxyHeader(2, 52, ("2001:db8::1", 1), ("2001:db8::2", 990))
 
 
 def test_v2_tlvs_are_skipped() -> None:
     # PP2_TYPE_AUTHORITY ("ftp.example.com") and a NOOP padding TLV, as AWS and HAProxy send.
     tlvs = b"\x02\x00\x0fftp.example.com" + b"\x04\x00\x03\x00\x00\x00"
-    data = v2_tcp4(("203.0.113.7", 40000), ("10.0.0.1", 21), tlvs) + b"after"
+    data = v2_tcp(("203.0.113.7", 40000), ("10.0.0.1", 21), tlvs) + b"after"
     header = parse_proxy_header(data)
     assert header is not None
     assert header.source == ("203.0.113.7", 40000)
@@ -210,7 +184,7 @@ def test_v2_malformed(data: bytes, why: str) -> None:
 
 
 def test_v2_needs_more_bytes_until_the_whole_length() -> None:
-    header = v2_tcp6(("2001:db8::1", 1), ("2001:db8::2", 990), b"\x04\x00\x02\x00\x00")
+    header = v2_tcp(("2001:db8::1", 1), ("2001:db8::2", 990), b"\x04\x00\x02\x00\x00")
     for end in range(len(header)):
         assert parse_proxy_header(header[:end]) is None, end
     assert parse_proxy_header(header) is not None
@@ -266,8 +240,7 @@ def test_round_trip_with_any_following_bytes(
     if version == 1:
         header = v1_line(family, source, destination)
     else:
-        encode = v2_tcp4 if family == "TCP4" else v2_tcp6
-        header = encode(source, destination)
+        header = v2_tcp(source, destination)
     parsed = parse_proxy_header(header + tail)
     assert parsed == ProxyHeader(version, len(header), source, destination)
 
@@ -291,7 +264,7 @@ def test_every_proper_prefix_needs_more(
     header = (
         v1_line(family, source, destination)
         if version == 1
-        else (v2_tcp4 if family == "TCP4" else v2_tcp6)(source, destination)
+        else v2_tcp(source, destination)
     )
     end = data.draw(st.integers(0, len(header) - 1))
     assert parse_proxy_header(header[:end]) is None
@@ -334,7 +307,7 @@ def test_garbage_after_a_valid_start_parses_or_fails_cleanly(start: bytes, rest:
         [
             b"PROXY TCP4 192.0.2.10 198.51.100.1 56324 21\r\n",
             b"PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n",
-            v2_tcp4(("192.0.2.10", 56324), ("198.51.100.1", 21)),
+            v2_tcp(("192.0.2.10", 56324), ("198.51.100.1", 21)),
         ]
     ),
     st.data(),

@@ -23,7 +23,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..session.events import Observer, SessionEvents
 from ..session.runner import Runner, ThreadRunner
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
+from .proxied import ProxySource
 from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
@@ -63,6 +64,14 @@ class FTPServer:
     #: trioftp: worker threads for blocking calls, shared by all sessions of
     #: this server (used when no *runner* is given).
     max_worker_threads: int = 40
+    #: trioftp: the load balancers (addresses or networks: ``"10.0.0.5"``,
+    #: ``"10.0.0.0/24"``) whose connections must begin with a PROXY header
+    #: (v1 or v2) naming the real client; limits, data-connection checks,
+    #: logs and ``remote_ip`` then see that client. Connections from other
+    #: addresses are served as they are (no header is read). Empty: none.
+    proxy_protocol_from: Sequence[ProxySource] = ()
+    #: trioftp: seconds a load balancer has to send its whole PROXY header.
+    proxy_protocol_timeout: float = 10
 
     def __init__(
         self,
@@ -155,7 +164,10 @@ class FTPServer:
         """Serve until :meth:`close_all`, or until :meth:`close` and the last session ends.
 
         Reports the bound address through *task_status* (``nursery.start``).
+        Raises :class:`ValueError` if :attr:`proxy_protocol_from` holds
+        something that is not an address or a network.
         """
+        self._listener.trusted_proxies()
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
         if self._given_runner is None:
             self.runner = ThreadRunner(self.max_worker_threads)
