@@ -13,9 +13,7 @@ Address = tuple[str, int]
 def v1(source: Address, destination: Address) -> bytes:
     """A version 1 line (``TCP4`` or ``TCP6`` from the source's family)."""
     family = "TCP6" if ":" in source[0] else "TCP4"
-    return (
-        f"PROXY {family} {source[0]} {destination[0]} {source[1]} {destination[1]}\r\n".encode()
-    )
+    return f"PROXY {family} {source[0]} {destination[0]} {source[1]} {destination[1]}\r\n".encode()
 
 
 def v2(

@@ -16,8 +16,6 @@ from trioftp.protocol.proxyheader import (
 
 from ..support.proxyheaders import v2, v2_tcp
 
-
-
 # --- version 1: examples
 
 
@@ -216,9 +214,7 @@ tails = st.binary(max_size=64)
 
 
 def v1_line(family: str, source: tuple[str, int], destination: tuple[str, int]) -> bytes:
-    return (
-        f"PROXY {family} {source[0]} {destination[0]} {source[1]} {destination[1]}\r\n".encode()
-    )
+    return f"PROXY {family} {source[0]} {destination[0]} {source[1]} {destination[1]}\r\n".encode()
 
 
 @settings(max_examples=300)
@@ -237,10 +233,7 @@ def test_round_trip_with_any_following_bytes(
 ) -> None:
     family, source_ip, destination_ip = addresses
     source, destination = (source_ip, sport), (destination_ip, dport)
-    if version == 1:
-        header = v1_line(family, source, destination)
-    else:
-        header = v2_tcp(source, destination)
+    header = v1_line(family, source, destination) if version == 1 else v2_tcp(source, destination)
     parsed = parse_proxy_header(header + tail)
     assert parsed == ProxyHeader(version, len(header), source, destination)
 
@@ -261,11 +254,7 @@ def test_every_proper_prefix_needs_more(
 ) -> None:
     family, source_ip, destination_ip = addresses
     source, destination = (source_ip, sport), (destination_ip, dport)
-    header = (
-        v1_line(family, source, destination)
-        if version == 1
-        else v2_tcp(source, destination)
-    )
+    header = v1_line(family, source, destination) if version == 1 else v2_tcp(source, destination)
     end = data.draw(st.integers(0, len(header) - 1))
     assert parse_proxy_header(header[:end]) is None
 
