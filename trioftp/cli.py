@@ -21,6 +21,7 @@ from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
 from .servers import FTPServer
+from .servers.proxied import TrustedProxies
 from .tls.certificates import self_signed_certificate
 
 __all__ = ["build_parser", "main"]
@@ -138,8 +139,33 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="implicit FTPS: TLS from the first byte (implies --tls)",
     )
+    _add_proxy_protocol_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
+
+
+def _proxy_sources(value: str) -> list[str]:
+    sources = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        TrustedProxies(sources)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return sources
+
+
+def _add_proxy_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """Running behind a load balancer that sends the PROXY protocol."""
+    group = parser.add_argument_group("behind a load balancer")
+    group.add_argument(
+        "--proxy-protocol-from",
+        type=_proxy_sources,
+        action="extend",
+        default=[],
+        metavar="ADDR[,ADDR...]",
+        help="load balancers (addresses or networks) whose connections start with a "
+        "PROXY header (v1 or v2) naming the real client; other addresses are served "
+        "without one",
+    )
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
@@ -219,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     server.max_cons = options.max_cons
     server.max_cons_per_ip = options.max_cons_per_ip
+    server.proxy_protocol_from = options.proxy_protocol_from
     host, port = server.address
     shown_host = f"[{host}]" if ":" in host else host
     who = f"user {options.username!r}" if options.username else "anonymous users"

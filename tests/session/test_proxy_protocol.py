@@ -7,6 +7,7 @@ load balancer would write before the FTP conversation.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import trio.testing
 
 from trioftp.handlers import FTPHandler, TLS_FTPHandler
 from trioftp.servers import FTPServer
+from trioftp.servers.proxied import ProxySource
 from trioftp.session.events import Observer
 from trioftp.session.runner import InlineRunner
 
@@ -83,7 +85,7 @@ def start_node(nursery: trio.Nursery, home: Path) -> StartNode:
     """``await start_node(trusted=[...], max_cons_per_ip=..., **handler_attributes)``."""
 
     async def start(
-        trusted: Sequence[str] = ("127.0.0.1",),
+        trusted: Sequence[ProxySource] = ("127.0.0.1",),
         max_cons_per_ip: int = 0,
         base: type[FTPHandler] = FTPHandler,
         **attributes: Any,
@@ -334,7 +336,7 @@ async def test_invalid_proxy_protocol_from_is_refused_when_serving_starts(
 
 
 async def test_networks_and_address_objects_are_trusted(start_node: StartNode) -> None:
-    node = await start_node(trusted=["127.0.0.0/30"])
+    node = await start_node(trusted=[ipaddress.ip_network("127.0.0.0/30"), "::1"])
     client = await node.connect(v1(("192.0.2.30", 30), NODE), source="127.0.0.2")
     assert (await client.reply()).code == 220
     assert node.server.ip_map == ["192.0.2.30"]
