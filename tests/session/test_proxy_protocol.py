@@ -285,14 +285,15 @@ async def test_no_header_in_time_closes_before_the_greeting(
     waiting = await node.connect()  # says nothing, as an FTP client waiting for the greeting
     local_port = waiting.stream.socket.getsockname()[1]
     slow = await node.connect(b"PROXY TCP4 192.0.2.1 ")  # half a header, then nothing
+    slow_port = slow.stream.socket.getsockname()[1]
     start = trio.current_time()
     await assert_closed_without_greeting(waiting)
     await assert_closed_without_greeting(slow)
     assert trio.current_time() - start == pytest.approx(3)
-    assert messages(node_log, logging.WARNING)[0] == (
-        f"127.0.0.1:{local_port} sent no PROXY header in 3 seconds; connection closed"
+    assert sorted(messages(node_log, logging.WARNING)) == sorted(
+        f"127.0.0.1:{port} sent no PROXY header in 3 seconds; connection closed"
+        for port in (local_port, slow_port)
     )
-    assert len(messages(node_log, logging.WARNING)) == 2
     assert node.seen.opened == []
 
 

@@ -37,7 +37,7 @@ _PEEK_SIZE = 4096
 
 
 class NoProxyHeader(ProxyHeaderError):
-    """The connection closed before sending any byte (a bare TCP health check)."""
+    """The connection ended before sending any byte (a bare TCP health check)."""
 
 
 class TrustedProxies:
@@ -83,7 +83,12 @@ async def read_proxy_header(sock: trio.socket.SocketType) -> ProxyHeader:
     """
     taken = bytearray()
     while True:
-        peeked = await sock.recv(_PEEK_SIZE, socket.MSG_PEEK)
+        try:
+            peeked = await sock.recv(_PEEK_SIZE, socket.MSG_PEEK)
+        except OSError as exc:
+            if not taken:
+                raise NoProxyHeader(f"ended the connection without a PROXY header ({exc})") from exc
+            raise ProxyHeaderError(f"connection failed inside the PROXY header ({exc})") from exc
         if not peeked:
             if not taken:
                 raise NoProxyHeader("closed the connection without a PROXY header")
