@@ -20,8 +20,8 @@ from ._version import __version__
 from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
+from .protocol.proxyheader import TrustedProxies
 from .servers import FTPServer
-from .servers.proxied import TrustedProxies
 from .tls.certificates import self_signed_certificate
 
 __all__ = ["build_parser", "main"]

@@ -19,8 +19,8 @@ import trio
 import trio.testing
 
 from trioftp.handlers import FTPHandler, TLS_FTPHandler
+from trioftp.protocol.proxyheader import ProxySource
 from trioftp.servers import FTPServer
-from trioftp.servers.proxied import ProxySource
 from trioftp.session.events import Observer
 from trioftp.session.runner import InlineRunner
 

@@ -18,12 +18,16 @@ consume exactly the header and leave everything after it (an FTP command,
 an implicit-FTPS handshake) untouched. Anything that does not match the
 specification exactly raises :class:`ProxyHeaderError`, as the
 specification requires (the connection must then be dropped).
+
+A receiver must accept the header only from load balancers it trusts
+(anyone else could claim any address): :class:`TrustedProxies` holds them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 
 import attrs
 
@@ -32,6 +36,8 @@ __all__ = [
     "V2_SIGNATURE",
     "ProxyHeader",
     "ProxyHeaderError",
+    "ProxySource",
+    "TrustedProxies",
     "parse_proxy_header",
 ]
 
@@ -58,6 +64,13 @@ _IPV4 = re.compile(rb"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
 _IPV6 = re.compile(rb"[0-9A-Fa-f:.]{2,45}")
 
 Address = tuple[str, int]
+
+#: A trusted source: ``"10.0.0.5"``, ``"10.0.0.0/24"``, ``"2001:db8::/64"``,
+#: or an ``ipaddress`` address or network object.
+ProxySource = (
+    str | ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
+    | ipaddress.IPv6Network
+)  # fmt: skip
 
 
 class ProxyHeaderError(ValueError):
@@ -207,3 +220,39 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
     return ProxyHeader(
         2, length, (str(source_ip), source_port), (str(destination_ip), destination_port)
     )
+
+
+# --- who may send it
+
+
+class TrustedProxies:
+    """The sources allowed to send a PROXY header (a server's ``proxy_protocol_from``).
+
+    Raises :class:`ValueError` for an entry that is not an address or a
+    network (a network with host bits set, ``10.0.0.1/8``, is refused as the
+    likely typo it is).
+    """
+
+    __slots__ = ("_networks",)
+
+    def __init__(self, sources: Iterable[ProxySource]) -> None:
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for source in sources:
+            try:
+                networks.append(ipaddress.ip_network(source))
+            except ValueError as exc:
+                raise ValueError(f"proxy_protocol_from: {exc}") from None
+        self._networks = tuple(networks)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def __contains__(self, ip: object) -> bool:
+        """True if *ip* (an address's text, IPv4 not mapped into IPv6) is trusted."""
+        if not self._networks or not isinstance(ip, str):
+            return False
+        address = ipaddress.ip_address(ip)
+        return any(address in network for network in self._networks)
+
+    def __repr__(self) -> str:
+        return f"TrustedProxies({[str(network) for network in self._networks]!r})"

@@ -4,7 +4,8 @@
   raises here, before anything runs); :func:`set_control_options` sets the
   socket options every control connection needs;
 * :class:`Listener` accepts connections, learns the client's address (from
-  the PROXY header of a trusted load balancer, see :mod:`.proxied`), admits
+  the PROXY header of a trusted load balancer, see
+  :mod:`trioftp.session.proxied`), admits
   or refuses each one (``max_cons``, ``max_cons_per_ip``: refused with
   ``421``) and runs a session for each admitted one in a task that contains
   every error, so that no session can take the server down.
@@ -27,8 +28,8 @@ import trio
 
 from ..log import logger
 from ..protocol.addresses import normalize_ip
-from ..protocol.proxyheader import ProxyHeader, ProxyHeaderError
-from .proxied import NoProxyHeader, ProxySource, TrustedProxies, read_proxy_header
+from ..protocol.proxyheader import ProxyHeader, ProxyHeaderError, ProxySource, TrustedProxies
+from ..session.proxied import NoProxyHeader, ProxyGate, ProxyHeaderTimeout
 
 __all__ = [
     "Listener",
@@ -135,8 +136,8 @@ class Listener:
         #: client's, also for connections relayed by a load balancer.
         self.ip_map: list[str] = []
         self._per_ip: Counter[str] = Counter()
-        self._trusted_key: tuple[ProxySource, ...] = ()
-        self._trusted = TrustedProxies(())
+        self._gate_key: tuple[tuple[ProxySource, ...], float] | None = None
+        self._gate = ProxyGate(TrustedProxies(()), 0)
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         """Accept connections forever, starting each one's session in *nursery*."""
@@ -156,7 +157,7 @@ class Listener:
         try:
             peer = stream.socket.getpeername()
             ip, port = _canonical(str(peer[0])), int(peer[1])
-            trusted = self.trusted_proxies()
+            gate = self.proxy_gate()
         except OSError:  # gone before we could look
             await stream.aclose()
             return
@@ -165,8 +166,8 @@ class Listener:
             await stream.aclose()
             return
         relayed: tuple[str, int] | None = None
-        if ip in trusted:
-            header = await self._read_proxy_header(stream, ip, port)
+        if gate.expects_header(ip):
+            header = await self._read_proxy_header(gate, stream, ip, port)
             if header is None:
                 return
             if header.source is not None:
@@ -198,39 +199,37 @@ class Listener:
             if not self._per_ip[ip]:
                 del self._per_ip[ip]
 
-    def trusted_proxies(self) -> TrustedProxies:
-        """The server's ``proxy_protocol_from``, parsed (again only when it changed).
+    def proxy_gate(self) -> ProxyGate:
+        """The server's ``proxy_protocol_*`` settings, parsed (again only when they change).
 
-        Raises :class:`ValueError` if an entry is not an address or network.
+        Raises :class:`ValueError` if ``proxy_protocol_from`` holds something
+        that is not an address or a network.
         """
-        key = tuple(self.server.proxy_protocol_from)
-        if key != self._trusted_key:
-            self._trusted = TrustedProxies(key)
-            self._trusted_key = key
-        return self._trusted
+        server = self.server
+        key = (tuple(server.proxy_protocol_from), server.proxy_protocol_timeout)
+        if key != self._gate_key:
+            self._gate = ProxyGate(TrustedProxies(key[0]), key[1])
+            self._gate_key = key
+        return self._gate
 
+    @staticmethod
     async def _read_proxy_header(
-        self, stream: trio.SocketStream, ip: str, port: int
+        gate: ProxyGate, stream: trio.SocketStream, ip: str, port: int
     ) -> ProxyHeader | None:
         """The PROXY header a trusted load balancer sends; None once a bad one closed *stream*."""
-        timeout = self.server.proxy_protocol_timeout
-        with trio.move_on_after(timeout):
-            try:
-                header = await read_proxy_header(stream.socket)
-            except NoProxyHeader as exc:  # a bare TCP health check, most likely
-                logger.info("%s:%s %s", ip, port, exc)
-            except (ProxyHeaderError, OSError) as exc:
-                logger.warning("%s:%s bad PROXY header (%s); connection closed", ip, port, exc)
-            else:
-                if header.source is not None:
-                    client_ip, client_port = header.source
-                    logger.debug("%s:%s relays %s:%s", ip, port, client_ip, client_port)
-                return header
-            await stream.aclose()
-            return None
-        logger.warning(
-            "%s:%s sent no PROXY header in %s seconds; connection closed", ip, port, timeout
-        )
+        try:
+            header = await gate.read_header(stream.socket)
+        except NoProxyHeader as exc:  # a bare TCP health check, most likely
+            logger.info("%s:%s %s", ip, port, exc)
+        except ProxyHeaderTimeout as exc:
+            logger.warning("%s:%s %s; connection closed", ip, port, exc)
+        except (ProxyHeaderError, OSError) as exc:
+            logger.warning("%s:%s bad PROXY header (%s); connection closed", ip, port, exc)
+        else:
+            if header.source is not None:
+                client_ip, client_port = header.source
+                logger.debug("%s:%s relays %s:%s", ip, port, client_ip, client_port)
+            return header
         await stream.aclose()
         return None
 

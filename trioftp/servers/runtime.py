@@ -30,11 +30,12 @@ from typing import Any
 import trio
 
 from ..log import config_logging, logger, logging_configured
+from ..protocol.proxyheader import ProxySource
 from ..session.events import Observer, SessionEvents
+from ..session.proxied import ProxyGate
 from ..session.runner import Runner, ThreadRunner
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
-from .proxied import ProxySource
 from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
@@ -123,6 +124,15 @@ class FTPServer:
         return self._address
 
     @property
+    def proxy_gate(self) -> ProxyGate:
+        """:attr:`proxy_protocol_from` and :attr:`proxy_protocol_timeout` as one rule.
+
+        Sessions ask it about their passive data connections. Raises
+        :class:`ValueError` if :attr:`proxy_protocol_from` is invalid.
+        """
+        return self._listener.proxy_gate()
+
+    @property
     def ip_map(self) -> list[str]:
         """The IP address of every open session (one entry per session)."""
         return self._listener.ip_map
@@ -167,7 +177,7 @@ class FTPServer:
         Raises :class:`ValueError` if :attr:`proxy_protocol_from` holds
         something that is not an address or a network.
         """
-        self._listener.trusted_proxies()
+        self._listener.proxy_gate()
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
         if self._given_runner is None:
             self.runner = ThreadRunner(self.max_worker_threads)
