@@ -369,27 +369,89 @@ async def test_max_cons_per_ip_counts_the_relayed_clients(start_node: StartNode)
         await client.aclose()
 
 
-async def test_passive_data_connection_must_come_from_the_relayed_client(
+async def passive_port(client: FTPClient) -> int:
+    reply = await client.cmd("PASV")
+    assert reply.code == 227, reply
+    p1, p2 = reply.text.rstrip(").").split(",")[-2:]
+    return int(p1) * 256 + int(p2)
+
+
+async def test_passive_data_connection_straight_from_the_relayed_client(
     start_node: StartNode, node_log: pytest.LogCaptureFixture
 ) -> None:
-    # The load balancer (127.0.0.1) relays a client whose real address is 127.0.0.3:
+    # The load balancer (127.0.0.1) relays a client whose real address is 127.0.0.3;
     # its data connections come straight to the node, from that address.
     node = await start_node()
     (node.home / "a.txt").write_bytes(b"for the real client")
     client = await node.relayed(v2_tcp(("127.0.0.3", 40050), NODE))
-    reply = await client.cmd("PASV")
-    assert reply.code == 227
-    port = int(reply.text.split(",")[-2]) * 256 + int(reply.text.split(",")[-1].rstrip(")."))
-    # From the load balancer's address: dropped, as any foreign host.
-    intruder = await node_connect_data("127.0.0.1", port)
+    port = await passive_port(client)
+    # From another host: dropped.
+    intruder = await node_connect_data("127.0.0.4", port)
     await assert_closed_without_greeting(FTPClient(intruder))
-    assert "127.0.0.3:40050-[user] Rejected passive data connection from foreign address " + (
-        "127.0.0.1."
-    ) in messages(node_log, logging.WARNING)
+    assert messages(node_log, logging.WARNING) == [
+        "127.0.0.3:40050-[user] Rejected passive data connection from foreign address 127.0.0.4."
+    ]
     # From the client's own address: accepted.
     data = await node_connect_data("127.0.0.3", port)
     assert (await client.cmd("RETR a.txt")).code == 125
     assert await read_all(data) == b"for the real client"
+    assert (await client.reply()).first == "226 Transfer complete."
+    await client.aclose()
+
+
+async def test_passive_data_connection_relayed_by_the_load_balancer(
+    start_node: StartNode, node_log: pytest.LogCaptureFixture
+) -> None:
+    # A load balancer that relays the passive ports too puts a PROXY header on
+    # each data connection: the client it names must be the session's.
+    node = await start_node()
+    (node.home / "a.txt").write_bytes(b"relayed data")
+    client = await node.relayed(v1(("192.0.2.50", 40070), NODE))
+    port = await passive_port(client)
+    other = await node_connect_data("127.0.0.1", port)
+    await other.send_all(v2_tcp(("192.0.2.51", 1234), NODE))
+    await assert_closed_without_greeting(FTPClient(other))
+    bad = await node_connect_data("127.0.0.1", port)
+    await bad.send_all(b"PROXY TCP4 192.0.2.50\r\n")
+    await assert_closed_without_greeting(FTPClient(bad))
+    assert messages(node_log, logging.WARNING) == [
+        "192.0.2.50:40070-[user] Rejected passive data connection from foreign address 192.0.2.51.",
+        "192.0.2.50:40070-[user] Dropped passive data connection from 127.0.0.1: "
+        "version 1 header without exactly two addresses and two ports.",
+    ]
+    # The client's own connection, through the load balancer; the data right
+    # behind the header (here an upload) is kept whole.
+    data = await node_connect_data("127.0.0.1", port)
+    await data.send_all(v2_tcp(("192.0.2.50", 40071), NODE) + b"uploaded ")
+    assert (await client.cmd("STOR b.txt")).code == 125
+    await data.send_all(b"through the balancer")
+    await data.aclose()
+    assert (await client.reply()).first == "226 Transfer complete."
+    assert (node.home / "b.txt").read_bytes() == b"uploaded through the balancer"
+    await client.aclose()
+
+
+async def test_relayed_data_connection_without_header_in_time_is_dropped(
+    start_node: StartNode,
+    node_log: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    node = await start_node()
+    node.server.proxy_protocol_timeout = 3
+    (node.home / "a.txt").write_bytes(b"late but fine")
+    client = await node.relayed(v2_tcp(("192.0.2.60", 40080), NODE))
+    port = await passive_port(client)
+    silent = await node_connect_data("127.0.0.1", port)
+    await assert_closed_without_greeting(FTPClient(silent))
+    assert messages(node_log, logging.WARNING) == [
+        "192.0.2.60:40080-[user] Dropped passive data connection from 127.0.0.1: "
+        "sent no PROXY header in 3 seconds."
+    ]
+    # The passive endpoint still waits for the client (data_connect_timeout).
+    data = await node_connect_data("127.0.0.1", port)
+    await data.send_all(v1(("192.0.2.60", 40081), NODE))
+    assert (await client.cmd("RETR a.txt")).code == 125
+    assert await read_all(data) == b"late but fine"
     assert (await client.reply()).first == "226 Transfer complete."
     await client.aclose()
 
@@ -432,11 +494,18 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 async def test_implicit_ftps_behind_a_proxy_header(
     start_node: StartNode, node_log: pytest.LogCaptureFixture, certs: Certs
 ) -> None:
+    # The load balancer is 127.0.0.2 here: the client, 127.0.0.1, makes its data
+    # connections straight to the node.
     node = await start_node(
-        base=TLS_FTPHandler, certfile=certs.certfile, keyfile=certs.keyfile, tls_implicit=True
+        trusted=["127.0.0.2"],
+        base=TLS_FTPHandler,
+        certfile=certs.certfile,
+        keyfile=certs.keyfile,
+        tls_implicit=True,
     )
     (node.home / "a.bin").write_bytes(b"secret" * 1000)
-    transport = (await node.connect(v2_tcp(("127.0.0.1", 4242), NODE))).stream
+    header = v2_tcp(("127.0.0.1", 4242), NODE)
+    transport = (await node.connect(header, source="127.0.0.2")).stream
     client = TLSClient(transport, client_context(certs.ca))
     await client.start_tls()  # the ClientHello follows the header at once
     assert (await client.reply()).code == 220

@@ -34,6 +34,7 @@ from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .logprefix import PrefixValues
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
+from .proxied import ProxyGate
 from .runner import Runner, ThreadRunner, runner_for_login
 from .settings import SessionSettings
 from .state import SessionState
@@ -121,6 +122,12 @@ class Session(SessionSettings, SessionCallbacks):
     _data: DataChannel | None = None
     _transfers: Transfers | None = None
     _closing = False
+
+    @property
+    def proxy_gate(self) -> ProxyGate | None:
+        """The server's PROXY-header rule, which passive data connections follow too."""
+        gate = getattr(self.server, "proxy_gate", None)
+        return gate if isinstance(gate, ProxyGate) else None
 
     @property
     def runner(self) -> Runner:

@@ -3,7 +3,9 @@
 A passive endpoint is a listening socket and a task in the session's nursery
 that accepts exactly one connection from the client's address (a connection
 from any other host is dropped, unless foreign addresses are permitted), then
-closes the listener. An active endpoint only records the address: the
+closes the listener. Behind a load balancer that relays the passive ports
+too, the client's address is the one its PROXY header names (see
+:mod:`.proxied`). An active endpoint only records the address: the
 connection is made when a transfer needs it (RFC 959), by the session's
 :class:`DataConnector`. Either way :meth:`DataChannel.open` returns the
 connected stream, passed through the ``protect`` hook that FTPS fills.
@@ -20,6 +22,8 @@ import attrs
 import trio
 
 from ..protocol.addresses import normalize_ip
+from ..protocol.proxyheader import ProxyHeaderError
+from .proxied import ProxyGate
 
 __all__ = [
     "ActiveEndpoint",
@@ -110,6 +114,11 @@ class DataSettings(Protocol):
     passive_ports: Sequence[int] | None
     data_connect_timeout: float
     data_connector: DataConnector
+
+    @property
+    def proxy_gate(self) -> ProxyGate | None:
+        """Which data connections begin with a PROXY header (None: none do)."""
+        ...
 
 
 class DataChannel:
@@ -204,18 +213,32 @@ class DataChannel:
             with endpoint.cancel_scope, trio.move_on_after(self._settings.data_connect_timeout):
                 while True:
                     sock, address = await endpoint.listener.accept()
-                    if not self.foreign(address[0]):
+                    ip = await self._client_ip(sock, str(address[0]))
+                    if ip is not None and not self.foreign(ip):
                         endpoint.accepted = trio.SocketStream(sock)
                         break
-                    self._warn(
-                        f"Rejected passive data connection from foreign address {address[0]}."
-                    )
+                    if ip is not None:
+                        self._warn(f"Rejected passive data connection from foreign address {ip}.")
                     sock.close()
         except OSError as exc:
             self._warn(f"Passive listener failed: {exc}")
         finally:
             endpoint.listener.close()
             endpoint.done.set()
+
+    async def _client_ip(self, sock: trio.socket.SocketType, peer: str) -> str | None:
+        """Whose data connection *sock* is: its peer's, or the client a trusted
+        load balancer's PROXY header names; None (logged) if that header is bad.
+        """
+        gate = self._settings.proxy_gate
+        if gate is None or not gate.expects_header(ip := normalize_ip(peer)):
+            return peer
+        try:
+            header = await gate.read_header(sock)
+        except (ProxyHeaderError, OSError) as exc:
+            self._warn(f"Dropped passive data connection from {ip}: {exc}.")
+            return None
+        return header.source[0] if header.source is not None else ip
 
     # --- connections
 
