@@ -1,14 +1,20 @@
 """Two trioftp nodes behind a real HAProxy (TCP mode, PROXY protocol v2), one shared store.
 
-HAProxy listens on 127.0.0.1 with one frontend per node, so each test picks
-its node; both backends health-check their node with the PROXY header
-(``check-send-proxy``). Node A listens on 127.0.0.11 and node B on
-127.0.0.12, each with its own passive port range and its own
-``masquerade_address`` (on loopback a node's public address is its own),
-and each trusts the PROXY header of HAProxy's address only. The clients
-connect from 127.0.0.2 and 127.0.0.3, the "real" client addresses, and
-make their passive data connections straight to the node, as they do when
-a load balancer in TCP mode relays only the control connection.
+HAProxy listens on 127.0.0.1, the service's public address, with one
+control frontend per node, so each test picks its node; both backends
+health-check their node with the PROXY header (``check-send-proxy``). Node
+A listens on 127.0.0.11 and node B on 127.0.0.12, each with its own passive
+port range and ``masquerade_address``, and each trusts the PROXY header of
+HAProxy's address only. The clients connect from 127.0.0.2 and 127.0.0.3,
+the "real" client addresses. Two ways to carry the data connections:
+
+* ``relayed`` (the default): HAProxy relays each node's passive port range
+  to that node too, with a PROXY header, and every node announces HAProxy's
+  address. Clients that open data connections to the control connection's
+  address (EPSV; curl and ftplib also for PASV) work.
+* ``direct``: each node announces its own address and the clients connect
+  to it straight from their own address (a client that trusts the PASV
+  address; the balancer relays only the control connection).
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from trioftp.handlers import FTPHandler, TLS_FTPHandler
 from trioftp.servers import FTPServer
 from trioftp.session.events import Observer
 
-from ..support.haproxy import HAProxy, StartHAProxy
+from ..support.haproxy import HAProxy, StartHAProxy, free_port_range
+from ..support.interop import assert_ok, curl_commands, run_curl
 from ..support.servers import PASSWORD, USER, make_handler
 from ..support.tlsclient import Certs, TLSClient, client_context, make_certs
 
@@ -79,6 +86,7 @@ class Node:
 class Cluster:
     nodes: dict[str, Node]
     balancer: HAProxy
+    mode: str
 
     def frontend(self, node: str) -> tuple[str, int]:
         """HAProxy's address that leads to *node*."""
@@ -86,10 +94,11 @@ class Cluster:
 
 
 async def start_node(
-    nursery: trio.Nursery, handler: type[FTPHandler], address: str, ports: range
+    nursery: trio.Nursery, handler: type[FTPHandler], address: str, ports: range, public: str
 ) -> Node:
+    """A node listening on *address*, announcing *public* and *ports* in PASV replies."""
     node_handler = type("NodeHandler", (handler,), {
-        "masquerade_address": address,
+        "masquerade_address": public,
         "passive_ports": list(ports),
     })  # fmt: skip
     server = FTPServer((address, 0), node_handler)
@@ -98,7 +107,28 @@ async def start_node(
     sessions = Sessions()
     server.add_observer(sessions)
     await nursery.start(server.serve)
-    return Node(server, address, ports, sessions)
+    return Node(server, public, ports, sessions)
+
+
+async def start_cluster(
+    nursery: trio.Nursery, haproxy: StartHAProxy, handler: type[FTPHandler], mode: str
+) -> Cluster:
+    ports = free_port_range(20)
+    ranges = {"a": ports[:10], "b": ports[10:]}
+    hosts = {"a": "127.0.0.11", "b": "127.0.0.12"}
+    nodes = {
+        name: await start_node(
+            nursery, handler, host, ranges[name], BALANCER if mode == "relayed" else host
+        )
+        for name, host in hosts.items()
+    }
+    passive = {f"data_{name}": (ranges[name], hosts[name]) for name in nodes}
+    balancer = await haproxy(
+        {f"ftp_{name}": [node.server.address] for name, node in nodes.items()},
+        passive=passive if mode == "relayed" else None,
+    )
+    await balancer.wait_until_checked()
+    return Cluster(nodes, balancer, mode)
 
 
 @pytest.fixture
@@ -115,25 +145,25 @@ def node_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 @pytest.fixture
-async def cluster(nursery: trio.Nursery, shared_store: Path, haproxy: StartHAProxy) -> Cluster:
-    first_port = random.randrange(42000, 58000, 20)
-    handler = shared_store_handler(shared_store)
-    nodes = {
-        "a": await start_node(nursery, handler, "127.0.0.11", range(first_port, first_port + 10)),
-        "b": await start_node(
-            nursery, handler, "127.0.0.12", range(first_port + 10, first_port + 20)
-        ),
-    }
-    balancer = await haproxy({f"ftp_{name}": [node.server.address] for name, node in nodes.items()})
-    await balancer.wait_until_checked()
-    return Cluster(nodes, balancer)
+async def cluster(
+    request: pytest.FixtureRequest,
+    nursery: trio.Nursery,
+    shared_store: Path,
+    haproxy: StartHAProxy,
+) -> Cluster:
+    """Nodes A and B behind HAProxy; ``relayed`` data connections unless parametrized."""
+    mode = getattr(request, "param", "relayed")
+    return await start_cluster(nursery, haproxy, shared_store_handler(shared_store), mode)
 
 
-def ftp_from(source: str, address: tuple[str, int]) -> ftplib.FTP:
-    """An ftplib client from the local address *source* (data connections too), logged in."""
+def ftp_from(source: str, address: tuple[str, int], *, direct: bool = False) -> ftplib.FTP:
+    """An ftplib client from the local address *source* (data connections too), logged in.
+
+    *direct*: data connections to the address PASV names (ftplib's default is
+    the control connection's peer, the balancer).
+    """
     ftp = ftplib.FTP(timeout=10, source_address=(source, 0))
-    # Connect to the address PASV names (the node), not to the control connection's peer.
-    ftp.trust_server_pasv_ipv4_address = True
+    ftp.trust_server_pasv_ipv4_address = direct
     ftp.connect(*address)
     ftp.login(USER, PASSWORD)
     return ftp
@@ -162,15 +192,17 @@ def mlsd_names(ftp: ftplib.FTP) -> list[tuple[str, str, str]]:
 # --- the tests
 
 
+@pytest.mark.parametrize("cluster", ["relayed", "direct"], indirect=True)
 async def test_upload_through_one_node_download_through_the_other(
     cluster: Cluster, shared_store: Path, node_log: pytest.LogCaptureFixture
 ) -> None:
     data = random.Random(12).randbytes(700_000)
+    direct = cluster.mode == "direct"
 
     def upload() -> list[tuple[str, str, str]]:
-        with ftp_from("127.0.0.2", cluster.frontend("a")) as ftp:
+        with ftp_from("127.0.0.2", cluster.frontend("a"), direct=direct) as ftp:
             host, port = pasv_address(ftp)
-            assert host == "127.0.0.11"
+            assert host == cluster.nodes["a"].public_address
             assert port in cluster.nodes["a"].passive_ports
             ftp.mkd("reports")
             ftp.storbinary("STOR reports/q3.bin", io.BytesIO(data))
@@ -180,9 +212,9 @@ async def test_upload_through_one_node_download_through_the_other(
         return listing
 
     def download() -> tuple[bytes, list[tuple[str, str, str]], list[str]]:
-        with ftp_from("127.0.0.2", cluster.frontend("b")) as ftp:
+        with ftp_from("127.0.0.2", cluster.frontend("b"), direct=direct) as ftp:
             host, port = pasv_address(ftp)
-            assert host == "127.0.0.12"
+            assert host == cluster.nodes["b"].public_address
             assert port in cluster.nodes["b"].passive_ports
             received = io.BytesIO()
             ftp.retrbinary("RETR reports/q3.bin", received.write)
@@ -210,6 +242,34 @@ async def test_upload_through_one_node_download_through_the_other(
     logins = [m for m in node_log.messages if m.endswith("USER 'user' logged in.")]
     assert len(logins) == 2
     assert all(m.startswith("127.0.0.2:") for m in logins)
+    assert [r.getMessage() for r in node_log.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_curl_through_the_balancer_only(
+    cluster: Cluster, shared_store: Path, curl_binary: str, workdir: Path
+) -> None:
+    # curl opens data connections with EPSV to the address it connected to: the balancer.
+    data = random.Random(13).randbytes(300_000)
+    (workdir / "up.bin").write_bytes(data)
+
+    def url(node: str, path: str) -> str:
+        host, port = cluster.frontend(node)
+        return f"ftp://{USER}:{PASSWORD}@{host}:{port}/{path}"
+
+    def curl(*args: str) -> Any:
+        return run_curl(curl_binary, "--interface", "127.0.0.3", *args, cwd=workdir)
+
+    uploaded = await in_thread(
+        lambda: curl("-T", "up.bin", "--ftp-create-dirs", url("a", "in/up.bin"))
+    )
+    assert_ok(uploaded)
+    assert "EPSV" in curl_commands(uploaded)
+    downloaded = await in_thread(lambda: curl("-o", "down.bin", url("b", "in/up.bin")))
+    assert_ok(downloaded)
+    assert (workdir / "down.bin").read_bytes() == data
+    assert (shared_store / "in" / "up.bin").read_bytes() == data
+    assert cluster.nodes["a"].sessions.clients.count("127.0.0.3") == 1
+    assert cluster.nodes["b"].sessions.clients.count("127.0.0.3") == 1
 
 
 async def test_per_ip_limit_counts_clients_not_the_load_balancer(cluster: Cluster) -> None:
@@ -236,7 +296,10 @@ async def test_health_checks_send_proxy_and_log_no_error(
     with trio.fail_after(30):
         await sessions.wait_for(len(sessions.clients) + 3)
     servers = await cluster.balancer.servers()
-    assert servers == {"ftp_a/ftp_a_0": ("UP", "L7OK"), "ftp_b/ftp_b_0": ("UP", "L7OK")}
+    assert {name: state for name, state in servers.items() if name.startswith("ftp_")} == {
+        "ftp_a/ftp_a_0": ("UP", "L7OK"),
+        "ftp_b/ftp_b_0": ("UP", "L7OK"),
+    }
     # A check is a PROXY v2 LOCAL header, then the FTP greeting and QUIT: a session of
     # HAProxy's own address that logs like any other, and no warning.
     for node in cluster.nodes.values():
@@ -259,8 +322,8 @@ async def test_implicit_ftps_behind_haproxy(
     certs: Certs,
     node_log: pytest.LogCaptureFixture,
 ) -> None:
-    # The PROXY header comes first, then the TLS handshake (HAProxy relays TLS untouched);
-    # the health check expects a plain "220", so this backend's check is TLS-less TCP.
+    # The PROXY header comes first, then the TLS handshake (HAProxy relays TLS
+    # untouched); the health check does the same (check-send-proxy, check-ssl).
     handler = shared_store_handler(
         shared_store,
         base=TLS_FTPHandler,
@@ -268,8 +331,12 @@ async def test_implicit_ftps_behind_haproxy(
         keyfile=certs.keyfile,
         tls_implicit=True,
     )
-    node = await start_node(nursery, handler, "127.0.0.1", range(0))
-    balancer = await haproxy({"ftps": [node.server.address]}, check=False)
+    ports = free_port_range(5)
+    node = await start_node(nursery, handler, "127.0.0.11", ports, BALANCER)
+    balancer = await haproxy(
+        {"ftps": [node.server.address]}, check_ssl=True, passive={"data": (ports, "127.0.0.11")}
+    )
+    await balancer.wait_until_checked()
     (shared_store / "a.bin").write_bytes(b"over TLS" * 1000)
     client, greeting = await TLSClient.open(
         *balancer.frontends["ftps"], client_context(certs.ca), implicit=True
@@ -280,8 +347,8 @@ async def test_implicit_ftps_behind_haproxy(
     _, received, final = await client.download("RETR a.bin")
     assert received == b"over TLS" * 1000
     assert final.first == "226 Transfer complete."
-    # The client connected from 127.0.0.1 too, but through HAProxy: the session
-    # learnt the client's port from the header.
+    # HAProxy relayed the control and the data connection, each with the client's address.
     client_port = client.transport.socket.getsockname()[1]
     assert f"127.0.0.1:{client_port}-[user] USER 'user' logged in." in node_log.messages
+    assert [r.getMessage() for r in node_log.records if r.levelno >= logging.WARNING] == []
     await client.aclose()

@@ -9,13 +9,20 @@ FTP health check that sends the PROXY header too (``check-send-proxy``): it
 expects the ``220`` greeting, says ``QUIT`` and expects ``221``.
 :meth:`HAProxy.wait_until_checked` waits until every server passed a check,
 read from HAProxy's stats socket.
+
+``passive={"data_a": (ports, "127.0.0.11"), ...}`` relays a node's passive
+port range too: HAProxy listens on those ports of 127.0.0.1 and forwards
+each to the same port of the node, with a PROXY header, unchecked (nothing
+listens there until a client asks for a data connection).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -49,16 +56,43 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_range(count: int, host: str = "127.0.0.1") -> range:
+    """*count* consecutive ports free on *host*, below Linux's ephemeral ports."""
+    for _ in range(100):
+        first = random.randrange(20000, 32000 - count)
+        ports = range(first, first + count)
+        if all(_bindable(host, port) for port in ports):
+            return ports
+    raise RuntimeError("no free port range")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as sock, contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        return True
+    return False
+
+
+#: A relayed passive port range: the ports, and the node that listens on them.
+PassiveRoute = tuple[range, str]
+
+
 def haproxy_config(
     frontends: Mapping[str, Address],
     backends: Mapping[str, Sequence[Address]],
     stats: Path,
     *,
     check: bool = True,
+    check_ssl: bool = False,
+    passive: Mapping[str, PassiveRoute] | None = None,
 ) -> str:
     """An HAProxy configuration: frontend *name* on its address -> backend *name*.
 
-    With *check*, each server gets the FTP health check, PROXY header included.
+    With *check*, each server gets the FTP health check, PROXY header included
+    (over TLS after the header with *check_ssl*: implicit FTPS).
+    Each *passive* route relays its port range of 127.0.0.1 to the same ports
+    of its node.
     """
     lines = [
         "global",
@@ -91,9 +125,20 @@ def haproxy_config(
                 "    tcp-check expect rstring ^221",
             ]
         checks = f" check check-send-proxy inter {int(CHECK_INTERVAL * 1000)}ms rise 1 fall 2"
+        if check_ssl:
+            checks += " check-ssl verify none"
         lines += [
             f"    server {name}_{index} {host}:{port} send-proxy-v2{checks if check else ''}"
             for index, (host, port) in enumerate(servers)
+        ]
+    for name, (ports, node) in (passive or {}).items():
+        lines += [
+            f"frontend {name}",
+            f"    bind 127.0.0.1:{ports.start}-{ports.stop - 1}",
+            f"    default_backend {name}",
+            f"backend {name}",
+            # No port: the same port the client connected to.
+            f"    server {name} {node} send-proxy-v2",
         ]
     return "\n".join(lines) + "\n"
 
@@ -131,16 +176,20 @@ class HAProxy:
         }
 
     async def wait_until_checked(self) -> dict[str, tuple[str, str]]:
-        """Wait until every server is UP after a passed health check; return their states."""
+        """Wait until every checked server is UP after a passed check; return their states."""
         with trio.fail_after(WAIT_LIMIT):
             while True:
-                servers = await self.servers()
+                servers = {
+                    name: state
+                    for name, state in (await self.servers()).items()
+                    if state[0] != "no check"
+                }
                 if all(state == ("UP", "L7OK") for state in servers.values()):
                     return servers
                 await trio.sleep(CHECK_INTERVAL / 3)
 
 
-#: ``await start(routes, check=True)``: see :func:`haproxy`.
+#: ``await start(routes, check=True, check_ssl=False, passive=None)``: see :func:`haproxy`.
 StartHAProxy = Callable[..., Awaitable[HAProxy]]
 
 
@@ -162,17 +211,29 @@ async def _wait_for_stats(balancer: HAProxy) -> None:
 async def haproxy(tmp_path: Path) -> AsyncIterator[StartHAProxy]:
     """Start HAProxy with ``await haproxy({"frontend": [server, ...], ...})``; stopped after.
 
-    ``check=False`` leaves the health checks out.
+    ``check=False`` leaves the health checks out, ``check_ssl=True`` makes
+    them speak TLS after the PROXY header (implicit FTPS); ``passive`` relays
+    passive port ranges (see the module's documentation).
     """
     binary = haproxy_binary()
     running: list[HAProxy] = []
 
-    async def start(routes: Mapping[str, Sequence[Address]], *, check: bool = True) -> HAProxy:
+    async def start(
+        routes: Mapping[str, Sequence[Address]],
+        *,
+        check: bool = True,
+        check_ssl: bool = False,
+        passive: Mapping[str, PassiveRoute] | None = None,
+    ) -> HAProxy:
         directory = tmp_path / f"haproxy{len(running)}"
         directory.mkdir()
         frontends = {name: ("127.0.0.1", free_port()) for name in routes}
         stats, log, config = directory / "stats.sock", directory / "log", directory / "cfg"
-        config.write_text(haproxy_config(frontends, routes, stats, check=check))
+        config.write_text(
+            haproxy_config(
+                frontends, routes, stats, check=check, check_ssl=check_ssl, passive=passive
+            )
+        )
         with log.open("wb") as output:
             process = await trio.lowlevel.open_process(
                 [binary, "-f", str(config), "-db"], stdout=output, stderr=subprocess.STDOUT
