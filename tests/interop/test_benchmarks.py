@@ -68,3 +68,18 @@ def test_session_cost_reports_login_and_command_cpu() -> None:
     assert first.endswith(" us CPU (best of 1 rounds)")
     assert second.startswith("with 5 NOOPs: ")
     assert "per NOOP:" in second
+
+
+def test_proxy_cost_reports_parsing_and_logins() -> None:
+    out = _run_module(
+        "benchmarks.proxy_cost", "--seconds", "0.2", "--rounds", "1", "--parses", "100"
+    )
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "parse v1 TCP4",
+        "parse v2 TCP6+TLV",
+        "logins/s, one client, medians of 1 rounds",
+        "  direct",
+        "  HAProxy",
+        "  HAProxy + PROXY v2",
+    ]
