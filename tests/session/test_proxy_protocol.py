@@ -516,3 +516,27 @@ async def test_implicit_ftps_behind_a_proxy_header(
     assert final.first == "226 Transfer complete."
     assert "127.0.0.1:4242-[user] USER 'user' logged in." in messages(node_log)
     await client.aclose()
+
+
+async def test_proxy_protocol_from_made_invalid_while_serving(
+    start_node: StartNode, node_log: pytest.LogCaptureFixture
+) -> None:
+    node = await start_node()
+    client = await node.relayed(v1(("192.0.2.70", 40090), NODE))
+    node.server.proxy_protocol_from = ["10.0.0.1/8"]
+    # New connections are closed with the error logged...
+    refused = await node.connect(v1(("192.0.2.71", 1), NODE))
+    await assert_closed_without_greeting(refused)
+    assert messages(node_log, logging.ERROR) == [
+        "proxy_protocol_from: 10.0.0.1/8 has host bits set; connection from 127.0.0.1 closed"
+    ]
+    # ...and the open session goes on; its data connections are read without a header.
+    assert (await client.cmd("NOOP")).first == "200 I successfully did nothing."
+    port = await passive_port(client)
+    relayed = await node_connect_data("127.0.0.1", port)
+    await relayed.send_all(v1(("192.0.2.70", 40091), NODE))
+    await assert_closed_without_greeting(FTPClient(relayed))
+    assert (
+        "192.0.2.70:40090-[user] Rejected passive data connection from foreign address 127.0.0.1."
+    ) in messages(node_log, logging.WARNING)
+    await client.aclose()

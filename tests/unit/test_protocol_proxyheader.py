@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from trioftp.protocol.proxyheader import (
     V2_SIGNATURE,
     ProxyHeader,
     ProxyHeaderError,
+    TrustedProxies,
     parse_proxy_header,
 )
 
@@ -311,3 +314,37 @@ def test_one_changed_byte_parses_or_fails_cleanly(header: bytes, data: st.DataOb
         return
     if parsed is not None:
         assert parsed.length <= len(changed)
+
+
+# --- trusted sources
+
+
+def test_trusted_proxies_addresses_and_networks() -> None:
+    trusted = TrustedProxies(
+        ["10.0.0.5", "192.168.1.0/24", ipaddress.ip_network("2001:db8::/64"), "::1"]
+    )
+    assert trusted
+    for ip in ("10.0.0.5", "192.168.1.0", "192.168.1.255", "2001:db8::42", "::1"):
+        assert ip in trusted, ip
+    for ip in ("10.0.0.6", "192.168.2.1", "2001:db8:1::1", "127.0.0.1", "::2"):
+        assert ip not in trusted, ip
+
+
+def test_no_trusted_proxies() -> None:
+    trusted = TrustedProxies([])
+    assert not trusted
+    assert "127.0.0.1" not in trusted
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("10.0.0.1/8", "has host bits set"),
+        ("10.0.0.0/33", "10.0.0.0/33"),
+        ("example.com", "example.com"),
+        ("", "''"),
+    ],
+)
+def test_trusted_proxies_refuse_what_is_not_an_address(source: str, why: str) -> None:
+    with pytest.raises(ValueError, match=f"^proxy_protocol_from: .*{why}"):
+        TrustedProxies(["127.0.0.1", source])

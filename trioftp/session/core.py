@@ -126,7 +126,10 @@ class Session(SessionSettings, SessionCallbacks):
     @property
     def proxy_gate(self) -> ProxyGate | None:
         """The server's PROXY-header rule, which passive data connections follow too."""
-        gate = getattr(self.server, "proxy_gate", None)
+        try:
+            gate = getattr(self.server, "proxy_gate", None)
+        except ValueError:  # proxy_protocol_from was set to something invalid (logged
+            return None  # by the listener at each new connection); read no header
         return gate if isinstance(gate, ProxyGate) else None
 
     @property
