@@ -156,11 +156,12 @@ class Listener:
         """Admit or refuse the connection *stream*, then serve it; never raises an error."""
         try:
             peer = stream.socket.getpeername()
-            ip, port = _canonical(str(peer[0])), int(peer[1])
-            gate = self.proxy_gate()
         except OSError:  # gone before we could look
             await stream.aclose()
             return
+        ip, port = _canonical(str(peer[0])), int(peer[1])
+        try:
+            gate = self.proxy_gate()
         except ValueError as exc:  # proxy_protocol_from was changed to something invalid
             logger.error("%s; connection from %s closed", exc, ip)
             await stream.aclose()
