@@ -1,7 +1,13 @@
-"""What the PROXY protocol costs: parsing a header, and a login through HAProxy.
+"""What the PROXY protocol costs: parsing a header, a login with one, a login through HAProxy.
 
 * ``parse``: microseconds per :func:`~trioftp.protocol.proxyheader.parse_proxy_header`
   call, for a version 1 TCP4 line and a version 2 TCP6 header with a TLV;
+* ``cpu``: CPU microseconds per login session (connect, greeting, USER, PASS,
+  QUIT) over loopback, server and client in one process with no threads
+  (``InlineRunner``): from an untrusted address without a header, and from
+  a trusted one with a PROXY v2 header. CPU time, so it holds on a busy
+  machine; the difference is what reading the header costs the server
+  (and the client its one extra send);
 * ``logins``: logins per second, one client after another (connect, greeting,
   USER, PASS, QUIT) for *seconds*, from 127.0.0.2: straight to a trioftp
   node, through HAProxy on 127.0.0.1 in TCP mode without the PROXY protocol,
@@ -9,9 +15,11 @@
   alternating rounds; the medians and their ratios to the direct figure.
   The difference between the two HAProxy figures is the PROXY protocol's.
 
-Needs ``haproxy`` (Debian package) for ``logins``.
+Needs ``haproxy`` (Debian package) for ``logins``; these are wall-clock
+figures that a loaded machine (HAProxy is one more process wanting a CPU)
+distorts, so compare them only from a quiet one.
 
-    python -m benchmarks.proxy_cost --seconds 3 --rounds 5
+    python -m benchmarks.proxy_cost --sessions 2000 --seconds 3 --rounds 5
 """
 
 from __future__ import annotations
@@ -32,10 +40,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import trio
+
 from trioftp.authorizers import DummyAuthorizer
 from trioftp.handlers import FTPHandler
 from trioftp.protocol.proxyheader import V2_SIGNATURE, parse_proxy_header
 from trioftp.servers import FTPServer
+from trioftp.session.runner import InlineRunner
 
 V1_LINE = b"PROXY TCP4 203.0.113.7 198.51.100.1 51234 21\r\n"
 V2_TCP6 = (
@@ -56,6 +67,57 @@ def parse_cost(number: int = 100_000) -> dict[str, float]:
         best = min(timeit.repeat(lambda h=header: parse_proxy_header(h), number=number, repeat=3))
         costs[name] = best / number * 1e6
     return costs
+
+
+def _v2_tcp4(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
+    return (
+        V2_SIGNATURE
+        + b"\x21\x11\x00\x0c"
+        + ipaddress.IPv4Address(source[0]).packed
+        + ipaddress.IPv4Address(destination[0]).packed
+        + struct.pack("!HH", source[1], destination[1])
+    )
+
+
+async def _trio_login(address: tuple[str, int], source: str, header: bytes) -> None:
+    sock = trio.socket.socket()
+    await sock.bind((source, 0))
+    await sock.connect(address)
+    stream = trio.SocketStream(sock)
+    async with stream:
+        if header:
+            await stream.send_all(header)
+        pending = b""
+        for command, code in ((b"", b"220 "), (b"USER bench", b"331 "), (b"PASS bench", b"230 "),
+                              (b"QUIT", b"221 ")):  # fmt: skip
+            if command:
+                await stream.send_all(command + b"\r\n")
+            while not pending.startswith(code) or b"\r\n" not in pending:
+                pending += await stream.receive_some(4096)
+            pending = pending.partition(b"\r\n")[2]
+
+
+async def _cpu_per_login(home: str, sessions: int) -> dict[str, float]:
+    server = FTPServer(("127.0.0.1", 0), _bench_handler(home), runner=InlineRunner())
+    server.proxy_protocol_from = ["127.0.0.1"]
+    header = _v2_tcp4(("203.0.113.7", 51234), ("198.51.100.1", 21))
+    figures = {}
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(server.serve)
+        for name, source, sent in (("no header", CLIENT, b""), ("PROXY v2", "127.0.0.1", header)):
+            start = time.process_time()
+            for _ in range(sessions):
+                await _trio_login(address, source, sent)
+            figures[name] = (time.process_time() - start) / sessions * 1e6
+        nursery.cancel_scope.cancel()
+    server.socket.close()
+    return figures
+
+
+def _bench_handler(home: str) -> type[FTPHandler]:
+    authorizer = DummyAuthorizer()
+    authorizer.add_user("bench", "bench", home, perm="elr")
+    return type("BenchHandler", (FTPHandler,), {"authorizer": authorizer, "auth_failed_timeout": 0})
 
 
 def _read_reply(sock: socket.socket, buffer: bytearray) -> bytes:
@@ -96,12 +158,7 @@ def logins_per_second(address: tuple[str, int], seconds: float) -> float:
 @contextmanager
 def node(home: str, trusted: list[str]) -> Iterator[FTPServer]:
     """A trioftp node on 127.0.0.1 that trusts the PROXY header of *trusted*."""
-    authorizer = DummyAuthorizer()
-    authorizer.add_user("bench", "bench", home, perm="elr")
-    handler = type(
-        "BenchHandler", (FTPHandler,), {"authorizer": authorizer, "auth_failed_timeout": 0}
-    )
-    server = FTPServer(("127.0.0.1", 0), handler)
+    server = FTPServer(("127.0.0.1", 0), _bench_handler(home))
     server.proxy_protocol_from = trusted
     server.serve_forever(blocking=False)
     try:
@@ -161,10 +218,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--parses", type=int, default=100_000, help="parses per timing")
+    parser.add_argument("--sessions", type=int, default=2000, help="logins per CPU timing")
     options = parser.parse_args()
     logging.getLogger("trioftp").setLevel(logging.WARNING)
     for name, cost in parse_cost(options.parses).items():
         print(f"parse {name}: {cost:.2f} us")
+    with tempfile.TemporaryDirectory() as scratch:
+        rounds = [
+            trio.run(_cpu_per_login, scratch, options.sessions) for _ in range(options.rounds)
+        ]
+    best = {name: min(r[name] for r in rounds) for name in rounds[0]}
+    print(
+        f"CPU per login session (best of {options.rounds} rounds): "
+        f"no header {best['no header']:.0f} us, PROXY v2 {best['PROXY v2']:.0f} us "
+        f"(+{best['PROXY v2'] - best['no header']:.0f} us)"
+    )
     figures: dict[str, list[float]] = {"direct": [], "HAProxy": [], "HAProxy + PROXY v2": []}
     with (
         tempfile.TemporaryDirectory() as scratch,
