@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 
 import attrs
@@ -58,6 +59,7 @@ _V2_VALID_FAMILIES = frozenset({0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32})
 #: Address block lengths of TCP over IPv4 and over IPv6 (addresses, then ports).
 _V2_ADDRESS_LENGTH = {_V2_TCP4: 12, _V2_TCP6: 36}
 
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*")
 # Decimal without leading zeros (the specification forbids them: octal confusion).
 _PORT = re.compile(rb"0|[1-9][0-9]{0,4}")
 _IPV4 = re.compile(rb"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
@@ -131,7 +133,7 @@ def _parse_v1(data: bytes) -> ProxyHeader | None:
     # followed by its LF.
     if b"\n" in line or b"\r" in line.removesuffix(b"\r" if end < 0 else b""):
         raise ProxyHeaderError("version 1 header with a lone CR or LF")
-    if any(not 0x20 <= byte < 0x7F for byte in line.removesuffix(b"\r")):
+    if not _PRINTABLE.fullmatch(line.removesuffix(b"\r")):
         raise ProxyHeaderError("version 1 header with a byte that is not printable US-ASCII")
     if end < 0:
         if len(head) >= V1_MAX_LENGTH:
@@ -158,9 +160,9 @@ def _parse_v1(data: bytes) -> ProxyHeader | None:
 
 def _v1_ipv4(text: bytes) -> str:
     if _IPV4.fullmatch(text):
-        try:
-            return str(ipaddress.IPv4Address(text.decode("ascii")))
-        except ValueError:
+        try:  # inet_pton/inet_ntop: strict, canonical, and several times faster than ipaddress
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text.decode()))
+        except OSError:
             pass
     raise ProxyHeaderError(f"version 1 header with invalid IPv4 address {text!r}")
 
@@ -169,8 +171,9 @@ def _v1_ipv6(text: bytes) -> str:
     # No scope id ("%eth0"): the character class leaves it out.
     if _IPV6.fullmatch(text):
         try:
-            return str(ipaddress.IPv6Address(text.decode("ascii")))
-        except ValueError:
+            packed = socket.inet_pton(socket.AF_INET6, text.decode())
+            return socket.inet_ntop(socket.AF_INET6, packed)
+        except OSError:
             pass
     raise ProxyHeaderError(f"version 1 header with invalid IPv6 address {text!r}")
 
@@ -213,13 +216,12 @@ def _parse_v2(data: bytes) -> ProxyHeader | None:
             f"version 2 header with {len(block)} address bytes where {size} are needed"
         )
     half = (size - 4) // 2
-    make_ip = ipaddress.IPv4Address if family == _V2_TCP4 else ipaddress.IPv6Address
-    source_ip, destination_ip = make_ip(block[:half]), make_ip(block[half : 2 * half])
+    address_family = socket.AF_INET if family == _V2_TCP4 else socket.AF_INET6
+    source_ip = socket.inet_ntop(address_family, block[:half])
+    destination_ip = socket.inet_ntop(address_family, block[half : 2 * half])
     source_port = int.from_bytes(block[2 * half : 2 * half + 2], "big")
     destination_port = int.from_bytes(block[2 * half + 2 : size], "big")
-    return ProxyHeader(
-        2, length, (str(source_ip), source_port), (str(destination_ip), destination_port)
-    )
+    return ProxyHeader(2, length, (source_ip, source_port), (destination_ip, destination_port))
 
 
 # --- who may send it
