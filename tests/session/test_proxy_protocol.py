@@ -540,3 +540,18 @@ async def test_proxy_protocol_from_made_invalid_while_serving(
         "192.0.2.70:40090-[user] Rejected passive data connection from foreign address 127.0.0.1."
     ) in messages(node_log, logging.WARNING)
     await client.aclose()
+
+
+async def test_new_pasv_closes_a_relayed_data_connection_still_without_header(
+    start_node: StartNode, autojump_clock: trio.testing.MockClock
+) -> None:
+    node = await start_node()
+    client = await node.relayed(v2_tcp(("192.0.2.80", 40100), NODE))
+    port = await passive_port(client)
+    silent = await node_connect_data("127.0.0.1", port)
+    await trio.testing.wait_all_tasks_blocked()
+    start = trio.current_time()
+    await passive_port(client)  # replaces the endpoint whose header was awaited
+    await assert_closed_without_greeting(FTPClient(silent))
+    assert trio.current_time() == start  # at once, not after proxy_protocol_timeout
+    await client.aclose()

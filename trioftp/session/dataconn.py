@@ -213,7 +213,11 @@ class DataChannel:
             with endpoint.cancel_scope, trio.move_on_after(self._settings.data_connect_timeout):
                 while True:
                     sock, address = await endpoint.listener.accept()
-                    ip = await self._client_ip(sock, str(address[0]))
+                    try:
+                        ip = await self._client_ip(sock, str(address[0]))
+                    except BaseException:  # cancelled (ABOR, timeout) while reading a header
+                        sock.close()
+                        raise
                     if ip is not None and not self.foreign(ip):
                         endpoint.accepted = trio.SocketStream(sock)
                         break
@@ -227,8 +231,10 @@ class DataChannel:
             endpoint.done.set()
 
     async def _client_ip(self, sock: trio.socket.SocketType, peer: str) -> str | None:
-        """Whose data connection *sock* is: its peer's, or the client a trusted
-        load balancer's PROXY header names; None (logged) if that header is bad.
+        """Whose data connection *sock* is; None (logged) if its PROXY header is bad.
+
+        That is its *peer*, or the client that the PROXY header of a trusted
+        load balancer names.
         """
         gate = self._settings.proxy_gate
         if gate is None or not gate.expects_header(ip := normalize_ip(peer)):
