@@ -28,11 +28,14 @@ import argparse
 import ipaddress
 import logging
 import os
+import re
 import shutil
+import signal
 import socket
 import statistics
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import timeit
@@ -156,15 +159,27 @@ def logins_per_second(address: tuple[str, int], seconds: float) -> float:
 
 
 @contextmanager
-def node(home: str, trusted: list[str]) -> Iterator[FTPServer]:
-    """A trioftp node on 127.0.0.1 that trusts the PROXY header of *trusted*."""
-    server = FTPServer(("127.0.0.1", 0), _bench_handler(home))
-    server.proxy_protocol_from = trusted
-    server.serve_forever(blocking=False)
+def node(home: str, trusted: list[str]) -> Iterator[tuple[str, int]]:
+    """A ``trioftp`` process on 127.0.0.1 that trusts the PROXY header of *trusted*.
+
+    Its own process, so that the client's loop and the server's do not share
+    one interpreter lock.
+    """
+    command = [sys.executable, "-m", "trioftp", "-p", "0", "-d", home, "-u", "bench", "-P", "bench"]
+    if trusted:
+        command += ["--proxy-protocol-from", ",".join(trusted)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
-        yield server
+        assert process.stdout is not None
+        found = re.search(r"ftp://127\.0\.0\.1:(\d+)/", process.stdout.readline())
+        if found is None:
+            raise RuntimeError("trioftp did not start")
+        yield ("127.0.0.1", int(found.group(1)))
     finally:
-        server.close_all()
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
 
 
 def _free_port() -> int:
@@ -238,10 +253,10 @@ def main() -> None:
         tempfile.TemporaryDirectory() as scratch,
         node(scratch, []) as plain,
         node(scratch, ["127.0.0.1"]) as trusting,
-        haproxy(plain.address, trusting.address, Path(scratch)) as (via_plain, via_proxy),
+        haproxy(plain, trusting, Path(scratch)) as (via_plain, via_proxy),
     ):
         for _ in range(options.rounds):
-            for name, address in zip(figures, (plain.address, via_plain, via_proxy), strict=True):
+            for name, address in zip(figures, (plain, via_plain, via_proxy), strict=True):
                 figures[name].append(logins_per_second(address, options.seconds))
     medians = {name: statistics.median(values) for name, values in figures.items()}
     print(f"logins/s, one client, medians of {options.rounds} rounds:")
