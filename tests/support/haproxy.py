@@ -26,6 +26,7 @@ import random
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -217,6 +218,8 @@ async def haproxy(tmp_path: Path) -> AsyncIterator[StartHAProxy]:
     """
     binary = haproxy_binary()
     running: list[HAProxy] = []
+    # The stats socket's path must stay short (108 bytes), whatever tmp_path is.
+    sockets = Path(tempfile.mkdtemp(prefix="haproxy-", dir="/tmp"))
 
     async def start(
         routes: Mapping[str, Sequence[Address]],
@@ -228,7 +231,8 @@ async def haproxy(tmp_path: Path) -> AsyncIterator[StartHAProxy]:
         directory = tmp_path / f"haproxy{len(running)}"
         directory.mkdir()
         frontends = {name: ("127.0.0.1", free_port()) for name in routes}
-        stats, log, config = directory / "stats.sock", directory / "log", directory / "cfg"
+        stats = sockets / f"stats{len(running)}.sock"
+        log, config = directory / "log", directory / "cfg"
         config.write_text(
             haproxy_config(
                 frontends, routes, stats, check=check, check_ssl=check_ssl, passive=passive
@@ -251,3 +255,4 @@ async def haproxy(tmp_path: Path) -> AsyncIterator[StartHAProxy]:
         if balancer.process.returncode is None:
             balancer.process.kill()
             await balancer.process.wait()
+    shutil.rmtree(sockets, ignore_errors=True)
