@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class Node:
 
     async def connect(self, header: bytes = b"", *, source: str = "127.0.0.1") -> FTPClient:
         """Connect from *source* and send *header* at once; no reply read."""
-        sock = trio.socket.socket()
+        sock = trio.socket.socket(socket.AF_INET6 if ":" in source else socket.AF_INET)
         await sock.bind((source, 0))
         await sock.connect(self.address)
         client = FTPClient(trio.SocketStream(sock))
@@ -82,16 +83,17 @@ StartNode = Callable[..., Awaitable[Node]]
 
 @pytest.fixture
 def start_node(nursery: trio.Nursery, home: Path) -> StartNode:
-    """``await start_node(trusted=[...], max_cons_per_ip=..., **handler_attributes)``."""
+    """``await start_node(trusted=[...], max_cons_per_ip=..., host=..., **handler_attributes)``."""
 
     async def start(
         trusted: Sequence[ProxySource] = ("127.0.0.1",),
         max_cons_per_ip: int = 0,
         base: type[FTPHandler] = FTPHandler,
+        host: str = "127.0.0.1",
         **attributes: Any,
     ) -> Node:
         server = FTPServer(
-            ("127.0.0.1", 0), make_handler(home, base=base, **attributes), runner=InlineRunner()
+            (host, 0), make_handler(home, base=base, **attributes), runner=InlineRunner()
         )
         server.proxy_protocol_from = list(trusted)
         server.max_cons_per_ip = max_cons_per_ip
@@ -554,4 +556,37 @@ async def test_new_pasv_closes_a_relayed_data_connection_still_without_header(
     await passive_port(client)  # replaces the endpoint whose header was awaited
     await assert_closed_without_greeting(FTPClient(silent))
     assert trio.current_time() == start  # at once, not after proxy_protocol_timeout
+    await client.aclose()
+
+
+async def test_node_reached_over_ipv6_relaying_an_ipv4_client(start_node: StartNode) -> None:
+    # The load balancer reaches the node over IPv6 (::1); the client it relays is IPv4.
+    node = await start_node(trusted=["::1"], host="::1", masquerade_address="127.0.0.1")
+    (node.home / "a.txt").write_bytes(b"across families")
+    client = await node.relayed(v1(("127.0.0.3", 40110), NODE), source="::1")
+    # PASV announces the IPv4 public address; the "load balancer" relays the data
+    # connection to the node's IPv6 passive socket with the client's header.
+    port = await passive_port(client)
+    sock = trio.socket.socket(socket.AF_INET6)
+    await sock.bind(("::1", 0))
+    await sock.connect(("::1", port))
+    data = trio.SocketStream(sock)
+    await data.send_all(v1(("127.0.0.3", 40111), NODE))
+    assert (await client.cmd("RETR a.txt")).code == 125
+    assert await read_all(data) == b"across families"
+    assert (await client.reply()).first == "226 Transfer complete."
+    # EPSV and EPRT speak the client's protocol (1: IPv4).
+    assert (await client.cmd("EPSV 2")).first == "522 Network protocol not supported, use (1)"
+    # Active mode: from an IPv4 address the system picks, to the IPv4 client.
+    listener = trio.socket.socket()
+    await listener.bind(("127.0.0.3", 0))
+    listener.listen(1)
+    active_port = listener.getsockname()[1]
+    reply = await client.cmd(f"EPRT |1|127.0.0.3|{active_port}|")
+    assert reply.first == "200 Active data connection established."
+    assert (await client.cmd("RETR a.txt")).code == 150
+    accepted, _ = await listener.accept()
+    listener.close()
+    assert await read_all(trio.SocketStream(accepted)) == b"across families"
+    assert (await client.reply()).first == "226 Transfer complete."
     await client.aclose()

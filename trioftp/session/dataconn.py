@@ -86,7 +86,12 @@ class DataConnector(Protocol):
 
 
 class TCPConnector:
-    """Active data connections over TCP, from the control connection's local address."""
+    """Active data connections over TCP, from the control connection's local address.
+
+    From an address the system picks when that address is of the other
+    family than the client's (a node reached over IPv6 through a load
+    balancer, relaying an IPv4 client).
+    """
 
     async def connect(self, local_ip: str, ip: str, port: int) -> trio.abc.Stream:
         """Connect to the client's address."""
@@ -94,7 +99,8 @@ class TCPConnector:
         sock = trio.socket.socket(family, socket.SOCK_STREAM)
         try:
             local = local_ip if family == socket.AF_INET6 else normalize_ip(local_ip)
-            await sock.bind((local, 0))
+            if (":" in local) == (family == socket.AF_INET6):
+                await sock.bind((local, 0))
             await sock.connect((ip, port))
         except OSError as exc:
             sock.close()
