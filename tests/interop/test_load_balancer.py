@@ -37,7 +37,7 @@ from trioftp.servers import FTPServer
 from trioftp.session.events import Observer
 
 from ..support.haproxy import HAProxy, StartHAProxy, free_port_range
-from ..support.interop import assert_ok, curl_commands, run_curl
+from ..support.interop import assert_ok, curl_commands, lftp_commands, run_curl, run_lftp
 from ..support.servers import PASSWORD, USER, make_handler
 from ..support.tlsclient import Certs, TLSClient, client_context, make_certs
 
@@ -308,6 +308,36 @@ async def test_health_checks_send_proxy_and_log_no_error(
     opened = [m for m in node_log.messages if m.endswith("-[] FTP session opened (connect)")]
     assert len(opened) >= 3
     assert all(m.startswith(f"{BALANCER}:") for m in opened)
+
+
+async def test_lftp_through_the_balancer_only(
+    cluster: Cluster, shared_store: Path, lftp_binary: str, workdir: Path
+) -> None:
+    # lftp uses PASV and its address: the balancer's, which relays the node's range.
+    data = random.Random(14).randbytes(200_000)
+    (workdir / "up.bin").write_bytes(data)
+
+    def lftp(node: str, script: str) -> Any:
+        host, port = cluster.frontend(node)
+        return run_lftp(
+            lftp_binary,
+            "set ftp:ssl-allow no; set net:socket-bind-ipv4 127.0.0.3",
+            f"-u {USER},{PASSWORD} ftp://{host}:{port}",
+            script,
+            cwd=workdir,
+            timeout=30,
+        )
+
+    uploaded = await in_thread(lambda: lftp("a", "put up.bin -o lftp.bin"))
+    assert_ok(uploaded)
+    assert any(command.startswith("PASV") for command in lftp_commands(uploaded))
+    downloaded = await in_thread(lambda: lftp("b", "get lftp.bin -o down.bin; cls -1"))
+    assert_ok(downloaded)
+    assert (workdir / "down.bin").read_bytes() == data
+    assert (shared_store / "lftp.bin").read_bytes() == data
+    assert downloaded.stdout.decode().split() == ["lftp.bin"]
+    assert "127.0.0.3" in cluster.nodes["a"].sessions.clients
+    assert "127.0.0.3" in cluster.nodes["b"].sessions.clients
 
 
 @pytest.fixture(scope="module")
