@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install every test dependency, then run the whole test suite.
-#   Debian packages: curl, lftp and rclone (the interoperability tests drive them);
+#   Debian packages: curl, lftp and rclone (the interoperability tests drive
+#   them), haproxy (the load-balancer tests start it on loopback);
 #   Python packages: trioftp with its [test] extra, in a virtualenv
 #   ($TRIOFTP_VENV, default .venv). Arguments are passed on to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in curl lftp rclone; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for tool in curl lftp rclone haproxy; do
+    PATH="$PATH:/usr/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""

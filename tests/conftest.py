@@ -22,6 +22,9 @@ from .support.harness import SessionHarness
 from .support.interop import require_binary
 from .support.servers import RunningServer, ThreadedServer, make_handler, serve_in_thread
 
+#: Fixtures that live with their helpers: ``haproxy`` (a load balancer on loopback).
+pytest_plugins = ("tests.support.haproxy",)
+
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:

@@ -23,6 +23,7 @@ from .handlers import FTPHandler, TLS_FTPHandler
 from .log import logger
 from .logformats import LOG_FORMATS, configure_logging
 from .passwd import passwd_main
+from .protocol.proxyheader import TrustedProxies
 from .servers import FTPServer
 from .servers.bans import BanPolicy, Bans
 from .servers.metrics import MetricsEndpoint, PrometheusMetrics
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_site_options(parser)
     _add_hash_options(parser)
     _add_upload_options(parser)
+    _add_proxy_protocol_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     _add_user_and_limit_options(parser)
     _add_logging_options(parser)
@@ -439,6 +441,30 @@ def _start_metrics(options: argparse.Namespace, server: FTPServer) -> MetricsEnd
     return endpoint
 
 
+def _proxy_sources(value: str) -> list[str]:
+    sources = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        TrustedProxies(sources)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return sources
+
+
+def _add_proxy_protocol_options(parser: argparse.ArgumentParser) -> None:
+    """Running behind a load balancer that sends the PROXY protocol."""
+    group = parser.add_argument_group("behind a load balancer")
+    group.add_argument(
+        "--proxy-protocol-from",
+        type=_proxy_sources,
+        action="extend",
+        default=[],
+        metavar="ADDR[,ADDR...]",
+        help="load balancers (addresses or networks) whose connections start with a "
+        "PROXY header (v1 or v2) naming the real client; other addresses are served "
+        "without one",
+    )
+
+
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
@@ -530,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.max_cons = options.max_cons
     server.max_cons_per_ip = options.max_cons_per_ip
     _apply_user_and_limit_options(server, options)
+    server.proxy_protocol_from = options.proxy_protocol_from
     host, port = server.address
     shown_host = f"[{host}]" if ":" in host else host
     who = f"user {options.username!r}" if options.username else "anonymous users"

@@ -82,3 +82,20 @@ def test_upload_hash_reports_each_setting(tmp_path: Path) -> None:
         + (lines[0].rsplit(", ", 1)[1])
     )
     assert [line.split()[0] for line in lines[-3:]] == ["off", "SHA-256", "CRC32"]
+
+
+def test_proxy_cost_reports_parsing_and_logins() -> None:
+    out = _run_module(
+        "benchmarks.proxy_cost", "--seconds", "0.2", "--rounds", "1", "--parses", "100",
+        "--sessions", "20",
+    )  # fmt: skip
+    lines = out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "parse v1 TCP4",
+        "parse v2 TCP6+TLV",
+        "CPU per login session (best of 1 rounds)",
+        "logins/s, one client, medians of 1 rounds",
+        "  direct",
+        "  HAProxy",
+        "  HAProxy + PROXY v2",
+    ]

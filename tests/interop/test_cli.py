@@ -390,6 +390,7 @@ def test_help_lists_every_option() -> None:
         "--hash-max-size",
         "--atomic-uploads",
         "--atomic-upload-expiry",
+        "--proxy-protocol-from",
     ]:
         assert re.search(rf"^  {long}\b", text, re.MULTILINE), long
 
@@ -453,3 +454,33 @@ def test_console_script(share: Path) -> None:
     )
     assert result.returncode == 0
     assert result.stdout == f"trioftp {trioftp.__version__}\n"
+
+
+# --- behind a load balancer
+
+
+def test_proxy_protocol_from(share: Path) -> None:
+    command = trioftp_command(
+        "--proxy-protocol-from", "10.0.0.0/8,127.0.0.1", "--max-cons-per-ip", "1"
+    )
+    with running(command, cwd=share) as server:
+        # The load balancer (127.0.0.1) relays two clients: each has its own per-IP count.
+        with socket.create_connection((server.host, server.port), timeout=10) as first:
+            first.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 4000 21\r\n")
+            assert first.recv(1024).startswith(b"220 ")
+            with socket.create_connection((server.host, server.port), timeout=10) as second:
+                second.sendall(b"PROXY TCP4 192.0.2.8 127.0.0.1 4001 21\r\n")
+                assert second.recv(1024).startswith(b"220 ")
+                second.sendall(b"QUIT\r\n")
+                assert second.recv(1024) == b"221 Goodbye.\r\n"
+            first.sendall(b"QUIT\r\n")
+            assert first.recv(1024) == b"221 Goodbye.\r\n"
+        stderr = server.stop_cleanly()
+    assert "192.0.2.7:4000-[] FTP session opened (connect)" in stderr
+    assert "192.0.2.8:4001-[] FTP session opened (connect)" in stderr
+
+
+def test_invalid_proxy_protocol_from(share: Path) -> None:
+    result = run("-p", "0", "--proxy-protocol-from", "127.0.0.1,10.0.0.1/8", cwd=share)
+    assert result.returncode == 2
+    assert "proxy_protocol_from: 10.0.0.1/8 has host bits set" in result.stderr

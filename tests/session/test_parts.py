@@ -127,6 +127,7 @@ class Settings:
     passive_ports: list[int] | None = None
     data_connect_timeout: float = 30
     data_connector: object = attrs.field(factory=TCPConnector)
+    proxy_gate: object = None
 
 
 class SlowConnector:

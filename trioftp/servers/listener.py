@@ -3,10 +3,12 @@
 * :func:`listening_socket` creates, binds and listens (an address in use
   raises here, before anything runs); :func:`set_control_options` sets the
   socket options every control connection needs;
-* :class:`Listener` accepts connections, admits or refuses each one
-  (``max_cons``, ``max_cons_per_ip``: refused with ``421``) and runs a
-  session for each admitted one in a task that contains every error, so
-  that no session can take the server down.
+* :class:`Listener` accepts connections, learns the client's address (from
+  the PROXY header of a trusted load balancer, see
+  :mod:`trioftp.session.proxied`), admits
+  or refuses each one (``max_cons``, ``max_cons_per_ip``: refused with
+  ``421``) and runs a session for each admitted one in a task that contains
+  every error, so that no session can take the server down.
 
 Sessions come from a :class:`SessionFactory` (an ``FTPHandler`` class is
 one); the servers never import the handlers themselves.
@@ -19,12 +21,15 @@ import errno
 import socket
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from typing import Protocol
 
 import trio
 
 from ..log import logger
 from ..protocol.addresses import normalize_ip
+from ..protocol.proxyheader import ProxyHeader, ProxyHeaderError, ProxySource, TrustedProxies
+from ..session.proxied import NoProxyHeader, ProxyGate, ProxyHeaderTimeout
 from .bans import BANNED_REPLY, Bans
 
 __all__ = [
@@ -54,14 +59,23 @@ class ServerSession(Protocol):
 class SessionFactory(Protocol):
     """Makes the session of each accepted connection (``FTPHandler`` is one).
 
-    Called as ``factory(stream, server, ioloop)``. ``tcp_no_delay`` says
-    whether the control connection keeps ``TCP_NODELAY`` on.
+    Called as ``factory(stream, server, ioloop)``; for a connection relayed
+    by a trusted load balancer, whose PROXY header named the client, as
+    ``factory(stream, server, ioloop, remote_address=(ip, port))``.
+    ``tcp_no_delay`` says whether the control connection keeps
+    ``TCP_NODELAY`` on.
     """
 
     tcp_no_delay: bool
 
     def __call__(
-        self, stream: trio.SocketStream, server: object, ioloop: object, /
+        self,
+        stream: trio.SocketStream,
+        server: object,
+        ioloop: object,
+        /,
+        *,
+        remote_address: tuple[str, int] | None = None,
     ) -> ServerSession: ...
 
 
@@ -74,6 +88,8 @@ class Served(Protocol):
     max_cons_per_ip: int
     #: The ban state (:class:`~trioftp.servers.bans.Bans`), or None.
     bans: Bans | None
+    proxy_protocol_from: Sequence[ProxySource]
+    proxy_protocol_timeout: float
 
 
 def listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
@@ -112,15 +128,19 @@ def set_control_options(sock: socket.socket | trio.SocketStream) -> None:
 class Listener:
     """Accepts *server*'s connections and runs one session task for each.
 
-    It reads ``handler``, ``ioloop``, ``max_cons`` and ``max_cons_per_ip``
-    from *server* at each connection, so changes apply to the next one.
+    It reads ``handler``, ``ioloop``, ``max_cons``, ``max_cons_per_ip`` and
+    the ``proxy_protocol_*`` settings from *server* at each connection, so
+    changes apply to the next one.
     """
 
     def __init__(self, server: Served) -> None:
         self.server = server
-        #: The IP address of every open session (one entry per session).
+        #: The IP address of every open session (one entry per session): the
+        #: client's, also for connections relayed by a load balancer.
         self.ip_map: list[str] = []
         self._per_ip: Counter[str] = Counter()
+        self._gate_key: tuple[tuple[ProxySource, ...], float] | None = None
+        self._gate = ProxyGate(TrustedProxies(()), 0)
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         """Accept connections forever, starting each one's session in *nursery*."""
@@ -138,13 +158,25 @@ class Listener:
     async def run_session(self, stream: trio.SocketStream) -> None:
         """Admit or refuse the connection *stream*, then serve it; never raises an error."""
         try:
-            ip = str(stream.socket.getpeername()[0])
-            if ":" in ip:  # IPv6, or IPv4 mapped into it (an IPv4 peer's text is canonical)
-                ip = normalize_ip(ip)
-            ip = sys.intern(ip)
+            peer = stream.socket.getpeername()
         except OSError:  # gone before we could look
             await stream.aclose()
             return
+        ip, port = _canonical(str(peer[0])), int(peer[1])
+        try:
+            gate = self.proxy_gate()
+        except ValueError as exc:  # proxy_protocol_from was changed to something invalid
+            logger.error("%s; connection from %s closed", exc, ip)
+            await stream.aclose()
+            return
+        relayed: tuple[str, int] | None = None
+        if gate.expects_header(ip):
+            header = await self._read_proxy_header(gate, stream, ip, port)
+            if header is None:
+                return
+            if header.source is not None:
+                ip = _canonical(header.source[0])
+                relayed = (ip, header.source[1])
         refusal = self.refusal(ip)
         if refusal is not None:
             await _refuse(stream, refusal)
@@ -159,7 +191,10 @@ class Listener:
                 set_control_options(stream)
             if not server.handler.tcp_no_delay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-            session = server.handler(stream, server, server.ioloop)
+            if relayed is None:
+                session = server.handler(stream, server, server.ioloop)
+            else:
+                session = server.handler(stream, server, server.ioloop, remote_address=relayed)
             with watching:
                 await session.handle_session()
         except Exception:
@@ -171,6 +206,40 @@ class Listener:
             if not self._per_ip[ip]:
                 del self._per_ip[ip]
 
+    def proxy_gate(self) -> ProxyGate:
+        """The server's ``proxy_protocol_*`` settings, parsed (again only when they change).
+
+        Raises :class:`ValueError` if ``proxy_protocol_from`` holds something
+        that is not an address or a network.
+        """
+        server = self.server
+        key = (tuple(server.proxy_protocol_from), server.proxy_protocol_timeout)
+        if key != self._gate_key:
+            self._gate = ProxyGate(TrustedProxies(key[0]), key[1])
+            self._gate_key = key
+        return self._gate
+
+    @staticmethod
+    async def _read_proxy_header(
+        gate: ProxyGate, stream: trio.SocketStream, ip: str, port: int
+    ) -> ProxyHeader | None:
+        """The PROXY header a trusted load balancer sends; None once a bad one closed *stream*."""
+        try:
+            header = await gate.read_header(stream.socket)
+        except NoProxyHeader as exc:  # a bare TCP health check, most likely
+            logger.info("%s:%s %s", ip, port, exc)
+        except ProxyHeaderTimeout as exc:
+            logger.warning("%s:%s %s; connection closed", ip, port, exc)
+        except (ProxyHeaderError, OSError) as exc:
+            logger.warning("%s:%s bad PROXY header (%s); connection closed", ip, port, exc)
+        else:
+            if header.source is not None:
+                client_ip, client_port = header.source
+                logger.debug("%s:%s relays %s:%s", ip, port, client_ip, client_port)
+            return header
+        await stream.aclose()
+        return None
+
     def refusal(self, ip: str) -> str | None:
         """The ``421`` reply refusing a new connection from *ip*, or None to admit it."""
         server = self.server
@@ -181,6 +250,13 @@ class Listener:
         if server.max_cons_per_ip and self._per_ip[ip] >= server.max_cons_per_ip:
             return "421 Too many connections from the same IP address.\r\n"
         return None
+
+
+def _canonical(ip: str) -> str:
+    """*ip* as the sessions' counts and logs show it (one interned string per address)."""
+    if ":" in ip:  # IPv6, or IPv4 mapped into it (an IPv4 peer's text is canonical)
+        ip = normalize_ip(ip)
+    return sys.intern(ip)
 
 
 async def _refuse(stream: trio.SocketStream, reply: str) -> None:

@@ -23,7 +23,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -31,7 +31,9 @@ import trio
 
 from ..limits import Accounts
 from ..log import config_logging, logger, logging_configured
+from ..protocol.proxyheader import ProxySource
 from ..session.events import Observer, SessionEvents
+from ..session.proxied import ProxyGate
 from ..session.runner import Runner, ThreadRunner
 from .bans import Bans
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
@@ -74,6 +76,14 @@ class FTPServer:
     max_download_rate: int = 0
     #: trioftp: bytes per second received from all clients together (0: no limit).
     max_upload_rate: int = 0
+    #: trioftp: the load balancers (addresses or networks: ``"10.0.0.5"``,
+    #: ``"10.0.0.0/24"``) whose connections must begin with a PROXY header
+    #: (v1 or v2) naming the real client; limits, data-connection checks,
+    #: logs and ``remote_ip`` then see that client. Connections from other
+    #: addresses are served as they are (no header is read). Empty: none.
+    proxy_protocol_from: Sequence[ProxySource] = ()
+    #: trioftp: seconds a load balancer has to send its whole PROXY header.
+    proxy_protocol_timeout: float = 10
 
     def __init__(
         self,
@@ -134,6 +144,15 @@ class FTPServer:
         return self._address
 
     @property
+    def proxy_gate(self) -> ProxyGate:
+        """:attr:`proxy_protocol_from` and :attr:`proxy_protocol_timeout` as one rule.
+
+        Sessions ask it about their passive data connections. Raises
+        :class:`ValueError` if :attr:`proxy_protocol_from` is invalid.
+        """
+        return self._listener.proxy_gate()
+
+    @property
     def ip_map(self) -> list[str]:
         """The IP address of every open session (one entry per session)."""
         return self._listener.ip_map
@@ -181,7 +200,10 @@ class FTPServer:
         """Serve until :meth:`close_all`, or until :meth:`close` and the last session ends.
 
         Reports the bound address through *task_status* (``nursery.start``).
+        Raises :class:`ValueError` if :attr:`proxy_protocol_from` holds
+        something that is not an address or a network.
         """
+        self._listener.proxy_gate()
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
         if self._given_runner is None:
             self.runner = ThreadRunner(self.max_worker_threads)

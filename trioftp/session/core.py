@@ -38,6 +38,7 @@ from .logprefix import PrefixValues
 from .pacing import CommandPacer
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
+from .proxied import ProxyGate
 from .runner import Runner, ThreadRunner, runner_for_login
 from .settings import SessionSettings
 from .sites import Site
@@ -131,6 +132,15 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
     _data: DataChannel | None = None
     _transfers: Transfers | None = None
     _closing = False
+
+    @property
+    def proxy_gate(self) -> ProxyGate | None:
+        """The server's PROXY-header rule, which passive data connections follow too."""
+        try:
+            gate = getattr(self.server, "proxy_gate", None)
+        except ValueError:  # proxy_protocol_from was set to something invalid (logged
+            return None  # by the listener at each new connection); read no header
+        return gate if isinstance(gate, ProxyGate) else None
 
     @property
     def runner(self) -> Runner:

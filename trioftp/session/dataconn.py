@@ -3,7 +3,9 @@
 A passive endpoint is a listening socket and a task in the session's nursery
 that accepts exactly one connection from the client's address (a connection
 from any other host is dropped, unless foreign addresses are permitted), then
-closes the listener. An active endpoint only records the address: the
+closes the listener. Behind a load balancer that relays the passive ports
+too, the client's address is the one its PROXY header names (see
+:mod:`.proxied`). An active endpoint only records the address: the
 connection is made when a transfer needs it (RFC 959), by the session's
 :class:`DataConnector`. Either way :meth:`DataChannel.open` returns the
 connected stream, passed through the ``protect`` hook that FTPS fills.
@@ -21,6 +23,8 @@ import trio
 
 from ..auditevent import host_port
 from ..protocol.addresses import normalize_ip
+from ..protocol.proxyheader import ProxyHeaderError
+from .proxied import ProxyGate
 
 __all__ = [
     "ActiveEndpoint",
@@ -83,7 +87,12 @@ class DataConnector(Protocol):
 
 
 class TCPConnector:
-    """Active data connections over TCP, from the control connection's local address."""
+    """Active data connections over TCP, from the control connection's local address.
+
+    From an address the system picks when that address is of the other
+    family than the client's (a node reached over IPv6 through a load
+    balancer, relaying an IPv4 client).
+    """
 
     async def connect(self, local_ip: str, ip: str, port: int) -> trio.abc.Stream:
         """Connect to the client's address."""
@@ -91,7 +100,8 @@ class TCPConnector:
         sock = trio.socket.socket(family, socket.SOCK_STREAM)
         try:
             local = local_ip if family == socket.AF_INET6 else normalize_ip(local_ip)
-            await sock.bind((local, 0))
+            if (":" in local) == (family == socket.AF_INET6):
+                await sock.bind((local, 0))
             await sock.connect((ip, port))
         except OSError as exc:
             sock.close()
@@ -111,6 +121,11 @@ class DataSettings(Protocol):
     passive_ports: Sequence[int] | None
     data_connect_timeout: float
     data_connector: DataConnector
+
+    @property
+    def proxy_gate(self) -> ProxyGate | None:
+        """Which data connections begin with a PROXY header (None: none do)."""
+        ...
 
 
 class DataChannel:
@@ -205,18 +220,38 @@ class DataChannel:
             with endpoint.cancel_scope, trio.move_on_after(self._settings.data_connect_timeout):
                 while True:
                     sock, address = await endpoint.listener.accept()
-                    if not self.foreign(address[0]):
+                    try:
+                        ip = await self._client_ip(sock, str(address[0]))
+                    except BaseException:  # cancelled (ABOR, timeout) while reading a header
+                        sock.close()
+                        raise
+                    if ip is not None and not self.foreign(ip):
                         endpoint.accepted = trio.SocketStream(sock)
                         break
-                    self._warn(
-                        f"Rejected passive data connection from foreign address {address[0]}."
-                    )
+                    if ip is not None:
+                        self._warn(f"Rejected passive data connection from foreign address {ip}.")
                     sock.close()
         except OSError as exc:
             self._warn(f"Passive listener failed: {exc}")
         finally:
             endpoint.listener.close()
             endpoint.done.set()
+
+    async def _client_ip(self, sock: trio.socket.SocketType, peer: str) -> str | None:
+        """Whose data connection *sock* is; None (logged) if its PROXY header is bad.
+
+        That is its *peer*, or the client that the PROXY header of a trusted
+        load balancer names.
+        """
+        gate = self._settings.proxy_gate
+        if gate is None or not gate.expects_header(ip := normalize_ip(peer)):
+            return peer
+        try:
+            header = await gate.read_header(sock)
+        except (ProxyHeaderError, OSError) as exc:
+            self._warn(f"Dropped passive data connection from {ip}: {exc}.")
+            return None
+        return header.source[0] if header.source is not None else ip
 
     # --- connections
 

@@ -34,12 +34,13 @@ class DataConnectionCommands:
             self.respond("501 PASV not allowed after EPSV ALL.")
             return
         local = normalize_ip(self.local_ip)
-        if ":" in local:
+        # The address announced decides (an IPv6 node may announce an IPv4 public address).
+        shown = self.masquerade_address_map.get(local, self.masquerade_address or local)
+        if ":" in shown:
             self.respond("522 PASV is for IPv4 only; use EPSV.")  # as PORT: RFC 2428
             return
         endpoint = await _open_passive(self)
         if endpoint is not None:
-            shown = self.masquerade_address_map.get(local, self.masquerade_address or local)
             self.respond(format_pasv(shown, endpoint.port))
 
     async def ftp_EPSV(self: CommandContext, line: str) -> None:
@@ -98,8 +99,12 @@ class DataConnectionCommands:
 
 
 def _own_protocol(session: CommandContext) -> int:
-    """RFC 2428's number of the control connection's protocol: 1 (IPv4) or 2 (IPv6)."""
-    return 2 if ":" in normalize_ip(session.local_ip) else 1
+    """RFC 2428's number of the control connection's protocol: 1 (IPv4) or 2 (IPv6).
+
+    As the client sees it: its own address's family (behind a load balancer
+    the node's side of the connection may use the other one).
+    """
+    return 2 if ":" in normalize_ip(session.remote_ip) else 1
 
 
 def _set_active(session: CommandContext, ip: str, port: int) -> None:
