@@ -199,6 +199,19 @@ class AbstractedFS:
             raise
         return cast(BinaryIO, file)
 
+    def close_unfinished_upload(self, file: BinaryIO) -> bool:
+        """Close *file*, an upload that stopped before its end; return whether its bytes stay.
+
+        Called instead of ``file.close()`` when an upload ends early (ABOR,
+        a broken or stalled data connection, a failed write). The stock
+        filesystem keeps the bytes received under the file's name, so that
+        the client can resume with REST, and returns True; a store whose
+        uploads appear only once complete (:class:`trioftp.storage.FsspecFS`)
+        drops them and returns False.
+        """
+        file.close()
+        return True
+
     # --- wrappers around os
 
     def chdir(self, path: str) -> None:

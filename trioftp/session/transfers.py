@@ -102,6 +102,9 @@ class TransferResult:
 
     reply: Reply
     completed: bool
+    #: An upload stopped early with its file open: the bytes received (the
+    #: reply says whether they were kept once the filesystem closed the file).
+    received: int | None = None
 
 
 class TransferContext(EventSource, Protocol):
@@ -312,7 +315,11 @@ class Transfers:
             with trio.CancelScope(shield=True):
                 if mover is not None:
                     await mover.aclose()
-                await self._release(transfer, used=result.completed or moved > 0)
+                kept = await self._release(
+                    transfer, used=result.completed or moved > 0, finished=result.completed
+                )
+            if result.received is not None:
+                result = _with_upload_note(result, result.received, kept)
             # The session may have ended meanwhile: then nobody listens.
             with results, contextlib.suppress(trio.BrokenResourceError):
                 results.send_nowait(result)
@@ -357,24 +364,31 @@ class Transfers:
         if reason != _ABORTED:
             reason += "; transfer aborted"
         if transfer.receive and transfer.file is not None and (moved or not transfer.discard):
-            reason += f", partial file kept ({moved} bytes received)."
-        else:
-            reason += "."
-        return TransferResult(Reply.of(code, reason), completed=False)
+            return TransferResult(Reply.of(code, reason), completed=False, received=moved)
+        return TransferResult(Reply.of(code, reason + "."), completed=False)
 
-    async def _release(self, transfer: Transfer, *, used: bool) -> None:
-        """Close the transfer's file; drop STOU's file if the transfer never ran."""
+    async def _release(self, transfer: Transfer, *, used: bool, finished: bool = False) -> bool:
+        """Close the transfer's file; drop STOU's file if the transfer never ran.
+
+        An upload that did not finish is closed by the filesystem's
+        ``close_unfinished_upload``; returns False if that dropped its bytes.
+        """
         ctx = self._ctx
         file, transfer.file = transfer.file, None
+        kept = True
         try:
             if file is not None:
-                await ctx.run_blocking(file.close)
-            if not used and transfer.discard is not None:
+                if transfer.receive and not finished and ctx.fs is not None:
+                    kept = await ctx.run_blocking(ctx.fs.close_unfinished_upload, file)
+                else:
+                    await ctx.run_blocking(file.close)
+            if not used and kept and transfer.discard is not None:
                 await ctx.run_blocking(transfer.discard)
         except (OSError, FilesystemError) as exc:
             ctx.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
         except Exception:  # a custom file object's own error must not end the session
             ctx.log_exception(f"cleaning up after {transfer.command} failed")
+        return kept
 
     def _count(self, record: TransferRecord) -> None:
         self.done += 1
@@ -391,3 +405,10 @@ class Transfers:
         return TransferRecord(
             transfer.command, path, shown, transfer.receive, completed, moved, seconds
         )
+
+
+def _with_upload_note(result: TransferResult, received: int, kept: bool) -> TransferResult:
+    """*result*'s reply, saying what became of the bytes an unfinished upload received."""
+    note = "partial file kept" if kept else "partial upload discarded"
+    text = f"{result.reply.lines[0]}, {note} ({received} bytes received)."
+    return TransferResult(Reply.of(result.reply.code, text), completed=False)
