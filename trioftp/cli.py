@@ -21,6 +21,7 @@ from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
 from .servers import FTPServer
+from .storage import StorageUnavailable, parse_storage_option, storage_from_url
 from .tls.certificates import self_signed_certificate
 
 __all__ = ["build_parser", "main"]
@@ -138,8 +139,37 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="implicit FTPS: TLS from the first byte (implies --tls)",
     )
+    _add_storage_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
+
+
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """``--storage URL`` and ``--storage-option KEY=VALUE`` (see docs/storage.md)."""
+    storage = parser.add_argument_group("storage (instead of --directory)")
+    storage.add_argument(
+        "--storage",
+        metavar="URL",
+        help="serve a store instead of a directory: s3://bucket/prefix (pip install "
+        "'trioftp[s3]'; credentials and endpoint from AWS_* variables or ~/.aws), memory://, "
+        "file:///path, or any fsspec URL",
+    )
+    storage.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        type=_storage_option,
+        metavar="KEY=VALUE",
+        help="an option of the store (s3: endpoint_url=..., profile=..., key=..., secret=...); "
+        "JSON values are decoded; repeatable",
+    )
+
+
+def _storage_option(text: str) -> tuple[str, object]:
+    try:
+        return parse_storage_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
@@ -182,6 +212,10 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
         "max_login_attempts": options.max_login_attempts,
     }
+    if options.storage:
+        attributes["abstracted_fs"] = storage_from_url(
+            options.storage, dict(options.storage_option)
+        )
     base: type[FTPHandler] = FTPHandler
     if options.tls:
         base = TLS_FTPHandler
@@ -208,7 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
     config_logging(logging.DEBUG if options.debug else logging.INFO)
-    handler = _make_handler(options)
+    try:
+        handler = _make_handler(options)
+    except StorageUnavailable as exc:
+        print(f"trioftp: --storage: {exc}", file=sys.stderr)
+        return 1
     try:
         server = FTPServer((options.interface, options.port), handler)
     except OSError as exc:
@@ -226,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scheme = "ftps" if options.tls_implicit else "ftp"
     tls = " (FTPS: AUTH TLS)" if options.tls and not options.tls_implicit else ""
     print(
-        f"trioftp {__version__}: serving {os.path.abspath(options.directory)} "
+        f"trioftp {__version__}: serving {options.storage or os.path.abspath(options.directory)} "
         f"({mode}) to {who} at {scheme}://{shown_host}:{port}/{tls} - Ctrl-C to stop",
         flush=True,
     )

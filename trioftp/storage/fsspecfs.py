@@ -25,7 +25,6 @@ import os
 import posixpath
 import secrets
 import stat
-import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
@@ -176,6 +175,8 @@ class FsspecFS(AbstractedFS):
         self._markers = self._uses_markers()
         # The details of the last directory listed, for the listing lines that follow.
         self._listed: tuple[str, dict[str, os.stat_result]] | None = None
+        # The last directory whose metadata was read (MLSD's "." is the one it lists).
+        self._checked_directory: tuple[str, dict[str, Any]] | None = None
 
     def _uses_markers(self) -> bool:
         return self.object_store if self.object_store is not None else is_object_store(self._store)
@@ -214,7 +215,10 @@ class FsspecFS(AbstractedFS):
             return {"name": path, "type": "directory", "size": 0}
         with _store_errors():
             self._store.invalidate_cache(posixpath.dirname(path))
-            return cast(dict[str, Any], self._store.info(path))
+            info = cast(dict[str, Any], self._store.info(path))
+        if info.get("type") == "directory":
+            self._checked_directory = (path, info)
+        return info
 
     def _stat_of(self, info: Mapping[str, Any]) -> os.stat_result:
         is_dir = info.get("type") == "directory"
@@ -297,6 +301,9 @@ class FsspecFS(AbstractedFS):
             self._store.invalidate_cache(path)
             entries = self._store.ls(path, detail=True)
         details: dict[str, os.stat_result] = {}
+        checked = self._checked_directory
+        if checked is not None and checked[0] == path:
+            details["."] = self._stat_of(checked[1])
         for entry in entries:
             full = str(entry.get("name", ""))
             name = posixpath.basename(full.rstrip("/"))
@@ -305,7 +312,7 @@ class FsspecFS(AbstractedFS):
                 continue
             details[name] = self._stat_of(entry)
         self._listed = (path, details)
-        return list(details)
+        return [name for name in details if name != "."]
 
     def mkdir(self, path: str) -> None:
         """Create a directory (on an object store: the marker object ``path/``)."""
@@ -477,17 +484,19 @@ class _ListedDirectory:
 
     def __init__(self, fs: FsspecFS, directory: str, details: dict[str, os.stat_result]) -> None:
         self._fs = fs
+        self._directory = directory
         self._prefix = directory.rstrip("/") + "/"
         self._details = details
         self.cmd_channel = fs.cmd_channel
 
     def lstat(self, path: str) -> os.stat_result:
         path = _store_norm(path)
-        if path.startswith(self._prefix):
+        known = None
+        if path == self._directory:
+            known = self._details.get(".")
+        elif path.startswith(self._prefix):
             known = self._details.get(path[len(self._prefix) :])
-            if known is not None:
-                return known
-        return self._fs.lstat(path)
+        return known if known is not None else self._fs.lstat(path)
 
     stat = lstat
 
@@ -507,7 +516,7 @@ class _ListedDirectory:
         return self._fs.get_group_by_gid(gid)
 
     def listing_now(self) -> float:
-        return time.time()
+        return self._fs.listing_now()
 
 
 def _store_norm(path: str) -> str:
