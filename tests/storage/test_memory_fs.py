@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,34 @@ def test_virtual_and_store_paths() -> None:
     assert not fs.validpath("/basement")
     per_user = FsspecFS.configured(store, "/base", user_homes=True)("/home/alice", None)
     assert per_user.ftp2fs("/f") == "/base/home/alice/f"
+
+
+class BrokenStore(MemoryFileSystem):  # type: ignore[misc]
+    """A store whose listing fails the way a network client does."""
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> Any:
+        raise RuntimeError("endpoint unreachable")
+
+
+async def test_store_failure_is_a_451_and_the_session_goes_on(start_server: StartServer) -> None:
+    store = BrokenStore(global_store=False, skip_instance_cache=True)
+    store.pipe_file("/f.txt", b"still readable")
+    server = await start_server(abstracted_fs=FsspecFS.configured(store, "/"))
+    client = await connect(server)
+    assert (await client.cmd("STAT /")).first == "451 Input/output error."
+    data, reply = await client.retr("f.txt")
+    assert (data, reply.first) == (b"still readable", DONE)
+    await client.aclose()
+
+
+def test_downloads_are_never_sendfile_candidates() -> None:
+    fs_class = MemoryFS.new_store()
+    fs_class.storage.pipe_file("/f.bin", b"0123456789")
+    fs = fs_class("/home", None)
+    with fs.open(fs.ftp2fs("f.bin"), "rb") as file:
+        with pytest.raises(io.UnsupportedOperation):
+            file.fileno()  # the data channel sends it in blocks, never with sendfile(2)
+        file.seek(4)
+        assert file.read(3) == b"456"
+        assert file.read() == b"789"
+        assert file.read() == b""
