@@ -156,7 +156,7 @@ class StagedUpload(Upload):
     def __init__(
         self,
         path: str,
-        commit: Callable[[str, io.BufferedRandom | Any], None],
+        commit: Callable[[str, Any], None],
         memory_limit: int,
         initial: io.RawIOBase | None = None,
     ) -> None:

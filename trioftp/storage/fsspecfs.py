@@ -19,88 +19,22 @@ object ``dir/`` so that an empty directory can exist too. See
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import posixpath
 import secrets
-import stat
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 from typing import Any, BinaryIO, ClassVar, cast
 
 from .._fslisting import ListedFilesystem, ls_lines, mlsx_lines
 from ..exceptions import FilesystemError
 from ..filesystems import AbstractedFS
+from .errors import oserror, store_errors
 from .files import RangedReader, StagedUpload, StreamedUpload, Upload
+from .listing import ListedDirectory
+from .metadata import OBJECT_STORE_PROTOCOLS, is_object_store, stat_of, store_norm
 
 __all__ = ["OBJECT_STORE_PROTOCOLS", "FsspecFS", "is_object_store"]
-
-#: fsspec protocols whose stores keep objects under keys, with no directories.
-OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
-
-# Exceptions without an errno, as fsspec backends raise them, and the errno to give them.
-_ERRNO_OF: tuple[tuple[type[OSError], int], ...] = (
-    (FileNotFoundError, errno.ENOENT),
-    (FileExistsError, errno.EEXIST),
-    (IsADirectoryError, errno.EISDIR),
-    (NotADirectoryError, errno.ENOTDIR),
-    (PermissionError, errno.EACCES),
-)
-_DIR_MODE = stat.S_IFDIR | 0o755
-_FILE_MODE = stat.S_IFREG | 0o644
-# Metadata keys holding a modification time, by backend (local, S3, memory, GCS, Azure).
-_MTIME_KEYS = ("mtime", "LastModified", "modified", "updated", "last_modified", "created")
-
-
-def _oserror(cls: type[OSError], code: int) -> OSError:
-    return cls(code, os.strerror(code))
-
-
-@contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
-    """Make what a store raises an :exc:`OSError` with an errno and no path in it.
-
-    Backends raise ``FileNotFoundError(path)`` without an errno, and their
-    own exceptions (a refused connection, a throttled request) besides; the
-    session answers an ``OSError`` by its errno, so every failure gets a
-    clear reply (``550``, or ``451`` for the store's own trouble).
-    """
-    try:
-        yield
-    except FilesystemError:
-        raise
-    except OSError as exc:
-        if exc.errno is not None and exc.strerror:
-            raise _oserror(type(exc), exc.errno) from exc
-        for cls, code in _ERRNO_OF:
-            if isinstance(exc, cls):
-                raise _oserror(cls, code) from exc
-        raise _oserror(OSError, errno.EIO) from exc
-    except (ValueError, NotImplementedError) as exc:
-        raise _oserror(OSError, errno.EOPNOTSUPP) from exc
-    except Exception as exc:
-        raise _oserror(OSError, errno.EIO) from exc
-
-
-def is_object_store(storage: Any) -> bool:
-    """Whether the fsspec filesystem *storage* keeps objects under keys (no directories)."""
-    protocols = storage.protocol
-    names = {protocols} if isinstance(protocols, str) else set(protocols)
-    return bool(names & OBJECT_STORE_PROTOCOLS)
-
-
-def _timestamp(value: object) -> float:
-    """Seconds since the epoch from a backend's time value (number, datetime, ISO text)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return 0.0
 
 
 class FsspecFS(AbstractedFS):
@@ -153,7 +87,7 @@ class FsspecFS(AbstractedFS):
         """
         attributes: dict[str, Any] = {
             "storage": storage,
-            "storage_root": _store_norm(storage._strip_protocol(root) if root else "/"),
+            "storage_root": store_norm(storage._strip_protocol(root) if root else "/"),
             "user_homes": user_homes,
             "object_store": object_store,
             "upload_options": dict(upload_options or {}),
@@ -169,7 +103,7 @@ class FsspecFS(AbstractedFS):
             raise TypeError(f"use {type(self).__name__}.configured(storage, root) as abstracted_fs")
         base = self.storage_root
         if self.user_homes:
-            base = _store_norm(posixpath.join(base, root.strip("/")))
+            base = store_norm(posixpath.join(base, root.strip("/")))
         super().__init__(base, cmd_channel)
         self._store = self.storage
         self._markers = self._uses_markers()
@@ -192,7 +126,7 @@ class FsspecFS(AbstractedFS):
 
     def fs2ftp(self, fspath: str) -> str:
         """Return the virtual path of the store path *fspath* (``/`` if outside root)."""
-        path, root = _store_norm(fspath), self.root
+        path, root = store_norm(fspath), self.root
         if path == root:
             return "/"
         prefix = root.rstrip("/") + "/"
@@ -200,38 +134,29 @@ class FsspecFS(AbstractedFS):
 
     def validpath(self, path: str) -> bool:
         """Whether the store path *path* is root or lies inside it."""
-        path, root = _store_norm(path), self.root
+        path, root = store_norm(path), self.root
         return path == root or path.startswith(root.rstrip("/") + "/")
 
     def realpath(self, path: str) -> str:
         """Return *path* normalised (``..`` resolved lexically)."""
-        return _store_norm(path)
+        return store_norm(path)
 
     # --- metadata
 
     def _info(self, path: str) -> dict[str, Any]:
-        path = _store_norm(path)
+        path = store_norm(path)
         if path == self.root:
             return {"name": path, "type": "directory", "size": 0}
-        with _store_errors():
+        with store_errors():
             self._store.invalidate_cache(posixpath.dirname(path))
             info = cast(dict[str, Any], self._store.info(path))
         if info.get("type") == "directory":
             self._checked_directory = (path, info)
         return info
 
-    def _stat_of(self, info: Mapping[str, Any]) -> os.stat_result:
-        is_dir = info.get("type") == "directory"
-        size = 0 if is_dir else int(info.get("size") or 0)
-        mtime = next((_timestamp(info[key]) for key in _MTIME_KEYS if info.get(key)), 0.0)
-        ino = zlib.crc32(str(info.get("name", "")).encode("utf-8", "surrogateescape"))
-        return os.stat_result(
-            (_DIR_MODE if is_dir else _FILE_MODE, ino, 0, 1, 0, 0, size, mtime, mtime, mtime)
-        )
-
     def stat(self, path: str) -> os.stat_result:
         """Status of *path* from the store's metadata (type, size, modification time)."""
-        return self._stat_of(self._info(path))
+        return stat_of(self._info(path))
 
     def lstat(self, path: str) -> os.stat_result:
         """Same as :meth:`stat`: a store has no symlinks."""
@@ -285,9 +210,9 @@ class FsspecFS(AbstractedFS):
     def chdir(self, path: str) -> None:
         """Make the store directory *path* the current one (sets :attr:`cwd`)."""
         if not self.validpath(path):
-            raise _oserror(PermissionError, errno.EACCES)
+            raise oserror(PermissionError, errno.EACCES)
         if self._info(path).get("type") != "directory":
-            raise _oserror(NotADirectoryError, errno.ENOTDIR)
+            raise oserror(NotADirectoryError, errno.ENOTDIR)
         self.cwd = self.fs2ftp(path)
 
     def listdir(self, path: str) -> list[str]:
@@ -296,32 +221,32 @@ class FsspecFS(AbstractedFS):
         The details are kept for :meth:`format_list` and :meth:`format_mlsx`,
         so a listing costs one request however many entries it has.
         """
-        path = _store_norm(path)
-        with _store_errors():
+        path = store_norm(path)
+        with store_errors():
             self._store.invalidate_cache(path)
             entries = self._store.ls(path, detail=True)
         details: dict[str, os.stat_result] = {}
         checked = self._checked_directory
         if checked is not None and checked[0] == path:
-            details["."] = self._stat_of(checked[1])
+            details["."] = stat_of(checked[1])
         for entry in entries:
             full = str(entry.get("name", ""))
             name = posixpath.basename(full.rstrip("/"))
             # An object store lists a directory's own marker (``dir/``); skip it.
-            if full.endswith("/") or _store_norm(full) == path or name in ("", ".", ".."):
+            if full.endswith("/") or store_norm(full) == path or name in ("", ".", ".."):
                 continue
-            details[name] = self._stat_of(entry)
+            details[name] = stat_of(entry)
         self._listed = (path, details)
         return [name for name in details if name != "."]
 
     def mkdir(self, path: str) -> None:
         """Create a directory (on an object store: the marker object ``path/``)."""
-        path = _store_norm(path)
+        path = store_norm(path)
         if self.lexists(path):
-            raise _oserror(FileExistsError, errno.EEXIST)
+            raise oserror(FileExistsError, errno.EEXIST)
         if not self.isdir(posixpath.dirname(path)):
-            raise _oserror(FileNotFoundError, errno.ENOENT)
-        with _store_errors():
+            raise oserror(FileNotFoundError, errno.ENOENT)
+        with store_errors():
             if self._markers:
                 self._store.pipe_file(path + "/", b"")
             else:
@@ -329,12 +254,12 @@ class FsspecFS(AbstractedFS):
 
     def rmdir(self, path: str) -> None:
         """Remove an empty directory (on an object store: its marker)."""
-        path = _store_norm(path)
+        path = store_norm(path)
         if self._info(path).get("type") != "directory":
-            raise _oserror(NotADirectoryError, errno.ENOTDIR)
+            raise oserror(NotADirectoryError, errno.ENOTDIR)
         if self.listdir(path):
-            raise _oserror(OSError, errno.ENOTEMPTY)
-        with _store_errors():
+            raise oserror(OSError, errno.ENOTEMPTY)
+        with store_errors():
             if self._markers:
                 self._store.rm_file(path + "/")
                 self._store.invalidate_cache(path)
@@ -346,35 +271,35 @@ class FsspecFS(AbstractedFS):
     def remove(self, path: str) -> None:
         """Delete the file *path*."""
         if self._info(path).get("type") != "file":
-            raise _oserror(IsADirectoryError, errno.EISDIR)
-        path = _store_norm(path)
-        with _store_errors():
+            raise oserror(IsADirectoryError, errno.EISDIR)
+        path = store_norm(path)
+        with store_errors():
             self._store.rm_file(path)
         self._keep_directory(posixpath.dirname(path))
 
     def _keep_directory(self, path: str) -> None:
         """On an object store, mark *path* a directory if removing its last key emptied it."""
         if self._markers and not self.isdir(path):
-            with _store_errors():
+            with store_errors():
                 self._store.pipe_file(path + "/", b"")
 
     def rename(self, src: str, dst: str) -> None:
         """Rename *src* to *dst* (on an object store: copy, then delete; files only)."""
-        src, dst = _store_norm(src), _store_norm(dst)
+        src, dst = store_norm(src), store_norm(dst)
         source_type = self._info(src).get("type")
         if self.isdir(dst):
-            raise _oserror(IsADirectoryError, errno.EISDIR)
+            raise oserror(IsADirectoryError, errno.EISDIR)
         if not self.isdir(posixpath.dirname(dst)):
-            raise _oserror(FileNotFoundError, errno.ENOENT)
+            raise oserror(FileNotFoundError, errno.ENOENT)
         if source_type == "directory":
             if self._markers:
                 raise FilesystemError(
                     "Renaming a directory is not supported by this storage (no atomic rename)"
                 )
-            with _store_errors():
+            with store_errors():
                 self._store.mv(src, dst, recursive=True)
             return
-        with _store_errors():
+        with store_errors():
             self._store.mv(src, dst)
         self._keep_directory(posixpath.dirname(src))
 
@@ -385,20 +310,20 @@ class FsspecFS(AbstractedFS):
         :meth:`close_unfinished_upload`. ``r+b`` may only be positioned at the
         file's end: a store rewrites whole objects.
         """
-        path = _store_norm(filename)
+        path = store_norm(filename)
         if mode == "rb":
             info = self._info(path)
             if info.get("type") != "file":
-                raise _oserror(IsADirectoryError, errno.EISDIR)
+                raise oserror(IsADirectoryError, errno.EISDIR)
             size = int(info.get("size") or 0)
             return cast(BinaryIO, RangedReader(self._store, path, size, self.read_block_size))
         if mode not in ("wb", "ab", "r+b"):
             raise ValueError(f"unsupported mode {mode!r}")
         if self.isdir(path):
-            raise _oserror(IsADirectoryError, errno.EISDIR)
+            raise oserror(IsADirectoryError, errno.EISDIR)
         append = mode != "wb"
         if mode == "r+b" and not self.isfile(path):
-            raise _oserror(FileNotFoundError, errno.ENOENT)
+            raise oserror(FileNotFoundError, errno.ENOENT)
         return cast(BinaryIO, self._open_upload(path, append=append and self.isfile(path)))
 
     def _open_upload(self, path: str, *, append: bool) -> Upload:
@@ -406,7 +331,7 @@ class FsspecFS(AbstractedFS):
         from fsspec.spec import AbstractBufferedFile  # type: ignore[import-untyped]  # noqa: PLC0415
 
         options = {"block_size": self.part_size, **self.upload_options}
-        with _store_errors():
+        with store_errors():
             if self._markers:
                 target = self._store.open(path, "ab" if append else "wb", **options)
                 if isinstance(target, AbstractBufferedFile):
@@ -421,7 +346,7 @@ class FsspecFS(AbstractedFS):
 
     def _commit_staged(self, path: str, staged: Any) -> None:
         """Write a staged upload's bytes (*staged*, a file at its start) to *path*."""
-        with _store_errors(), self._store.open(path, "wb") as target:
+        with store_errors(), self._store.open(path, "wb") as target:
             while block := staged.read(self.part_size):
                 target.write(block)
 
@@ -446,12 +371,12 @@ class FsspecFS(AbstractedFS):
         """
         if mode != "wb":
             raise ValueError(f"unsupported mode {mode!r}")
-        directory = _store_norm(dir or self.root)
+        directory = store_norm(dir or self.root)
         for _ in range(100):
             path = posixpath.join(directory, f"{prefix}{secrets.token_hex(8)}{suffix}")
             if not self.lexists(path):
                 return cast(BinaryIO, self._open_upload(path, append=False))
-        raise _oserror(FileExistsError, errno.EEXIST)
+        raise oserror(FileExistsError, errno.EEXIST)
 
     # --- listings from the details of one listing
 
@@ -474,60 +399,6 @@ class FsspecFS(AbstractedFS):
 
     def _listing_view(self, basedir: str) -> ListedFilesystem:
         listed, self._listed = self._listed, None
-        if listed is None or listed[0] != _store_norm(basedir):
+        if listed is None or listed[0] != store_norm(basedir):
             return self
-        return _ListedDirectory(self, listed[0], listed[1])
-
-
-class _ListedDirectory:
-    """*fs* for the listing lines of one directory, whose entries' details are known."""
-
-    def __init__(self, fs: FsspecFS, directory: str, details: dict[str, os.stat_result]) -> None:
-        self._fs = fs
-        self._directory = directory
-        self._prefix = directory.rstrip("/") + "/"
-        self._details = details
-        self.cmd_channel = fs.cmd_channel
-
-    def lstat(self, path: str) -> os.stat_result:
-        path = _store_norm(path)
-        known = None
-        if path == self._directory:
-            known = self._details.get(".")
-        elif path.startswith(self._prefix):
-            known = self._details.get(path[len(self._prefix) :])
-        return known if known is not None else self._fs.lstat(path)
-
-    stat = lstat
-
-    def realpath(self, path: str) -> str:
-        return self._fs.realpath(path)
-
-    def validpath(self, path: str) -> bool:
-        return self._fs.validpath(path)
-
-    def fs2ftp(self, fspath: str) -> str:
-        return self._fs.fs2ftp(fspath)
-
-    def get_user_by_uid(self, uid: int) -> str:
-        return self._fs.get_user_by_uid(uid)
-
-    def get_group_by_gid(self, gid: int) -> str:
-        return self._fs.get_group_by_gid(gid)
-
-    def listing_now(self) -> float:
-        return self._fs.listing_now()
-
-
-def _store_norm(path: str) -> str:
-    """*path* with ``.``, ``..`` and repeated or trailing slashes resolved lexically.
-
-    A relative store path (``bucket/key``) stays relative; ``..`` never
-    climbs above its first component's parent, which no root can be.
-    """
-    if not path:
-        return "/"
-    normal = posixpath.normpath(path)
-    if normal.startswith("//"):
-        normal = normal[1:]
-    return normal
+        return ListedDirectory(self, listed[0], listed[1])

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fsspecfs import FsspecFS, _store_errors
+from .errors import store_errors
+from .fsspecfs import FsspecFS
 
 __all__ = ["MemoryFS"]
 
@@ -36,5 +37,5 @@ class MemoryFS(FsspecFS):
 
     def _commit_staged(self, path: str, staged: Any) -> None:
         # One complete object replaces the old one: readers see either, never half.
-        with _store_errors():
+        with store_errors():
             self._store.pipe_file(path, staged.read())

@@ -14,11 +14,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .fsspecfs import FsspecFS, is_object_store
+from .fsspecfs import FsspecFS
 from .memory import MemoryFS
+from .metadata import is_object_store
 
 __all__ = ["StorageUnavailable", "parse_storage_option", "storage_from_url"]
 
+# Options that are FsspecFS's own settings, not the backend's.
+_OWN_SETTINGS = ("user_homes", "object_store", "part_size", "read_block_size")
 # The extra that installs each protocol's backend.
 _EXTRAS = {"s3": "s3", "s3a": "s3"}
 
@@ -50,16 +53,21 @@ def storage_from_url(
 ) -> type[FsspecFS]:
     """The ``abstracted_fs`` serving the store at *url* with the backend's *options*.
 
+    The options ``user_homes``, ``object_store``, ``part_size`` and
+    ``read_block_size`` are :meth:`FsspecFS.configured`'s; the others go to
+    the backend.
+
     ``memory://`` (or ``memory://dir``) is a new, empty :class:`MemoryFS`.
     Anything else is made by ``fsspec.core.url_to_fs``. With *probe*, the
     store is listed once, so that a wrong endpoint, bucket or credential
     shows at startup. Raises :class:`StorageUnavailable`.
     """
     options = dict(options or {})
+    own = {key: options.pop(key) for key in _OWN_SETTINGS if key in options}
     protocol = url.partition("://")[0].lower() if "://" in url else "file"
     try:
         if protocol == "memory":
-            return MemoryFS.new_store(url.partition("://")[2] or "/", **options)
+            return MemoryFS.new_store(url.partition("://")[2] or "/", **own, **options)
         from fsspec.core import url_to_fs  # type: ignore[import-untyped]  # noqa: PLC0415
 
         storage, root = url_to_fs(url, **options)
@@ -71,7 +79,7 @@ def storage_from_url(
         ) from exc
     except (ValueError, TypeError) as exc:
         raise StorageUnavailable(f"{url}: {exc}") from exc
-    configured = FsspecFS.configured(storage, root)
+    configured = FsspecFS.configured(storage, root, **own)
     if probe:
         _probe(storage, configured.storage_root, url)
     return configured
