@@ -180,3 +180,21 @@ def test_downloads_are_never_sendfile_candidates() -> None:
         assert file.read(3) == b"456"
         assert file.read() == b"789"
         assert file.read() == b""
+
+
+class RefusingCommits(MemoryFileSystem):  # type: ignore[misc]
+    """A store that takes an upload's bytes but fails to commit it."""
+
+    def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+
+async def test_failed_commit_is_the_final_reply(start_server: StartServer) -> None:
+    store = RefusingCommits(global_store=False, skip_instance_cache=True)
+    server = await start_server(abstracted_fs=MemoryFS.configured(store, "/"))
+    client = await connect(server)
+    reply = await client.stor("f.txt", b"never stored")
+    assert reply.first == "451 Permission denied; transfer aborted."
+    assert store.ls("/", detail=False) == []
+    assert (await client.cmd("NOOP")).code == 200
+    await client.aclose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -62,6 +63,7 @@ def s3_server() -> Iterator[S3Endpoint]:
     """Run moto's S3 server on 127.0.0.1 (a free port) for the duration of the context."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

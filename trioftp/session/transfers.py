@@ -346,6 +346,11 @@ class Transfers:
             if transfer.open_file is not None:
                 transfer.file = await ctx.run_blocking(transfer.open_file)
             await transfer.move(mover, transfer.file)
+            if transfer.receive and transfer.file is not None:
+                # An upload is done once its file is closed (a store commits it
+                # there): a failure to close must be the reply, not a log line.
+                file, transfer.file = transfer.file, None
+                await ctx.run_blocking(file.close)
         except DataStalled:
             moved = mover.get_transmitted_bytes()
             return self._failure(transfer, moved, 426, "Data connection timed out")

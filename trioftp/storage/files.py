@@ -133,6 +133,11 @@ class StreamedUpload(Upload):
         if not self.closed:
             try:
                 self._target.close()  # sends the last part and completes the upload
+            except BaseException:
+                with contextlib.suppress(Exception):  # leave no multipart upload behind
+                    self._target.discard()
+                    self._target.closed = True
+                raise
             finally:
                 super().close()
 
