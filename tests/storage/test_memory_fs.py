@@ -149,6 +149,8 @@ def test_virtual_and_store_paths() -> None:
     assert not fs.validpath("/basement")
     per_user = FsspecFS.configured(store, "/base", user_homes=True)("/home/alice", None)
     assert per_user.ftp2fs("/f") == "/base/home/alice/f"
+    climbing = FsspecFS.configured(store, "/base", user_homes=True)("/../../etc", None)
+    assert climbing.root == "/base/etc"
 
 
 class BrokenStore(MemoryFileSystem):  # type: ignore[misc]

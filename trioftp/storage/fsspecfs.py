@@ -103,7 +103,9 @@ class FsspecFS(AbstractedFS):
             raise TypeError(f"use {type(self).__name__}.configured(storage, root) as abstracted_fs")
         base = self.storage_root
         if self.user_homes:
-            base = store_norm(posixpath.join(base, root.strip("/")))
+            # The home is resolved on its own first, so its ".." can't climb out of base.
+            home = posixpath.normpath("/" + root).lstrip("/")
+            base = store_norm(posixpath.join(base, home)) if home else base
         super().__init__(base, cmd_channel)
         self._store = self.storage
         self._markers = self._uses_markers()
