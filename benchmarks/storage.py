@@ -8,11 +8,11 @@ as subprocesses on loopback, then, for *size* bytes:
   directly from this process (an ``S3File`` with the same part size), and
   prints MB/s for both and the ratio FTP / s3fs;
 * reads the server process's peak RSS (``VmHWM``) after login and after the
-  upload: the growth is bounded by the part size (16 MiB by default), not by
+  upload: the growth is bounded by the part size (``--part-mib``, 16 by default), not by
   the file's size.
 
     python -m benchmarks.storage                 # 1 GiB
-    python -m benchmarks.storage --size-mib 256 --rounds 3
+    python -m benchmarks.storage --size-mib 256 --rounds 3 --part-mib 5
 
 Both paths talk to the same S3 server, which is the bottleneck of either;
 the ratio shows what FTP and the server add on top of s3fs.
@@ -40,7 +40,6 @@ import s3fs  # type: ignore[import-untyped]
 from trioftp.storage import FsspecFS
 
 KEY, SECRET, BUCKET = "bench-key", "bench-secret", "bench"
-PART = FsspecFS.part_size
 BLOCK = 1 << 20
 PATTERN = random.Random(7).randbytes(8 * BLOCK)
 
@@ -112,9 +111,9 @@ def _ftp_download(ftp: ftplib.FTP, name: str, size: int) -> float:
     return time.perf_counter() - started
 
 
-def _s3fs_upload(fs: Any, path: str, size: int) -> float:
+def _s3fs_upload(fs: Any, path: str, size: int, part: int) -> float:
     started = time.perf_counter()
-    with fs.open(path, "wb", block_size=PART) as target:
+    with fs.open(path, "wb", block_size=part) as target:
         for piece in _blocks(size):
             target.write(piece)
     return time.perf_counter() - started
@@ -134,8 +133,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="bytes per transfer (MiB)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds (the median is shown)")
+    parser.add_argument(
+        "--part-mib", type=int, default=FsspecFS.part_size >> 20, help="multipart part size (MiB)"
+    )
     options = parser.parse_args()
-    size = options.size_mib << 20
+    size, part = options.size_mib << 20, options.part_mib << 20
     s3_port = _free_port()
     endpoint = f"http://127.0.0.1:{s3_port}"
     env = {
@@ -152,16 +154,16 @@ def main() -> None:
         fs.mkdir(BUCKET)
         server_argv = [
             sys.executable, "-m", "trioftp", "-p", "0", "-w", "-u", "bench", "-P", "bench",
-            "--storage", f"s3://{BUCKET}/ftp",
+            "--storage", f"s3://{BUCKET}/ftp", f"--storage-option=part_size={part}",
         ]  # fmt: skip
         with _process(server_argv, env) as server:
             assert server.stdout is not None
             line = server.stdout.readline()
             port = int(re.search(r"ftp://127\.0\.0\.1:(\d+)/", line).group(1))  # type: ignore[union-attr]
-            _run(fs, port, server.pid, size, options.rounds)
+            _run(fs, port, server.pid, size, part, options.rounds)
 
 
-def _run(fs: Any, port: int, pid: int, size: int, rounds: int) -> None:
+def _run(fs: Any, port: int, pid: int, size: int, part: int, rounds: int) -> None:
     ftp = ftplib.FTP()
     ftp.connect("127.0.0.1", port)
     ftp.login("bench", "bench")
@@ -175,7 +177,7 @@ def _run(fs: Any, port: int, pid: int, size: int, rounds: int) -> None:
         times["ftp-up"].append(_ftp_upload(ftp, "big.bin", size))
         rss_after = max(rss_after, _peak_rss_mib(pid))
         times["ftp-down"].append(_ftp_download(ftp, "big.bin", size))
-        times["s3-up"].append(_s3fs_upload(fs, f"{BUCKET}/direct.bin", size))
+        times["s3-up"].append(_s3fs_upload(fs, f"{BUCKET}/direct.bin", size, part))
         times["s3-down"].append(_s3fs_download(fs, f"{BUCKET}/direct.bin", size))
         ftp.delete("big.bin")
         fs.rm_file(f"{BUCKET}/direct.bin")
@@ -186,7 +188,7 @@ def _run(fs: Any, port: int, pid: int, size: int, rounds: int) -> None:
         return mb / statistics.median(times[name])
 
     print(f"object storage benchmark: {size >> 20} MiB per transfer, {rounds} round(s), "
-          f"part size {PART >> 20} MiB, moto S3 on loopback")  # fmt: skip
+          f"part size {part >> 20} MiB, moto S3 on loopback")  # fmt: skip
     print(f"{'':10} {'FTP MB/s':>10} {'s3fs MB/s':>10} {'ratio':>7}")
     for label, prefix in (("upload", "up"), ("download", "down")):
         ftp_rate, s3_rate = rate(f"ftp-{prefix}"), rate(f"s3-{prefix}")
