@@ -200,3 +200,15 @@ async def test_failed_commit_is_the_final_reply(start_server: StartServer) -> No
     assert store.ls("/", detail=False) == []
     assert (await client.cmd("NOOP")).code == 200
     await client.aclose()
+
+
+async def test_facts_after_a_listing_are_fresh(start_server: StartServer) -> None:
+    fs_class = MemoryFS.new_store()
+    fs_class.storage.pipe_file("/dir/only.txt", b"12")
+    server = await start_server(abstracted_fs=fs_class)
+    client = await connect(server)
+    assert (await client.listing("NLST", "dir"))[0] == "only.txt\r\n"
+    fs_class.storage.pipe_file("/dir/only.txt", b"12345")  # changed by someone else
+    mlst = await client.cmd("MLST dir/only.txt")
+    assert mlst.lines[1].startswith(" type=file;size=5;")
+    await client.aclose()

@@ -147,6 +147,7 @@ class FsspecFS(AbstractedFS):
 
     def _info(self, path: str) -> dict[str, Any]:
         path = store_norm(path)
+        self._listed = None  # any other look at the store ends the last listing's use
         if path == self.root:
             return {"name": path, "type": "directory", "size": 0}
         with store_errors():
@@ -386,7 +387,8 @@ class FsspecFS(AbstractedFS):
         self, basedir: str, listing: Iterable[str], ignore_err: bool = True
     ) -> Iterator[bytes]:
         """``ls -l`` lines, from the details :meth:`listdir` kept for *basedir*."""
-        return ls_lines(self._listing_view(basedir), basedir, listing, ignore_err)
+        names = list(listing)
+        return ls_lines(self._listing_view(basedir, names), basedir, names, ignore_err)
 
     def format_mlsx(
         self,
@@ -397,10 +399,22 @@ class FsspecFS(AbstractedFS):
         ignore_err: bool = True,
     ) -> Iterator[bytes]:
         """MLSD/MLST lines, from the details :meth:`listdir` kept for *basedir*."""
-        return mlsx_lines(self._listing_view(basedir), basedir, listing, perms, facts, ignore_err)
+        names = list(listing)
+        view = self._listing_view(basedir, names)
+        return mlsx_lines(view, basedir, names, perms, facts, ignore_err)
 
-    def _listing_view(self, basedir: str) -> ListedFilesystem:
+    def _listing_view(self, basedir: str, names: list[str]) -> ListedFilesystem:
+        """The details of the listing just made, if *names* are that listing's entries.
+
+        A listing's details serve the lines that follow it (LIST, MLSD) and
+        nothing later: they are dropped once used, by any other metadata
+        read, and whenever the names to format are not the ones listed (an
+        NLST's listing, then MLST of one entry, reads the entry afresh).
+        """
         listed, self._listed = self._listed, None
         if listed is None or listed[0] != store_norm(basedir):
+            return self
+        entries = {name for name in listed[1] if name != "."}
+        if entries != {name for name in names if name not in (".", "..")}:
             return self
         return ListedDirectory(self, listed[0], listed[1])
