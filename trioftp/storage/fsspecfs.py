@@ -121,6 +121,9 @@ class FsspecFS(AbstractedFS):
 
     def ftp2fs(self, ftppath: str) -> str:
         """Return the store path of the virtual path *ftppath*."""
+        # Each command's path comes through here: the last listing's details
+        # were for the command that made it, never for this one.
+        self._listed = None
         virtual = self.ftpnorm(ftppath)
         if virtual == "/":
             return self.root
@@ -406,10 +409,11 @@ class FsspecFS(AbstractedFS):
     def _listing_view(self, basedir: str, names: list[str]) -> ListedFilesystem:
         """The details of the listing just made, if *names* are that listing's entries.
 
-        A listing's details serve the lines that follow it (LIST, MLSD) and
-        nothing later: they are dropped once used, by any other metadata
-        read, and whenever the names to format are not the ones listed (an
-        NLST's listing, then MLST of one entry, reads the entry afresh).
+        A listing's details serve the lines that follow it in the same
+        command (LIST, MLSD) and nothing later: they are dropped once used,
+        by any other metadata read, at the next command's path
+        (:meth:`ftp2fs`), and whenever the names to format are not the ones
+        listed.
         """
         listed, self._listed = self._listed, None
         if listed is None or listed[0] != store_norm(basedir):
