@@ -12,6 +12,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFileSystem
 
 from trioftp.storage import FsspecFS, MemoryFS
+from trioftp.storage.files import RangedReader
 
 from ..support.ftpclient import FTPClient, wait_transmitted
 from ..support.servers import RunningServer
@@ -212,3 +213,20 @@ async def test_facts_after_a_listing_are_fresh(start_server: StartServer) -> Non
     mlst = await client.cmd("MLST dir/only.txt")
     assert mlst.lines[1].startswith(" type=file;size=5;")
     await client.aclose()
+
+
+@pytest.mark.parametrize(("block", "step"), [(7, 3), (3, 7), (100, 100), (1, 1), (64, 10)])
+def test_ranged_reader_reads_every_byte_once(block: int, step: int) -> None:
+    store = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+    data = bytes(range(100))
+    store.pipe_file("/f", data)
+    reader = RangedReader(store, "/f", len(data), block)
+    pieces = []
+    while piece := reader.read(step):
+        assert len(piece) <= step
+        pieces.append(piece)
+    assert b"".join(pieces) == data
+    assert reader.seek(95) == 95
+    assert reader.read() == data[95:]
+    assert reader.seek(-10, io.SEEK_END) == 90
+    assert reader.read(4) == data[90:94]

@@ -49,7 +49,9 @@ class RangedReader(io.RawIOBase):
         self._size = size
         self._block_size = max(block_size, 1)
         self._position = 0
+        # The last block read, and how much of it was handed out already.
         self._pending = b""
+        self._taken = 0
 
     def readable(self) -> bool:
         return True
@@ -64,16 +66,21 @@ class RangedReader(io.RawIOBase):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
         position = max(base + offset, 0)
         if position != self._position:
-            self._position, self._pending = position, b""
+            self._position, self._pending, self._taken = position, b"", 0
         return position
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = self._size - self._position
-        if not self._pending and self._position < self._size and size > 0:
+        if self._taken >= len(self._pending) and self._position < self._size and size > 0:
             end = min(self._position + max(size, self._block_size), self._size)
             self._pending = bytes(self._store.cat_file(self.name, start=self._position, end=end))
-        data, self._pending = self._pending[:size], self._pending[size:]
+            self._taken = 0
+        if self._taken == 0 and size >= len(self._pending):
+            data = self._pending  # the whole block: no copy
+        else:
+            data = memoryview(self._pending)[self._taken : self._taken + size].tobytes()
+        self._taken += len(data)
         self._position += len(data)
         return data
 
