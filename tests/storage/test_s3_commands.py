@@ -7,6 +7,7 @@ directly, so each assertion is about what is really in the bucket.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import random
 import socket
 import struct
@@ -313,3 +314,35 @@ async def test_no_server_path_in_replies(
     assert str(server.home) not in text
     assert s3_fs_class.storage_root not in text
     await client.aclose()
+
+
+async def test_object_replaced_mid_download_fails_it(
+    start_server: Callable[..., Awaitable[RunningServer]],
+    s3fs_store: Any,
+    bucket: str,
+    data_path: Path,
+) -> None:
+    old = random.Random(3).randbytes(12 * 1024 * 1024)
+    s3fs_store.pipe_file(data_path("big.bin"), old)
+    fs_class = FsspecFS.configured(s3fs_store, f"{bucket}/data", read_block_size=1 << 20)
+    client = await connect(await start_server(abstracted_fs=fs_class))
+    stream = await client.pasv()
+    assert (await client.cmd("RETR big.bin")).code == 125
+    first = await stream.receive_some(65536)  # the server is now held back by the socket
+    s3fs_store.pipe_file(data_path("big.bin"), b"new version")
+    received = first + await drain(stream)
+    reply = await client.reply()
+    assert reply.code == 451, reply
+    assert reply.first.endswith("; transfer aborted.")
+    assert old.startswith(received)  # only bytes of the version that was opened
+    assert len(received) < len(old)
+
+
+async def drain(stream: trio.SocketStream) -> bytes:
+    chunks = []
+    with trio.fail_after(30):
+        async with stream:
+            with contextlib.suppress(trio.BrokenResourceError):
+                while data := await stream.receive_some(1 << 20):
+                    chunks.append(data)
+    return b"".join(chunks)

@@ -1,8 +1,9 @@
 """File objects over an fsspec store: ranged reads for downloads, committed uploads.
 
-:class:`RangedReader` serves RETR: each block is one ranged read of the
-object (``cat_file(path, start, end)``), so a download holds one block in
-memory and REST is a seek. It has no ``fileno``, so the data channel never
+:class:`RangedReader` reads an object in ranges (``cat_file(path, start,
+end)``), so a reader holds one block in memory and a seek costs nothing: for
+downloads from :class:`~trioftp.storage.MemoryFS` and for the existing
+content of a staged append. It has no ``fileno``, so the data channel never
 tries ``sendfile`` on it.
 
 An upload is one of two kinds, both append-only streams that make the object

@@ -321,8 +321,8 @@ class FsspecFS(AbstractedFS):
             info = self._info(path)
             if info.get("type") != "file":
                 raise oserror(IsADirectoryError, errno.EISDIR)
-            size = int(info.get("size") or 0)
-            return cast(BinaryIO, RangedReader(self._store, path, size, self.read_block_size))
+            with store_errors():
+                return self._open_download(path, int(info.get("size") or 0))
         if mode not in ("wb", "ab", "r+b"):
             raise ValueError(f"unsupported mode {mode!r}")
         if self.isdir(path):
@@ -331,6 +331,15 @@ class FsspecFS(AbstractedFS):
         if mode == "r+b" and not self.isfile(path):
             raise oserror(FileNotFoundError, errno.ENOENT)
         return cast(BinaryIO, self._open_upload(path, append=append and self.isfile(path)))
+
+    def _open_download(self, path: str, size: int) -> BinaryIO:
+        """A file reading *path* (*size* bytes) in ranges of :attr:`read_block_size`.
+
+        The store's own file, one per download: s3fs reads ranges pinned to
+        the ETag seen at open, so an object replaced meanwhile fails the
+        download instead of mixing two versions.
+        """
+        return cast(BinaryIO, self._store.open(path, "rb", block_size=self.read_block_size))
 
     def _open_upload(self, path: str, *, append: bool) -> Upload:
         """Start an upload to *path*, after the existing content if *append*."""

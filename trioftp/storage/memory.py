@@ -10,9 +10,10 @@ when complete, in one step, so a concurrent download never sees half of it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .errors import store_errors
+from .files import RangedReader
 from .fsspecfs import FsspecFS
 
 __all__ = ["MemoryFS"]
@@ -35,7 +36,24 @@ class MemoryFS(FsspecFS):
             storage.makedirs(root, exist_ok=True)
         return cls.configured(storage, root, **options)
 
+    def _open_download(self, path: str, size: int) -> BinaryIO:
+        # fsspec's memory store hands every reader the same file object; read
+        # ranges of the object as it is now instead (an upload replaces it whole).
+        snapshot = MemorySnapshot(self._store.store[path])
+        return cast(BinaryIO, RangedReader(snapshot, path, size, self.read_block_size))
+
     def _commit_staged(self, path: str, staged: Any) -> None:
         # One complete object replaces the old one: readers see either, never half.
         with store_errors():
             self._store.pipe_file(path, staged.read())
+
+
+class MemorySnapshot:
+    """One version of an in-memory file, read by ranges (what :class:`RangedReader` asks)."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def cat_file(self, path: str, start: int, end: int) -> bytes:
+        with self._file.getbuffer() as view:
+            return bytes(view[start:end])
