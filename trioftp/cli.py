@@ -28,6 +28,7 @@ from .servers import FTPServer
 from .servers.bans import BanPolicy, Bans
 from .servers.metrics import MetricsEndpoint, PrometheusMetrics
 from .sitesfile import SitesFileError, load_sites
+from .storage import StorageUnavailable, parse_storage_option, storage_from_url
 from .tls.certificates import self_signed_certificate
 from .userfile import UsersFileAuthorizer
 
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hash_options(parser)
     _add_upload_options(parser)
     _add_proxy_protocol_options(parser)
+    _add_storage_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     _add_user_and_limit_options(parser)
     _add_logging_options(parser)
@@ -465,6 +467,34 @@ def _add_proxy_protocol_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """``--storage URL`` and ``--storage-option KEY=VALUE`` (see docs/storage.md)."""
+    storage = parser.add_argument_group("storage (instead of --directory)")
+    storage.add_argument(
+        "--storage",
+        metavar="URL",
+        help="serve a store instead of a directory: s3://bucket/prefix (pip install "
+        "'trioftp[s3]'; credentials and endpoint from AWS_* variables or ~/.aws), memory://, "
+        "file:///path, or any fsspec URL",
+    )
+    storage.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        type=_storage_option,
+        metavar="KEY=VALUE",
+        help="an option of the store (s3: endpoint_url=..., profile=..., key=..., secret=...); "
+        "JSON values are decoded; repeatable",
+    )
+
+
+def _storage_option(text: str) -> tuple[str, object]:
+    try:
+        return parse_storage_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
@@ -509,6 +539,10 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
     }
     attributes.update(_hash_attributes(options))
     attributes.update(_upload_attributes(options))
+    if options.storage:
+        attributes["abstracted_fs"] = storage_from_url(
+            options.storage, dict(options.storage_option)
+        )
     base: type[FTPHandler] = FTPHandler
     if options.tls:
         base = TLS_FTPHandler
@@ -544,7 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
     _start_logging(options, parser)
-    handler = _make_handler(options)
+    try:
+        handler = _make_handler(options)
+    except StorageUnavailable as exc:
+        print(f"trioftp: --storage: {exc}", file=sys.stderr)
+        return 1
     try:
         server = FTPServer((options.interface, options.port), handler)
     except OSError as exc:
@@ -566,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scheme = "ftps" if options.tls_implicit else "ftp"
     tls = " (FTPS: AUTH TLS)" if options.tls and not options.tls_implicit else ""
     print(
-        f"trioftp {__version__}: serving {os.path.abspath(options.directory)} "
+        f"trioftp {__version__}: serving {options.storage or os.path.abspath(options.directory)} "
         f"({mode}) to {who} at {scheme}://{shown_host}:{port}/{tls} - Ctrl-C to stop",
         flush=True,
     )

@@ -253,6 +253,19 @@ class AbstractedFS:
             return fd, os.path.join(directory, name)
         raise _oserror(FileExistsError, errno.EEXIST, directory)
 
+    def close_unfinished_upload(self, file: BinaryIO) -> bool:
+        """Close *file*, an upload that stopped before its end; return whether its bytes stay.
+
+        Called instead of ``file.close()`` when an upload ends early (ABOR,
+        a broken or stalled data connection, a failed write). The stock
+        filesystem keeps the bytes received under the file's name, so that
+        the client can resume with REST, and returns True; a store whose
+        uploads appear only once complete (:class:`trioftp.storage.FsspecFS`)
+        drops them and returns False.
+        """
+        file.close()
+        return True
+
     # --- wrappers around os
     #
     # Under root each one looks its path up from root's descriptor (see

@@ -49,6 +49,7 @@ def upload_and_download(server: ServerProcess) -> int:
 
 def test_start_line_names_nat_passive_range_tls_and_workers(share: Path) -> None:
     with running(trioftp_command("-n", "10.1.2.3", "-r", "60000-60010"), cwd=share) as server:
+        server.ftp().quit()  # serving (not still starting) when the signal comes
         stderr = server.stop_cleanly()
     assert (
         f">>> starting FTP server on 127.0.0.1:{server.port}, pid={server.proc.pid} <<< "

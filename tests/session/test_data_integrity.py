@@ -37,15 +37,15 @@ def recorder(events: list[tuple[str, str]]) -> dict[str, Any]:
     [
         (
             OSError(errno.EIO, "Input/output error"),
-            "451 Closing the file failed: Input/output error; transfer aborted.",
+            "451 Input/output error; transfer aborted.",
         ),
         (
             OSError(errno.ENOSPC, "No space left on device"),
-            "452 Closing the file failed: No space left on device; transfer aborted.",
+            "452 No space left on device; transfer aborted.",
         ),
         (
             RuntimeError("storage client bug"),
-            "451 Closing the file failed: local error in processing; transfer aborted.",
+            "451 Local error in processing; transfer aborted.",
         ),
     ],
 )

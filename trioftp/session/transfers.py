@@ -104,6 +104,9 @@ class TransferResult:
     completed: bool
     #: Why the transfer stopped early (for the log), None when completed.
     reason: str | None = None
+    #: An upload stopped early with its file open: the bytes received (the
+    #: reply says whether they were kept once the filesystem closed the file).
+    received: int | None = None
 
 
 class TransferContext(EventSource, Protocol):
@@ -318,10 +321,11 @@ class Transfers:
             with trio.CancelScope(shield=True):
                 if mover is not None:
                     await mover.aclose()
-                failed_close = await self._release(transfer, used=result.completed or moved > 0)
-            if failed_close is not None and transfer.receive and result.completed:
-                # The bytes may not be on disk: never 226 (the callbacks see an incomplete file).
-                result = self._failure(transfer, moved, *failed_close)
+                kept = await self._release(
+                    transfer, used=result.completed or moved > 0, finished=result.completed
+                )
+            if result.received is not None:
+                result = _with_upload_note(result, result.received, kept)
             # The session may have ended meanwhile: then nobody listens.
             with results, contextlib.suppress(trio.BrokenResourceError):
                 results.send_nowait(result)
@@ -350,6 +354,11 @@ class Transfers:
             if transfer.open_file is not None:
                 transfer.file = await ctx.run_blocking(transfer.open_file)
             await transfer.move(mover, transfer.file)
+            if transfer.receive and transfer.file is not None:
+                # An upload is done once its file is closed (a store commits it
+                # there): a failure to close must be the reply, not a log line.
+                file, transfer.file = transfer.file, None
+                await ctx.run_blocking(file.close)
         except DataStalled:
             moved = mover.get_transmitted_bytes()
             return self._failure(transfer, moved, 426, "Data connection timed out")
@@ -374,32 +383,33 @@ class Transfers:
         if reason != _ABORTED:
             reason += "; transfer aborted"
         if transfer.receive and transfer.file is not None and (moved or not transfer.discard):
-            reason += f", partial file kept ({moved} bytes received)."
-        else:
-            reason += "."
-        return TransferResult(Reply.of(code, reason), completed=False, reason=cause)
+            return TransferResult(
+                Reply.of(code, reason), completed=False, reason=cause, received=moved
+            )
+        return TransferResult(Reply.of(code, reason + "."), completed=False, reason=cause)
 
-    async def _release(self, transfer: Transfer, *, used: bool) -> tuple[int, str] | None:
+    async def _release(self, transfer: Transfer, *, used: bool, finished: bool = False) -> bool:
         """Close the transfer's file; drop STOU's file if the transfer never ran.
 
-        Returns the reply code and reason if the cleanup failed: closing a
-        written file flushes it, so a failure there (``EIO``, ``ENOSPC``, a
-        broken storage client) means the upload may be lost.
+        An upload that did not finish is closed by the filesystem's
+        ``close_unfinished_upload``; returns False if that dropped its bytes.
         """
         ctx = self._ctx
         file, transfer.file = transfer.file, None
+        kept = True
         try:
             if file is not None:
-                await ctx.run_blocking(file.close)
-            if not used and transfer.discard is not None:
+                if transfer.receive and not finished and ctx.fs is not None:
+                    kept = await ctx.run_blocking(ctx.fs.close_unfinished_upload, file)
+                else:
+                    await ctx.run_blocking(file.close)
+            if not used and kept and transfer.discard is not None:
                 await ctx.run_blocking(transfer.discard)
         except (OSError, FilesystemError) as exc:
             ctx.logerror(f"cleaning up after {transfer.command} failed: {os_error_text(exc)}")
-            return os_error_code(exc, default=451), f"Closing the file failed: {os_error_text(exc)}"
         except Exception:  # a custom file object's own error must not end the session
             ctx.log_exception(f"cleaning up after {transfer.command} failed")
-            return 451, "Closing the file failed: local error in processing"
-        return None
+        return kept
 
     def _count(self, record: TransferRecord) -> None:
         self.done += 1
@@ -419,3 +429,10 @@ class Transfers:
             transfer.command, path, shown, transfer.receive, result.completed, moved, seconds,
             result.reply.code, result.reason,
         )  # fmt: skip
+
+
+def _with_upload_note(result: TransferResult, received: int, kept: bool) -> TransferResult:
+    """*result*'s reply, saying what became of the bytes an unfinished upload received."""
+    note = "partial file kept" if kept else "partial upload discarded"
+    text = f"{result.reply.lines[0]}, {note} ({received} bytes received)."
+    return TransferResult(Reply.of(result.reply.code, text), completed=False, reason=result.reason)
