@@ -111,6 +111,7 @@ class UnixAuthorizer(SystemAccounts):
         if (
             self.require_valid_shell
             and username != ANONYMOUS
+            and self.system_user_exists(username)
             and not self._has_valid_shell(username)
         ):
             raise AuthorizerError(self.msg_invalid_shell % username)
