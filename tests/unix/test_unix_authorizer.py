@@ -7,6 +7,11 @@ import threading
 
 import pytest
 
+from trioftp._threadcreds import (
+    current_credentials,
+    restore_thread_credentials,
+    set_thread_credentials,
+)
 from trioftp.authorizers import AuthenticationFailed, AuthorizerError, UnixAuthorizer
 from trioftp.userthreads import UserThreadRunner
 
@@ -177,3 +182,23 @@ def test_impersonate_user_switches_only_the_calling_thread(
     assert os.getresuid() == (0, 0, 0)
     with pytest.raises(AuthorizerError):
         auth.impersonate_user("trioftp-no-such-user", "")
+
+
+def test_constructing_it_needs_root(alice: Account, pam_service: str) -> None:
+    """Checked with the calling thread's ids: a thread switched to a user is refused."""
+    errors: list[BaseException] = []
+
+    def construct_as_alice() -> None:
+        before = current_credentials()
+        set_thread_credentials(uid=alice.uid, gid=alice.gid, groups=[], keep_saved=True)
+        try:
+            authorizer(pam_service)
+        except AuthorizerError as exc:
+            errors.append(exc)
+        finally:
+            restore_thread_credentials(before)
+
+    thread = threading.Thread(target=construct_as_alice)
+    thread.start()
+    thread.join(10)
+    assert [str(error) for error in errors] == ["super user privileges are required"]
