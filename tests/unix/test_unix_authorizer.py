@@ -110,7 +110,9 @@ def test_without_a_shells_file_every_shell_is_valid(
     auth.validate_authentication(shell_less.name, shell_less.password, None)
 
 
-def test_anonymous_maps_to_a_system_user(shell_less: Account, pam_service: str) -> None:
+def test_anonymous_maps_to_a_system_user(
+    shell_less: Account, pam_service: str, tmp_path: object
+) -> None:
     account = shell_less  # anonymous's account needs no shell
     closed = authorizer(pam_service)
     with pytest.raises(AuthenticationFailed, match=r"^Anonymous access not allowed\.$"):
@@ -123,6 +125,8 @@ def test_anonymous_maps_to_a_system_user(shell_less: Account, pam_service: str) 
     runner = auth.session_runner("anonymous", "", None)
     assert isinstance(runner, UserThreadRunner)
     assert runner.user == account.name
+    auth.override_user("anonymous", homedir=str(tmp_path))
+    assert auth.get_home_dir("anonymous") == str(tmp_path)
     with pytest.raises(AuthorizerError, match="no such user trioftp-no-such-user"):
         authorizer(pam_service, anonymous_user="trioftp-no-such-user")
 
