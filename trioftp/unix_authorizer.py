@@ -127,6 +127,15 @@ class UnixAuthorizer(SystemAccounts):
             return False
         return True
 
+    @staticmethod
+    def _get_system_users() -> list[str]:
+        """Every account of the password database (pyftpdlib's helper, kept for its callers).
+
+        Enumerating may be slow or partial with network directories (NSS):
+        the authorizer itself only looks names up.
+        """
+        return [entry.pw_name for entry in pwd.getpwall()]
+
     def system_home(self, name: str) -> str:
         """*name*'s home directory from the password database."""
         return pwd.getpwnam(name).pw_dir

@@ -181,3 +181,17 @@ def test_a_thread_switched_with_keep_saved_can_switch_back(
     assert seen[0] == (0, account.uid, 0)
     assert seen[1] is True
     assert root_ids() == ROOT
+
+
+async def test_an_idle_thread_exits_and_the_next_call_starts_another(alice: Account) -> None:
+    runner = UserThreadRunner(alice.name)
+    runner.idle_seconds = 0  # leave as soon as there is nothing to do
+    try:
+        for _ in range(2):
+            assert await runner.run(os.geteuid) == alice.uid
+            for thread in threading.enumerate():
+                if thread.name == f"trioftp user {alice.name}":
+                    await trio.to_thread.run_sync(thread.join, 10)
+            assert runner.threads == 0
+    finally:
+        runner.close()
