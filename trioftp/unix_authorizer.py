@@ -194,29 +194,37 @@ class UnixAuthorizer(SystemAccounts):
 
         The real and saved ids stay root, so :meth:`terminate_impersonation`
         switches back; other threads are untouched. Where threads can't
-        switch alone, the whole process switches (``setegid``/``seteuid``,
-        as pyftpdlib does). Raises :exc:`AuthorizerError` for an unknown user.
+        switch alone, the whole process switches (``setgroups``, ``setegid``,
+        ``seteuid``, as pyftpdlib does, plus the groups). Raises
+        :exc:`AuthorizerError` for an unknown user; a switch that fails
+        half-way is undone before the error is raised.
         """
         try:
             entry = pwd.getpwnam(self.system_name(username))
         except KeyError as exc:
             raise AuthorizerError(self.msg_no_such_user) from exc
-        if not _threadcreds.SUPPORTED:
-            os.setegid(entry.pw_gid)
-            os.seteuid(entry.pw_uid)
-            return
         groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
-        _threadcreds.set_thread_credentials(
-            uid=entry.pw_uid, gid=entry.pw_gid, groups=groups, keep_saved=True
-        )
+        try:
+            if _threadcreds.SUPPORTED:
+                _threadcreds.set_thread_credentials(
+                    uid=entry.pw_uid, gid=entry.pw_gid, groups=groups, keep_saved=True
+                )
+            else:
+                os.setgroups(groups)
+                os.setegid(entry.pw_gid)
+                os.seteuid(entry.pw_uid)
+        except BaseException:
+            self.terminate_impersonation(username)
+            raise
 
     def terminate_impersonation(self, username: str) -> None:
         """Switch the calling thread (or the process) back to the server's ids."""
-        if not _threadcreds.SUPPORTED:
-            os.seteuid(self._process.uids[1])
-            os.setegid(self._process.gids[1])
+        if _threadcreds.SUPPORTED:
+            _threadcreds.restore_thread_credentials(self._process)
             return
-        _threadcreds.restore_thread_credentials(self._process)
+        os.seteuid(self._process.uids[1])
+        os.setegid(self._process.gids[1])
+        os.setgroups(list(self._process.groups))
 
 
 def _load_pam() -> Any:
