@@ -16,6 +16,10 @@ those only read the in-memory :attr:`~DummyAuthorizer.user_table`, so they
 run inline, on the event loop. An optional ``session_runner(username,
 password, base)`` (see :mod:`trioftp.session.runner`) is called on the event
 loop at login.
+
+The system's own accounts: :class:`UnixAuthorizer` (PAM passwords, calls run
+in threads that are the user; :mod:`trioftp.unix_authorizer`) and
+:class:`WindowsAuthorizer` (:mod:`trioftp.windows_authorizer`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,18 @@ import warnings
 from typing import Protocol, TypedDict
 
 from trioftp.exceptions import AuthenticationFailed, AuthorizerError
+from trioftp.unix_authorizer import UnixAuthorizer
+from trioftp.windows_authorizer import WindowsAuthorizer
 
-__all__ = ["AuthenticationFailed", "Authorizer", "AuthorizerError", "DummyAuthorizer", "UserInfo"]
+__all__ = [
+    "AuthenticationFailed",
+    "Authorizer",
+    "AuthorizerError",
+    "DummyAuthorizer",
+    "UnixAuthorizer",
+    "UserInfo",
+    "WindowsAuthorizer",
+]
 
 _AUTH_FAILED = "Authentication failed."
 

@@ -174,7 +174,13 @@ class FTPHandler(
         self.control_channel.push_raw(data)
 
     def run_as_current_user(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call *function* now, impersonating the logged-in user (blocking)."""
+        """Call *function* now, impersonating the logged-in user (blocking).
+
+        With :class:`~trioftp.authorizers.UnixAuthorizer` the call runs in one
+        of the session's user threads, and this waits for it (from such a
+        thread it is a plain call); in ``async def`` code prefer
+        :meth:`run_blocking`, which does not block the event loop.
+        """
         call_as_user = getattr(self.runner, "call_as_user", None)
         if call_as_user is not None:
             return call_as_user(function, *args, **kwargs)  # type: ignore[no-any-return]

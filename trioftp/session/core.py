@@ -287,6 +287,8 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         await self.control_channel.aclose()
         self.fs = None
         self._leave_account()
+        if self._login_runner is not None:
+            self._drop_login_runner()
         await self.session_events.disconnected(self)
 
     @property
@@ -314,6 +316,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         state.attempted_logins = 0
         runner = runner_for_login(self.authorizer, username, password, self._base_runner)
         if runner is not self._base_runner or self._login_runner is not None:
+            self._drop_login_runner()
             self._login_runner = None if runner is self._base_runner else runner
         self.fs = self.abstracted_fs(home, self)
         state.authenticated = True
@@ -367,9 +370,16 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
             keep_host=True,
         )
         if self._login_runner is not None:
-            self._login_runner = None
+            self._drop_login_runner()
         self.fs = None
         self._leave_account()
+
+    def _drop_login_runner(self) -> None:
+        """Forget the login's runner, closing it if it has threads of its own."""
+        runner, self._login_runner = self._login_runner, None
+        close = getattr(runner, "close", None)
+        if callable(close):
+            close()
 
     async def logout(self) -> None:
         """Close the data channel, forget the login, and call ``on_logout``."""

@@ -17,7 +17,12 @@ in :mod:`trioftp.filesystems` and :mod:`trioftp.authorizers`):
 
 The session chooses its runner at login (:func:`runner_for_login`); an
 authorizer that needs an execution context of its own offers
-``session_runner(username, password, base)``.
+``session_runner(username, password, base)`` - as
+:class:`~trioftp.authorizers.UnixAuthorizer` does with a
+:class:`~trioftp.userthreads.UserThreadRunner`, threads that are the user
+(so its calls need no process-wide switch and no lock). A runner with a
+``close()`` method is closed when the login ends (logout, REIN, a new
+login, the end of the session).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Unix accounts: UnixAuthorizer, threads that run as the user, UnixFilesystem (as root)."""
