@@ -7,21 +7,22 @@ users on 127.0.0.1 port 2121. The options are those of ``python -m pyftpdlib``.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import math
 import os
-import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from types import FrameType
-from typing import NoReturn
+from pathlib import Path
 
+from . import systemd
 from ._version import __version__
 from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
 from .servers import FTPServer
-from .tls.certificates import self_signed_certificate
+from .tls.contexts import TLSSettings, build_context
 
 __all__ = ["build_parser", "main"]
 
@@ -40,6 +41,51 @@ def _port_range(value: str) -> list[int]:
     return list(range(first, last + 1))
 
 
+def _port(value: str) -> int:
+    """A TCP port, 1-65535; 0 asks the system for any free port."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r} (expected 1-65535, or 0)")
+    return port
+
+
+def _seconds(value: str) -> float:
+    """A timeout in seconds, finite and not negative (0: none)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid number of seconds {value!r} (expected 0 or more; 0: no timeout)"
+        )
+    return seconds
+
+
+def _count(value: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {value!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"invalid number {value!r} (expected 0 or more)")
+    return count
+
+
+def _add_operations_options(parser: argparse.ArgumentParser) -> None:
+    """Options for running as a service: where the self-signed certificate is kept."""
+    parser.add_argument(
+        "--cert-dir",
+        metavar="DIR",
+        help="where --tls keeps its self-signed certificate "
+        "(default: $XDG_CONFIG_HOME/trioftp, else ~/.config/trioftp)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
@@ -55,7 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="address to listen on (default: 127.0.0.1; use 0.0.0.0 or :: for all)",
     )
-    add("-p", "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    add(
+        "-p",
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"port, 1-65535; 0 picks a free one (default: {DEFAULT_PORT})",
+    )
     add("-w", "--write", action="store_true", help="grant write access (default: read-only)")
     add(
         "-d",
@@ -82,10 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("-P", "--password", help="that user's password")
     add(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=FTPHandler.timeout,
         metavar="SECONDS",
-        help=f"idle timeout (default: {FTPHandler.timeout} seconds)",
+        help=f"idle timeout, 0 for none (default: {FTPHandler.timeout} seconds)",
     )
     add("--banner", default=FTPHandler.banner, help="greeting text")
     add(
@@ -100,19 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--disable-sendfile", action="store_true", help="do not use sendfile(2) for downloads")
     add(
         "--max-cons",
-        type=int,
+        type=_count,
         default=FTPServer.max_cons,
         help=f"most simultaneous sessions (default: {FTPServer.max_cons})",
     )
     add(
         "--max-cons-per-ip",
-        type=int,
+        type=_count,
         default=FTPServer.max_cons_per_ip,
         help="most simultaneous sessions per IP address (default: no limit)",
     )
     add(
         "--max-login-attempts",
-        type=int,
+        type=_count,
         default=FTPHandler.max_login_attempts,
         help=f"failed logins before disconnecting (default: {FTPHandler.max_login_attempts})",
     )
@@ -121,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         help="offer explicit FTPS (AUTH TLS); without --certfile a self-signed "
-        "certificate is made once and kept in ~/.config/trioftp",
+        "certificate is made once and kept in --cert-dir",
     )
     tls.add_argument("--certfile", metavar="PATH", help="the certificate chain (PEM)")
     tls.add_argument(
@@ -139,18 +191,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="implicit FTPS: TLS from the first byte (implies --tls)",
     )
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
+    _add_operations_options(parser)
     return parser
+
+
+class _CannotStart(Exception):
+    """A one-line reason why the server can't start (exit status 1)."""
+
+
+def _self_signed(options: argparse.Namespace) -> tuple[str, str]:
+    """The stored self-signed certificate and key (made if needed), as file names."""
+    # cryptography is imported only for a self-signed certificate.
+    from .tls import certificates  # noqa: PLC0415
+
+    directory = Path(options.cert_dir) if options.cert_dir else certificates.config_directory()
+    try:
+        made = certificates.self_signed_certificate(directory)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _CannotStart(
+            f"can't keep the self-signed certificate in {directory}: {reason} "
+            "(choose a writable directory with --cert-dir, or give --certfile)"
+        ) from None
+    options.tls_note = (
+        f"TLS: self-signed certificate {made.certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}"
+    )
+    return str(made.certfile), str(made.keyfile)
+
+
+def _check_certificate(certfile: str, keyfile: str | None) -> None:
+    """Load the certificate and key once now, so that a bad file stops the start."""
+    try:
+        build_context(TLSSettings(certfile, keyfile))
+    except OSError as exc:  # ssl.SSLError included
+        reason = exc.strerror or exc.args[-1]
+        raise _CannotStart(f"can't use the certificate {certfile}: {reason}") from None
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
     if certfile is None:
-        made = self_signed_certificate()
-        certfile, keyfile = str(made.certfile), str(made.keyfile)
-        options.tls_note = (
-            f"TLS: self-signed certificate {certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}"
-        )
+        certfile, keyfile = _self_signed(options)
+    _check_certificate(certfile, keyfile)
     return {
         "certfile": certfile,
         "keyfile": keyfile,
@@ -189,8 +272,40 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
     return type("CommandLineFTPHandler", (base,), attributes)
 
 
-def _stop(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
+def _check_options(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """Refuse option combinations that would silently do something else (exit status 2)."""
+    if options.password is not None and not options.username:
+        parser.error("-P/--password needs -u/--username")
+
+
+def _listen_error(address: tuple[str, int], exc: OSError) -> str:
+    """The one-line message for a socket that can't listen on *address*."""
+    host, port = address
+    message = f"can't listen on {host}:{port}: {exc.strerror}"
+    if exc.errno == errno.EACCES and 0 < port < 1024:
+        message += (
+            f" (port {port} is privileged: run with CAP_NET_BIND_SERVICE, e.g. through "
+            "the systemd unit in contrib/systemd, or use a port of 1024 or more)"
+        )
+    return message
+
+
+def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPServer:
+    """The server: on the socket systemd passed (socket activation), else on -i/-p."""
+    try:
+        inherited = systemd.listen_fds()
+    except systemd.ActivationError as exc:
+        raise _CannotStart(f"socket activation: {exc}") from None
+    if len(inherited) > 1:
+        names = ", ".join(f"{s.name} (fd {s.fd})" for s in inherited)
+        raise _CannotStart(f"socket activation: one listening socket expected, got {names}")
+    if inherited:
+        return FTPServer(inherited[0].socket, handler)
+    address = (options.interface, options.port)
+    try:
+        return FTPServer(address, handler)
+    except OSError as exc:
+        raise _CannotStart(_listen_error(address, exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.username and options.password is None:
         parser.error("-u/--username needs -P/--password")
+    _check_options(parser, options)
     if not os.path.isdir(options.directory):
         parser.error(f"no such directory: {options.directory!r}")
     options.tls = options.tls or options.tls_implicit or options.certfile is not None
@@ -208,14 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
     config_logging(logging.DEBUG if options.debug else logging.INFO)
-    handler = _make_handler(options)
     try:
-        server = FTPServer((options.interface, options.port), handler)
-    except OSError as exc:
-        print(
-            f"trioftp: can't listen on {options.interface}:{options.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
+        handler = _make_handler(options)
+        server = _make_server(options, handler)
+    except _CannotStart as exc:
+        print(f"trioftp: {exc}", file=sys.stderr)
         return 1
     server.max_cons = options.max_cons
     server.max_cons_per_ip = options.max_cons_per_ip
@@ -232,6 +345,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if getattr(options, "tls_note", None):
         print(options.tls_note, flush=True)
-    signal.signal(signal.SIGTERM, _stop)
+    # SIGTERM and Ctrl-C stop it cleanly; systemd hears READY=1 and STOPPING=1.
     server.serve_forever(handle_exit=True)
     return 0

@@ -37,11 +37,18 @@ def _handle_sigterm() -> bool:
 
 
 def run_workers(
-    serve: Callable[[], None], listening: socket.socket, workers: int | None, handle_exit: bool
+    serve: Callable[[], None],
+    listening: socket.socket,
+    workers: int | None,
+    handle_exit: bool,
+    *,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Fork *workers* processes (None/<= 0: one per CPU) that each call *serve*; wait.
 
-    *listening* is the socket the workers share; the parent closes it at the end.
+    *listening* is the socket the workers share; the parent closes it at the
+    end. *on_started* is called in the parent once every worker is forked.
+    Only the parent talks to systemd: the workers do not see ``$NOTIFY_SOCKET``.
     """
     count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
     children: list[int] = []
@@ -52,6 +59,7 @@ def run_workers(
             pid = os.fork()
             if pid == 0:  # the worker
                 signal.signal(signal.SIGTERM, _interrupt)
+                os.environ.pop("NOTIFY_SOCKET", None)
                 status = 0
                 try:
                     serve()
@@ -62,6 +70,8 @@ def run_workers(
                     os._exit(status)
             children.append(pid)
         logger.info("started %d worker processes: %s", count, children)
+        if on_started is not None:
+            on_started()
         while children:
             pid, _ = os.wait()
             if pid in children:
