@@ -11,6 +11,7 @@ import errno
 import logging
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -65,15 +66,20 @@ def _seconds(value: str) -> float:
     return seconds
 
 
-def _count(value: str) -> int:
-    """A whole number, 0 or more."""
+def _count(value: str, least: int = 0) -> int:
+    """A whole number, *least* or more."""
     try:
         count = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number {value!r}") from None
-    if count < 0:
-        raise argparse.ArgumentTypeError(f"invalid number {value!r} (expected 0 or more)")
+    if count < least:
+        raise argparse.ArgumentTypeError(f"invalid number {value!r} (expected {least} or more)")
     return count
+
+
+def _positive(value: str) -> int:
+    """A whole number, 1 or more."""
+    return _count(value, least=1)
 
 
 def _add_operations_options(parser: argparse.ArgumentParser) -> None:
@@ -154,17 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-cons",
         type=_count,
         default=FTPServer.max_cons,
-        help=f"most simultaneous sessions (default: {FTPServer.max_cons})",
+        help=f"most simultaneous sessions, 0 for no limit (default: {FTPServer.max_cons})",
     )
     add(
         "--max-cons-per-ip",
         type=_count,
         default=FTPServer.max_cons_per_ip,
-        help="most simultaneous sessions per IP address (default: no limit)",
+        help="most simultaneous sessions per IP address (default: 0, no limit)",
     )
     add(
         "--max-login-attempts",
-        type=_count,
+        type=_positive,
         default=FTPHandler.max_login_attempts,
         help=f"failed logins before disconnecting (default: {FTPHandler.max_login_attempts})",
     )
@@ -206,6 +212,8 @@ def _self_signed(options: argparse.Namespace) -> tuple[str, str]:
 
     directory = Path(options.cert_dir) if options.cert_dir else certificates.config_directory()
     try:
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         made = certificates.self_signed_certificate(directory)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -224,8 +232,17 @@ def _check_certificate(certfile: str, keyfile: str | None) -> None:
     try:
         build_context(TLSSettings(certfile, keyfile))
     except OSError as exc:  # ssl.SSLError included
-        reason = exc.strerror or exc.args[-1]
+        # "[SSL] PEM lib (_ssl.c:3905)": the C source line says nothing to an operator.
+        reason = re.sub(r" \(_ssl\.c:\d+\)$", "", str(exc.strerror or exc))
         raise _CannotStart(f"can't use the certificate {certfile}: {reason}") from None
+
+
+def _check_directory(directory: str) -> None:
+    """The shared directory must be listable, or every session would fail."""
+    try:
+        os.scandir(directory).close()
+    except OSError as exc:
+        raise _CannotStart(f"can't read the directory {directory}: {exc.strerror}") from None
 
 
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
@@ -325,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no such file: {path!r}")
     config_logging(logging.DEBUG if options.debug else logging.INFO)
     try:
+        _check_directory(os.path.abspath(options.directory))
         handler = _make_handler(options)
         server = _make_server(options, handler)
     except _CannotStart as exc:
