@@ -103,9 +103,7 @@ def test_port_out_of_range(share: Path, value: str, error: str) -> None:
         ("soon", "invalid number of seconds 'soon'"),
     ],
 )
-def test_timeout_must_be_a_finite_non_negative_number(
-    share: Path, value: str, error: str
-) -> None:
+def test_timeout_must_be_a_finite_non_negative_number(share: Path, value: str, error: str) -> None:
     result = run("-p", "0", f"--timeout={value}", cwd=share)
     assert usage_error(result) == f"trioftp: error: argument --timeout: {error}"
 

@@ -11,6 +11,7 @@ subprocess stopped with SIGTERM, as systemd stops a service.
 from __future__ import annotations
 
 import contextlib
+import ftplib
 import os
 import signal
 import socket
@@ -108,9 +109,19 @@ def activated(argv: list[str], listening: socket.socket, names: str) -> list[str
     return [sys.executable, "-c", ACTIVATE, str(listening.fileno()), names, *argv]
 
 
-def loopback_listener() -> socket.socket:
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))
+def loopback_listener(dual_stack: bool = False) -> socket.socket:
+    """A listening socket on 127.0.0.1, or an IPv6 one taking IPv4 connections.
+
+    The dual-stack one is what ``ListenStream=21`` with ``BindIPv6Only=both``
+    passes (bound here to the IPv4-mapped loopback, not to every address).
+    """
+    if not dual_stack:
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+    else:
+        listening = socket.socket(socket.AF_INET6)
+        listening.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        listening.bind(("::ffff:127.0.0.1", 0))
     listening.listen()
     return listening
 
@@ -152,18 +163,22 @@ def test_prefork_parent_alone_notifies(tmp_path: Path, share: Path) -> None:
 # --- socket activation
 
 
-def test_command_serves_the_socket_systemd_passed(share: Path) -> None:
-    with loopback_listener() as listening:
-        port = listening.getsockname()[1]
+@pytest.mark.parametrize("dual_stack", [False, True], ids=["ipv4", "dual-stack"])
+def test_command_serves_the_socket_systemd_passed(share: Path, dual_stack: bool) -> None:
+    with loopback_listener(dual_stack) as listening:
+        host, port = listening.getsockname()[:2]
         argv = activated(trioftp_command(), listening, names="trioftp.socket")
         with running(argv, cwd=share, pass_fds=[listening.fileno()]) as server:
             assert server.port == port  # the passed socket, not -p 0
-            with server.ftp("anonymous", "x@y") as ftp:
+            with ftplib.FTP() as ftp:  # an IPv4 client, with PASV
+                ftp.connect("127.0.0.1", port, timeout=10)
+                ftp.login("anonymous", "x@y")
+                assert ftp.sendcmd("PASV").startswith("227 Entering Passive Mode (127,0,0,1,")
                 assert ftp.nlst() == ["hello.txt"]
                 assert download(ftp, "hello.txt") == HELLO
                 ftp.quit()
             stderr = server.stop_cleanly(signal.SIGTERM)
-    assert f">>> starting FTP server on 127.0.0.1:{port}, pid={server.proc.pid} <<<" in stderr
+    assert f">>> starting FTP server on {host}:{port}, pid={server.proc.pid} <<<" in stderr
     assert stderr.splitlines()[-1].endswith(STOP_LINE)
 
 
