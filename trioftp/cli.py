@@ -12,16 +12,20 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from . import systemd
 from ._version import __version__
 from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
-from .log import config_logging
+from .log import config_logging, logger
 from .servers import FTPServer
 from .tls.contexts import TLSSettings, build_context
 
@@ -325,8 +329,32 @@ def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPS
         raise _CannotStart(_listen_error(address, exc)) from None
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server; return the exit status."""
+    """Run the server; return the exit status.
+
+    SIGTERM stops it as Ctrl-C does from the start, not only once it serves:
+    an interrupt while it starts (making a certificate, printing its
+    address) is the same clean stop, with status 0.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before serve_forever() took over
+        logger.info("received interrupt signal")
+        logger.info(">>> FTP server stopped <<<")
+        return 0
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     options = parser.parse_args(argv)
     if options.username and options.password is None:
