@@ -18,8 +18,6 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-from typing import NoReturn
 
 from . import systemd
 from ._version import __version__
@@ -27,6 +25,7 @@ from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging, logger
 from .servers import FTPServer
+from .servers.signals import sigterm_handler
 from .tls.contexts import TLSSettings, build_context
 
 __all__ = ["build_parser", "main"]
@@ -329,10 +328,6 @@ def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPS
         raise _CannotStart(_listen_error(address, exc)) from None
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server; return the exit status.
 
@@ -342,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, sigterm_handler())
     try:
         return _main(argv)
     except KeyboardInterrupt:  # before serve_forever() took over

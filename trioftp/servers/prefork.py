@@ -18,8 +18,12 @@ from types import FrameType
 from typing import NoReturn
 
 from ..log import logger
+from .signals import sigterm_handler
 
 __all__ = ["run_workers"]
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
@@ -54,15 +58,22 @@ def run_workers(
     children: list[int] = []
     # Before forking, so that a SIGTERM never kills the parent and orphans the workers.
     own_sigterm = handle_exit and _handle_sigterm()
+    # Stop signals wait while forking: one that reached a new worker inside
+    # fork's at-fork handlers (logging's, for one) would be ignored there,
+    # leaving a worker that never stops and a parent waiting for it.
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         for _ in range(count):
             pid = os.fork()
             if pid == 0:  # the worker
-                signal.signal(signal.SIGTERM, _interrupt)
+                signal.signal(signal.SIGTERM, sigterm_handler())
                 os.environ.pop("NOTIFY_SOCKET", None)
                 status = 0
                 try:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
                     serve()
+                except KeyboardInterrupt:  # stopped before it served: a clean stop too
+                    pass
                 except BaseException:
                     logger.exception("worker %s failed", os.getpid())
                     status = 1
@@ -70,6 +81,7 @@ def run_workers(
                     os._exit(status)
             children.append(pid)
         logger.info("started %d worker processes: %s", count, children)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         if on_started is not None:
             on_started()
         while children:
@@ -81,6 +93,7 @@ def run_workers(
             raise
         logger.info("received interrupt signal; stopping workers")
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

@@ -25,7 +25,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
-from typing import Any, NoReturn
+from typing import Any
 
 import trio
 
@@ -35,6 +35,7 @@ from ..session.events import Observer, SessionEvents
 from ..session.runner import Runner, ThreadRunner
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
+from .signals import sigterm_handler
 from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
@@ -352,10 +353,6 @@ class FTPServer:
         self.close_all()
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 @contextlib.contextmanager
 def _sigterm_interrupts(handle_exit: bool) -> Iterator[None]:
     """While serving with *handle_exit*, SIGTERM stops the server as Ctrl-C does.
@@ -369,7 +366,7 @@ def _sigterm_interrupts(handle_exit: bool) -> Iterator[None]:
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     )
     if own:
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, sigterm_handler())
     try:
         yield
     finally:
