@@ -7,18 +7,15 @@ users on 127.0.0.1 port 2121. The options are those of ``python -m pyftpdlib``.
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
-import math
 import os
-import re
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
+from . import _clichecks as checks
 from . import systemd
 from ._version import __version__
 from .authorizers import DummyAuthorizer
@@ -26,7 +23,6 @@ from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging, logger
 from .servers import FTPServer
 from .servers.signals import sigterm_handler
-from .tls.contexts import TLSSettings, build_context
 
 __all__ = ["build_parser", "main"]
 
@@ -43,46 +39,6 @@ def _port_range(value: str) -> list[int]:
     if not 1 <= first <= last <= 65535:
         raise argparse.ArgumentTypeError(f"invalid port range {value!r}")
     return list(range(first, last + 1))
-
-
-def _port(value: str) -> int:
-    """A TCP port, 1-65535; 0 asks the system for any free port."""
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {value!r} (expected 1-65535, or 0)")
-    return port
-
-
-def _seconds(value: str) -> float:
-    """A timeout in seconds, finite and not negative (0: none)."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number of seconds {value!r}") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(
-            f"invalid number of seconds {value!r} (expected 0 or more; 0: no timeout)"
-        )
-    return seconds
-
-
-def _count(value: str, least: int = 0) -> int:
-    """A whole number, *least* or more."""
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {value!r}") from None
-    if count < least:
-        raise argparse.ArgumentTypeError(f"invalid number {value!r} (expected {least} or more)")
-    return count
-
-
-def _positive(value: str) -> int:
-    """A whole number, 1 or more."""
-    return _count(value, least=1)
 
 
 def _add_operations_options(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "-p",
         "--port",
-        type=_port,
+        type=checks.port,
         default=DEFAULT_PORT,
         help=f"port, 1-65535; 0 picks a free one (default: {DEFAULT_PORT})",
     )
@@ -143,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("-P", "--password", help="that user's password")
     add(
         "--timeout",
-        type=_seconds,
+        type=checks.seconds,
         default=FTPHandler.timeout,
         metavar="SECONDS",
         help=f"idle timeout, 0 for none (default: {FTPHandler.timeout} seconds)",
@@ -161,19 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--disable-sendfile", action="store_true", help="do not use sendfile(2) for downloads")
     add(
         "--max-cons",
-        type=_count,
+        type=checks.count,
         default=FTPServer.max_cons,
         help=f"most simultaneous sessions, 0 for no limit (default: {FTPServer.max_cons})",
     )
     add(
         "--max-cons-per-ip",
-        type=_count,
+        type=checks.count,
         default=FTPServer.max_cons_per_ip,
         help="most simultaneous sessions per IP address (default: 0, no limit)",
     )
     add(
         "--max-login-attempts",
-        type=_positive,
+        type=checks.positive,
         default=FTPHandler.max_login_attempts,
         help=f"failed logins before disconnecting (default: {FTPHandler.max_login_attempts})",
     )
@@ -204,56 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _CannotStart(Exception):
-    """A one-line reason why the server can't start (exit status 1)."""
-
-
-def _self_signed(options: argparse.Namespace) -> tuple[str, str]:
-    """The stored self-signed certificate and key (made if needed), as file names."""
-    # cryptography is imported only for a self-signed certificate.
-    from .tls import certificates  # noqa: PLC0415
-
-    directory = Path(options.cert_dir) if options.cert_dir else certificates.config_directory()
-    try:
-        if directory.exists() and not directory.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
-        made = certificates.self_signed_certificate(directory)
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise _CannotStart(
-            f"can't keep the self-signed certificate in {directory}: {reason} "
-            "(choose a writable directory with --cert-dir, or give --certfile)"
-        ) from None
-    options.tls_note = (
-        f"TLS: self-signed certificate {made.certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}"
-    )
-    return str(made.certfile), str(made.keyfile)
-
-
-def _check_certificate(certfile: str, keyfile: str | None) -> None:
-    """Load the certificate and key once now, so that a bad file stops the start."""
-    try:
-        build_context(TLSSettings(certfile, keyfile))
-    except OSError as exc:  # ssl.SSLError included
-        # "[SSL] PEM lib (_ssl.c:3905)": the C source line says nothing to an operator.
-        reason = re.sub(r" \(_ssl\.c:\d+\)$", "", str(exc.strerror or exc))
-        raise _CannotStart(f"can't use the certificate {certfile}: {reason}") from None
-
-
-def _check_directory(directory: str) -> None:
-    """The shared directory must be listable, or every session would fail."""
-    try:
-        os.scandir(directory).close()
-    except OSError as exc:
-        raise _CannotStart(f"can't read the directory {directory}: {exc.strerror}") from None
-
-
 def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
     if certfile is None:
-        certfile, keyfile = _self_signed(options)
-    _check_certificate(certfile, keyfile)
+        made = checks.self_signed(options.cert_dir)
+        certfile, keyfile = str(made.certfile), str(made.keyfile)
+        options.tls_note = (
+            f"TLS: self-signed certificate {certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}"
+        )
+    checks.check_certificate(certfile, keyfile)
     return {
         "certfile": certfile,
         "keyfile": keyfile,
@@ -298,34 +214,22 @@ def _check_options(parser: argparse.ArgumentParser, options: argparse.Namespace)
         parser.error("-P/--password needs -u/--username")
 
 
-def _listen_error(address: tuple[str, int], exc: OSError) -> str:
-    """The one-line message for a socket that can't listen on *address*."""
-    host, port = address
-    message = f"can't listen on {host}:{port}: {exc.strerror}"
-    if exc.errno == errno.EACCES and 0 < port < 1024:
-        message += (
-            f" (port {port} is privileged: run with CAP_NET_BIND_SERVICE, e.g. through "
-            "the systemd unit in contrib/systemd, or use a port of 1024 or more)"
-        )
-    return message
-
-
 def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPServer:
     """The server: on the socket systemd passed (socket activation), else on -i/-p."""
     try:
         inherited = systemd.listen_fds()
     except systemd.ActivationError as exc:
-        raise _CannotStart(f"socket activation: {exc}") from None
+        raise checks.CannotStart(f"socket activation: {exc}") from None
     if len(inherited) > 1:
         names = ", ".join(f"{s.name} (fd {s.fd})" for s in inherited)
-        raise _CannotStart(f"socket activation: one listening socket expected, got {names}")
+        raise checks.CannotStart(f"socket activation: one listening socket expected, got {names}")
     if inherited:
         return FTPServer(inherited[0].socket, handler)
     address = (options.interface, options.port)
     try:
         return FTPServer(address, handler)
     except OSError as exc:
-        raise _CannotStart(_listen_error(address, exc)) from None
+        raise checks.CannotStart(checks.listen_error(address, exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,10 +269,10 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.error(f"no such file: {path!r}")
     config_logging(logging.DEBUG if options.debug else logging.INFO)
     try:
-        _check_directory(os.path.abspath(options.directory))
+        checks.check_directory(os.path.abspath(options.directory))
         handler = _make_handler(options)
         server = _make_server(options, handler)
-    except _CannotStart as exc:
+    except checks.CannotStart as exc:
         print(f"trioftp: {exc}", file=sys.stderr)
         return 1
     server.max_cons = options.max_cons
