@@ -224,7 +224,13 @@ def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPS
         names = ", ".join(f"{s.name} (fd {s.fd})" for s in inherited)
         raise checks.CannotStart(f"socket activation: one listening socket expected, got {names}")
     if inherited:
-        return FTPServer(inherited[0].socket, handler)
+        passed = inherited[0]
+        logger.info(
+            "socket activation: serving socket %r (fd %d) from systemd; -i/-p not used",
+            passed.name,
+            passed.fd,
+        )
+        return FTPServer(passed.socket, handler)
     address = (options.interface, options.port)
     try:
         return FTPServer(address, handler)

@@ -97,16 +97,20 @@ def program(tmp_path: Path, share: Path, workers: int) -> list[str]:
 # (which keeps the pid that LISTEN_PID names).
 ACTIVATE = """\
 import os, sys
-os.dup2(int(sys.argv[1]), 3)
-os.close(int(sys.argv[1]))
-os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES=sys.argv[2])
+fds = [int(fd) for fd in sys.argv[1].split(",")]
+for number, fd in enumerate(fds, start=3):
+    os.dup2(fd, number)
+os.environ.update(
+    LISTEN_PID=str(os.getpid()), LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=sys.argv[2]
+)
 os.execv(sys.argv[3], sys.argv[3:])
 """
 
 
-def activated(argv: list[str], listening: socket.socket, names: str) -> list[str]:
-    """*argv* started as systemd starts a service, with *listening* as its socket."""
-    return [sys.executable, "-c", ACTIVATE, str(listening.fileno()), names, *argv]
+def activated(argv: list[str], *sockets: socket.socket, names: str) -> list[str]:
+    """*argv* started as systemd starts a service, with *sockets* from descriptor 3 on."""
+    fds = ",".join(str(sock.fileno()) for sock in sockets)
+    return [sys.executable, "-c", ACTIVATE, fds, names, *argv]
 
 
 def loopback_listener(dual_stack: bool = False) -> socket.socket:
@@ -178,6 +182,10 @@ def test_command_serves_the_socket_systemd_passed(share: Path, dual_stack: bool)
                 assert download(ftp, "hello.txt") == HELLO
                 ftp.quit()
             stderr = server.stop_cleanly(signal.SIGTERM)
+    assert (
+        "] socket activation: serving socket 'trioftp.socket' (fd 3) from systemd; "
+        "-i/-p not used" in stderr
+    )
     assert f">>> starting FTP server on {host}:{port}, pid={server.proc.pid} <<<" in stderr
     assert stderr.splitlines()[-1].endswith(STOP_LINE)
 
@@ -219,6 +227,25 @@ def test_passed_descriptor_that_is_not_listening_is_refused(share: Path) -> None
     assert result.stderr == (
         "trioftp: socket activation: descriptor 3 (trioftp.socket) is not a listening "
         "TCP socket (the unit's socket needs ListenStream= and Accept=no)\n"
+    )
+
+
+def test_more_than_one_passed_socket_is_refused(share: Path) -> None:
+    with loopback_listener() as first, loopback_listener() as second:
+        argv = activated(trioftp_command(), first, second, names="ftp:ftps")
+        result = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=share,
+            check=False,
+            pass_fds=[first.fileno(), second.fileno()],
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "trioftp: socket activation: one listening socket expected, got ftp (fd 3), ftps (fd 4)\n"
     )
 
 
