@@ -11,11 +11,12 @@ import logging
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
-from types import FrameType
-from typing import NoReturn
 
+from . import _clichecks as checks
+from . import systemd
 from ._version import __version__
 from .auditevent import host_port
 from .authorizers import AuthorizerError, DummyAuthorizer
@@ -27,9 +28,9 @@ from .protocol.proxyheader import TrustedProxies
 from .servers import FTPServer
 from .servers.bans import BanPolicy, Bans
 from .servers.metrics import MetricsEndpoint, PrometheusMetrics
+from .servers.signals import sigterm_handler
 from .sitesfile import SitesFileError, load_sites
 from .storage import StorageUnavailable, parse_storage_option, storage_from_url
-from .tls.certificates import self_signed_certificate
 from .userfile import UsersFileAuthorizer
 
 __all__ = ["build_parser", "main"]
@@ -49,6 +50,16 @@ def _port_range(value: str) -> list[int]:
     return list(range(first, last + 1))
 
 
+def _add_operations_options(parser: argparse.ArgumentParser) -> None:
+    """Options for running as a service: where the self-signed certificate is kept."""
+    parser.add_argument(
+        "--cert-dir",
+        metavar="DIR",
+        help="where --tls keeps its self-signed certificate "
+        "(default: $XDG_CONFIG_HOME/trioftp, else ~/.config/trioftp)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
@@ -64,7 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="address to listen on (default: 127.0.0.1; use 0.0.0.0 or :: for all)",
     )
-    add("-p", "--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    add(
+        "-p",
+        "--port",
+        type=checks.port,
+        default=DEFAULT_PORT,
+        help=f"port, 1-65535; 0 picks a free one (default: {DEFAULT_PORT})",
+    )
     add("-w", "--write", action="store_true", help="grant write access (default: read-only)")
     add(
         "-d",
@@ -91,10 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("-P", "--password", help="that user's password")
     add(
         "--timeout",
-        type=float,
+        type=checks.seconds,
         default=FTPHandler.timeout,
         metavar="SECONDS",
-        help=f"idle timeout (default: {FTPHandler.timeout} seconds)",
+        help=f"idle timeout, 0 for none (default: {FTPHandler.timeout} seconds)",
     )
     add("--banner", default=FTPHandler.banner, help="greeting text")
     add(
@@ -109,19 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--disable-sendfile", action="store_true", help="do not use sendfile(2) for downloads")
     add(
         "--max-cons",
-        type=int,
+        type=checks.count,
         default=FTPServer.max_cons,
-        help=f"most simultaneous sessions (default: {FTPServer.max_cons})",
+        help=f"most simultaneous sessions, 0 for no limit (default: {FTPServer.max_cons})",
     )
     add(
         "--max-cons-per-ip",
-        type=int,
+        type=checks.count,
         default=FTPServer.max_cons_per_ip,
-        help="most simultaneous sessions per IP address (default: no limit)",
+        help="most simultaneous sessions per IP address (default: 0, no limit)",
     )
     add(
         "--max-login-attempts",
-        type=int,
+        type=checks.positive,
         default=FTPHandler.max_login_attempts,
         help=f"failed logins before disconnecting (default: {FTPHandler.max_login_attempts})",
     )
@@ -130,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         help="offer explicit FTPS (AUTH TLS); without --certfile a self-signed "
-        "certificate is made once and kept in ~/.config/trioftp",
+        "certificate is made once and kept in --cert-dir",
     )
     tls.add_argument("--certfile", metavar="PATH", help="the certificate chain (PEM)")
     tls.add_argument(
@@ -155,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     _add_user_and_limit_options(parser)
     _add_logging_options(parser)
+    _add_operations_options(parser)
     return parser
 
 
@@ -499,11 +517,12 @@ def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     """Handler attributes for the TLS options (a self-signed certificate if none given)."""
     certfile, keyfile = options.certfile, options.keyfile
     if certfile is None:
-        made = self_signed_certificate()
+        made = checks.self_signed(options.cert_dir)
         certfile, keyfile = str(made.certfile), str(made.keyfile)
         options.tls_note = (
             f"TLS: self-signed certificate {certfile}\nTLS: SHA-256 fingerprint {made.fingerprint}"
         )
+    checks.check_certificate(certfile, keyfile)
     return {
         "certfile": certfile,
         "keyfile": keyfile,
@@ -554,20 +573,67 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
     return type("CommandLineFTPHandler", (base,), attributes)
 
 
-def _stop(signum: int, frame: FrameType | None) -> NoReturn:
-    raise KeyboardInterrupt
+def _check_options(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """Refuse option combinations that would silently do something else (exit status 2)."""
+    if options.password is not None and not options.username:
+        parser.error("-P/--password needs -u/--username")
+
+
+def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPServer:
+    """The server: on the socket systemd passed (socket activation), else on -i/-p."""
+    try:
+        inherited = systemd.listen_fds()
+    except systemd.ActivationError as exc:
+        raise checks.CannotStart(f"socket activation: {exc}") from None
+    if len(inherited) > 1:
+        names = ", ".join(f"{s.name} (fd {s.fd})" for s in inherited)
+        raise checks.CannotStart(f"socket activation: one listening socket expected, got {names}")
+    if inherited:
+        passed = inherited[0]
+        logger.info(
+            "socket activation: serving socket %r (fd %d) from systemd; -i/-p not used",
+            passed.name,
+            passed.fd,
+        )
+        return FTPServer(passed.socket, handler)
+    address = (options.interface, options.port)
+    try:
+        return FTPServer(address, handler)
+    except OSError as exc:
+        raise checks.CannotStart(checks.listen_error(address, exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the server; return the exit status."""
+    """Run the server; return the exit status.
+
+    SIGTERM stops it as Ctrl-C does from the start, not only once it serves:
+    an interrupt while it starts (making a certificate, printing its
+    address) is the same clean stop, with status 0.
+    """
     arguments = sys.argv[1:] if argv is None else list(argv)
     if arguments[:1] == ["passwd"]:
         return passwd_main(arguments[1:])
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, sigterm_handler())
+    try:
+        return _main(arguments)
+    except KeyboardInterrupt:  # before serve_forever() took over
+        logger.info("received interrupt signal")
+        logger.info(">>> FTP server stopped <<<")
+        return 0
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main(arguments: list[str]) -> int:
     parser = build_parser()
     options = parser.parse_args(arguments)
     _check_user_options(parser, options)
     if options.username and options.password is None:
         parser.error("-u/--username needs -P/--password")
+    _check_options(parser, options)
     if not os.path.isdir(options.directory):
         parser.error(f"no such directory: {options.directory!r}")
     options.tls = options.tls or options.tls_implicit or options.certfile is not None
@@ -579,17 +645,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no such file: {path!r}")
     _start_logging(options, parser)
     try:
+        if not options.storage:
+            checks.check_directory(os.path.abspath(options.directory))
         handler = _make_handler(options)
+        server = _make_server(options, handler)
+    except checks.CannotStart as exc:
+        print(f"trioftp: {exc}", file=sys.stderr)
+        return 1
     except StorageUnavailable as exc:
         print(f"trioftp: --storage: {exc}", file=sys.stderr)
-        return 1
-    try:
-        server = FTPServer((options.interface, options.port), handler)
-    except OSError as exc:
-        print(
-            f"trioftp: can't listen on {options.interface}:{options.port}: {exc.strerror}",
-            file=sys.stderr,
-        )
         return 1
     server.max_cons = options.max_cons
     server.max_cons_per_ip = options.max_cons_per_ip
@@ -619,8 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trioftp: can't serve metrics on {options.metrics[0]}: {reason}", file=sys.stderr)
         server.socket.close()
         return 1
-    signal.signal(signal.SIGTERM, _stop)
     try:
+        # SIGTERM and Ctrl-C stop it cleanly; systemd hears READY=1 and STOPPING=1.
         server.serve_forever(handle_exit=True)
     finally:
         if metrics is not None:

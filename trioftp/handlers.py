@@ -43,8 +43,6 @@ import warnings
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from OpenSSL import SSL
-
 from .dtp import DTPHandler, ThrottledDTPHandler, TLS_DTPHandler
 from .log import logger
 from .protocol.commands import TLS_COMMANDS, proto_cmds
@@ -61,7 +59,7 @@ from .session.commands import (
 from .session.core import Session
 from .session.tls import TLSProtection
 from .session.transfers import DataMover
-from .tls.contexts import DataSessionBinding
+from .tls.contexts import DEFAULT_SSL_OPTIONS, PYOPENSSL_TLS_SERVER_METHOD, DataSessionBinding
 
 __all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "ThrottledDTPHandler"]
 
@@ -209,10 +207,11 @@ class TLS_FTPHandler(TLSCommands, FTPHandler):
     #: Private key file (PEM).
     keyfile: str | None = None
     #: TLS method: pyOpenSSL's (``SSL.TLS_METHOD``...) or the stdlib's constants.
-    ssl_protocol: object = SSL.TLS_SERVER_METHOD
+    ssl_protocol: object = PYOPENSSL_TLS_SERVER_METHOD
     #: OpenSSL option bits added to the safe defaults (same values in both libraries).
-    ssl_options: int | None = SSL.OP_NO_SSLv2 | SSL.OP_NO_SSLv3 | SSL.OP_NO_COMPRESSION
-    #: A ready context (stdlib ``ssl.SSLContext`` or pyOpenSSL ``SSL.Context``),
+    ssl_options: int | None = DEFAULT_SSL_OPTIONS
+    #: A ready context (stdlib ``ssl.SSLContext`` or pyOpenSSL ``SSL.Context``, the
+    #: latter with ``trioftp[pyopenssl]``),
     #: or a function returning a new one for each session; overrides the above.
     ssl_context: object = None
     #: Refuse USER/PASS before AUTH (``530``).

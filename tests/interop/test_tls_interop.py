@@ -226,8 +226,11 @@ def test_ftplib_without_resumption_gets_522_under_binding_required(start: StartS
         for transfer in (lambda: download(ftp, "a.txt"), ftp.nlst):
             # The server completes the handshake, sees no resumption and drops
             # the data connection without close_notify; ftplib's unwrap() of it
-            # then fails before it reads the reply...
-            with pytest.raises(ssl.SSLError, match="SHUTDOWN_WHILE_IN_INIT"):
+            # then fails before it reads the reply (OpenSSL's words for it
+            # depend on the Python version: 3.11.2 reports the missing close_notify)...
+            with pytest.raises(
+                ssl.SSLError, match=r"SHUTDOWN_WHILE_IN_INIT|UNEXPECTED_EOF_WHILE_READING"
+            ):
                 transfer()
             # ... which is the 522.
             with pytest.raises(ftplib.error_perm, match=f"^{REFUSED_522}$"):
@@ -655,7 +658,8 @@ def test_old_tls_versions_are_refused(
     ftp.connect(tls_server.host, tls_server.port)
     # The server refuses the ClientHello and drops the connection (Trio's
     # SSLStream does not send the protocol_version alert OpenSSL prepared).
-    with pytest.raises(ssl.SSLEOFError, match="UNEXPECTED_EOF_WHILE_READING"):
+    # Python 3.11.2 raises it as a plain SSLError, later versions as SSLEOFError.
+    with pytest.raises(ssl.SSLError, match="UNEXPECTED_EOF_WHILE_READING"):
         ftp.auth()
     ftp.close()
     # The server keeps serving modern clients.

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,7 +34,7 @@ from trioftp.servers import FTPServer
 
 from ..support.ftpclient import FTPClient
 from ..support.interop import assert_disconnected, download
-from ..support.serverprocess import make_share, running
+from ..support.serverprocess import STARTUP_TIMEOUT, make_share, running
 from ..support.servers import PASSWORD, USER, make_handler
 
 GOODBYE = "221 Goodbye."
@@ -590,6 +591,14 @@ print("parent returned", flush=True)
             assert len(workers) == 2
             pids = {served_by(ftp) for ftp in clients}
             assert pids <= workers  # every session was served by a worker
+            # Stop only once both workers serve (one stopped before it serves
+            # exits quietly): more sessions until each worker has had one.
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while pids != workers and time.monotonic() < deadline:
+                extra = server.ftp("user", "12345")
+                pids.add(served_by(extra))
+                extra.quit()
+            assert pids == workers
             for ftp in clients:
                 assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
             stderr = server.stop_cleanly(signal.SIGTERM)
@@ -614,6 +623,8 @@ print("parent returned", flush=True)
         "nat=none passive=any tls=off workers=2"
     )
     assert sum(line.endswith("] received interrupt signal") for line in lines) == 2
-    assert sum(line.endswith("] >>> FTP server stopped <<<") for line in lines) == 2
+    # Each worker's stop line, then the parent's (the last line, as in one process).
+    assert sum(line.endswith("] >>> FTP server stopped <<<") for line in lines) == 3
+    assert lines[-1].endswith("] >>> FTP server stopped <<<")
     assert any(line.endswith("received interrupt signal; stopping workers") for line in lines)
     assert "failed" not in stderr

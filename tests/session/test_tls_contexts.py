@@ -549,3 +549,37 @@ async def test_pyopenssl_context_data_connections_resume_the_session(
         assert await read_all(tls) == b"resumed"
         assert (await client.reply()).first == DONE
     assert not [r for r in caplog.records if "did not resume" in r.getMessage()]
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+async def test_pyopenssl_context_tells_a_fresh_data_handshake_from_a_resumed_one(
+    start_server: StartServer,
+    certs: Certs,
+    version: ssl.TLSVersion,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Resumption is read from the handshake's states (pyOpenSSL's public API):
+    # a data connection that does not resume must not pass for one that does.
+    caplog.set_level(logging.INFO, logger="trioftp")
+    server = await start_server(
+        base=TLS_FTPHandler,
+        ssl_context=_pyopenssl_context(certs),
+        tls_data_session_binding="required",
+    )
+    (server.home / "a.txt").write_bytes(b"fresh")
+    context = client_context(certs.ca, minimum_version=version, maximum_version=version)
+    client = await connect(server, context)
+    await client.secure()
+    stream = await client.pasv()
+    assert (await client.cmd("RETR a.txt")).code in (125, 150)
+    tls = await client.wrap_data(stream, resume=False)
+    assert not tls.session_reused
+    assert (await client.reply()).first == (
+        "522 Data connection must reuse the control connection's TLS session."
+    )
+    stream = await client.pasv()
+    assert (await client.cmd("RETR a.txt")).code in (125, 150)
+    tls = await client.wrap_data(stream, resume=True)
+    assert tls.session_reused
+    assert await read_all(tls) == b"fresh"
+    assert (await client.reply()).first == DONE

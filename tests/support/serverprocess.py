@@ -75,7 +75,13 @@ class ServerProcess:
     """
 
     def __init__(
-        self, argv: Sequence[str], *, cwd: Path, stderr: IO[bytes], env: dict[str, str] | None
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        stderr: IO[bytes],
+        env: dict[str, str] | None,
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.argv = list(argv)
         self._stderr = stderr
@@ -87,6 +93,7 @@ class ServerProcess:
                 stderr=stderr,
                 cwd=cwd,
                 env=env,
+                pass_fds=pass_fds,
             )
         self.line = self.read_line()
         match = URL.search(self.line)
@@ -152,11 +159,17 @@ class ServerProcess:
 
 @contextmanager
 def running(
-    argv: Sequence[str], cwd: Path, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> Iterator[ServerProcess]:
-    """Run *argv* as a :class:`ServerProcess`; kill it afterwards if it still runs."""
+    """Run *argv* as a :class:`ServerProcess`; kill it afterwards if it still runs.
+
+    *pass_fds* are descriptors the process inherits (as for :class:`subprocess.Popen`).
+    """
     with tempfile.TemporaryFile() as stderr:
-        server = ServerProcess(argv, cwd=cwd, stderr=stderr, env=env)
+        server = ServerProcess(argv, cwd=cwd, stderr=stderr, env=env, pass_fds=pass_fds)
         try:
             yield server
         finally:

@@ -65,6 +65,9 @@ def client_context(
     """A client context trusting *ca*, optionally pinned to some TLS versions."""
     context = ssl.create_default_context()
     ca.configure_trust(context)
+    # A peer that drops the connection without close_notify is an error, as on
+    # Python 3.11.3+ (3.11.0-3.11.2 set this option by default).
+    context.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
     if minimum_version is not None:
         context.minimum_version = minimum_version
     if maximum_version is not None:

@@ -107,7 +107,18 @@ def parse_eprt(
         raise AddressError("bad network address") from None
     if address.version != (4 if proto == "1" else 6):
         raise AddressError("address does not match the network protocol")
-    return int(proto), str(address), int(port_text)
+    return int(proto), _text(address), int(port_text)
+
+
+def _text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """*address* as text, the same on every Python version.
+
+    An IPv4-mapped IPv6 address is written ``::ffff:1.2.3.4`` (RFC 4291
+    2.5.5.2); Python before 3.13 would write ``::ffff:102:304``.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
 
 
 def format_epsv(port: int) -> str:

@@ -18,8 +18,12 @@ from types import FrameType
 from typing import NoReturn
 
 from ..log import logger
+from .signals import sigterm_handler
 
 __all__ = ["run_workers"]
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
@@ -37,24 +41,39 @@ def _handle_sigterm() -> bool:
 
 
 def run_workers(
-    serve: Callable[[], None], listening: socket.socket, workers: int | None, handle_exit: bool
+    serve: Callable[[], None],
+    listening: socket.socket,
+    workers: int | None,
+    handle_exit: bool,
+    *,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Fork *workers* processes (None/<= 0: one per CPU) that each call *serve*; wait.
 
-    *listening* is the socket the workers share; the parent closes it at the end.
+    *listening* is the socket the workers share; the parent closes it at the
+    end. *on_started* is called in the parent once every worker is forked.
+    Only the parent talks to systemd: the workers do not see ``$NOTIFY_SOCKET``.
     """
     count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
     children: list[int] = []
     # Before forking, so that a SIGTERM never kills the parent and orphans the workers.
     own_sigterm = handle_exit and _handle_sigterm()
+    # Stop signals wait while forking: one that reached a new worker inside
+    # fork's at-fork handlers (logging's, for one) would be ignored there,
+    # leaving a worker that never stops and a parent waiting for it.
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         for _ in range(count):
             pid = os.fork()
             if pid == 0:  # the worker
-                signal.signal(signal.SIGTERM, _interrupt)
+                signal.signal(signal.SIGTERM, sigterm_handler())
+                os.environ.pop("NOTIFY_SOCKET", None)
                 status = 0
                 try:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
                     serve()
+                except KeyboardInterrupt:  # stopped before it served: a clean stop too
+                    pass
                 except BaseException:
                     logger.exception("worker %s failed", os.getpid())
                     status = 1
@@ -62,6 +81,9 @@ def run_workers(
                     os._exit(status)
             children.append(pid)
         logger.info("started %d worker processes: %s", count, children)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+        if on_started is not None:
+            on_started()
         while children:
             pid, _ = os.wait()
             if pid in children:
@@ -71,6 +93,7 @@ def run_workers(
             raise
         logger.info("received interrupt signal; stopping workers")
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

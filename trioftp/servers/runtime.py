@@ -23,12 +23,13 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
 import trio
 
+from .. import systemd
 from ..limits import Accounts
 from ..log import config_logging, logger, logging_configured
 from ..protocol.proxyheader import ProxySource
@@ -38,6 +39,7 @@ from ..session.runner import Runner, ThreadRunner
 from .bans import Bans
 from .listener import Listener, SessionFactory, listening_socket, set_control_options
 from .prefork import run_workers
+from .signals import sigterm_handler
 from .startline import start_line
 from .statistics import ServerCounters, ServerStatistics
 
@@ -238,7 +240,11 @@ class FTPServer:
         """Run the server until it is closed, or until Ctrl-C with *handle_exit*.
 
         *handle_exit* turns ``KeyboardInterrupt`` and ``SystemExit`` (Ctrl-C,
-        or raised by the program's own SIGTERM handler) into a clean stop.
+        or raised by the program's own SIGTERM handler) into a clean stop, and
+        makes SIGTERM stop the server the same way when the program has no
+        handler of its own for it; it also tells systemd (``$NOTIFY_SOCKET``)
+        ``READY=1`` once the server accepts connections and ``STOPPING=1``
+        when it stops (see :mod:`trioftp.systemd`).
         With ``blocking=False`` the server runs in a background thread and
         this call returns as soon as it serves (pyftpdlib would poll once);
         later calls do nothing. *timeout* is accepted for compatibility: Trio needs no poll
@@ -262,9 +268,14 @@ class FTPServer:
             logger.info(start_line(self.address, os.getpid(), self.handler, workers=1))
         try:
             try:
-                # KeyboardInterrupt only at a checkpoint of the main task: raised
-                # anywhere else it would cut a session's cleanup short.
-                trio.run(self._serve_until_signal, restrict_keyboard_interrupt_to_checkpoints=True)
+                with _sigterm_interrupts(handle_exit):
+                    # KeyboardInterrupt only at a checkpoint of the main task: raised
+                    # anywhere else it would cut a session's cleanup short.
+                    trio.run(
+                        self._serve_until_signal,
+                        handle_exit,
+                        restrict_keyboard_interrupt_to_checkpoints=True,
+                    )
             except BaseExceptionGroup as group:
                 raise _interrupt_in(group) from None
             if self._exit is not None:
@@ -277,6 +288,7 @@ class FTPServer:
             self._exit = None
             self.socket.close()
             if handle_exit:
+                _tell_service_manager(systemd.STOPPING)
                 logger.info(">>> FTP server stopped <<<")
 
     def _serve_in_background(self) -> None:
@@ -285,8 +297,11 @@ class FTPServer:
         finally:
             self._serving.set()
 
-    async def _serve_until_signal(self) -> None:
-        """Serve; deliver signals the program handles in Python at a safe point."""
+    async def _serve_until_signal(self, tell_manager: bool) -> None:
+        """Serve; deliver signals the program handles in Python at a safe point.
+
+        With *tell_manager*, systemd hears ``READY=1`` once connections are accepted.
+        """
         custom = {
             signum: handler
             for signum in (signal.SIGTERM, signal.SIGHUP)
@@ -296,8 +311,18 @@ class FTPServer:
         async with trio.open_nursery() as nursery:
             if custom:
                 nursery.start_soon(self._relay_signals, custom, nursery.cancel_scope)
-            await self.serve()
-            nursery.cancel_scope.cancel()
+            await nursery.start(self._serve_then_cancel, nursery.cancel_scope)
+            if tell_manager:
+                _tell_service_manager(systemd.READY)
+
+    async def _serve_then_cancel(
+        self,
+        scope: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        await self.serve(task_status=task_status)
+        scope.cancel()
 
     async def _relay_signals(
         self, handlers: dict[signal.Signals, _SignalHandler], scope: trio.CancelScope
@@ -315,7 +340,18 @@ class FTPServer:
         count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
         if handle_exit:
             logger.info(start_line(self.address, os.getpid(), self.handler, workers=count))
-        run_workers(self._serve_as_worker, self.socket, count, handle_exit)
+        try:
+            run_workers(
+                self._serve_as_worker,
+                self.socket,
+                count,
+                handle_exit,
+                on_started=(lambda: _tell_service_manager(systemd.READY)) if handle_exit else None,
+            )
+        finally:
+            if handle_exit:
+                _tell_service_manager(systemd.STOPPING)
+                logger.info(">>> FTP server stopped <<<")
 
     #: False in a pre-forked worker: the parent has logged the start line.
     _announce = True
@@ -377,6 +413,35 @@ class FTPServer:
         tb: TracebackType | None,
     ) -> None:
         self.close_all()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts(handle_exit: bool) -> Iterator[None]:
+    """While serving with *handle_exit*, SIGTERM stops the server as Ctrl-C does.
+
+    Only in the main thread, and only if the program left SIGTERM at its
+    default (which would kill the process with no stop line and status 143).
+    """
+    own = (
+        handle_exit
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    )
+    if own:
+        signal.signal(signal.SIGTERM, sigterm_handler())
+    try:
+        yield
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _tell_service_manager(state: str) -> None:
+    """Send *state* to systemd if it asked for notifications; log (not raise) a failure."""
+    try:
+        systemd.notify(state)
+    except OSError as exc:
+        logger.warning("could not tell systemd %s: %s", state, exc)
 
 
 def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:

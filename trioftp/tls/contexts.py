@@ -19,6 +19,8 @@ from typing import TypeAlias
 import attrs
 
 __all__ = [
+    "DEFAULT_SSL_OPTIONS",
+    "PYOPENSSL_TLS_SERVER_METHOD",
     "ContextFactory",
     "DataSessionBinding",
     "InsecureProtocol",
@@ -39,6 +41,12 @@ _PYOPENSSL_METHODS: dict[int, str] = {
     7: "TLS",  # TLS_METHOD
     8: "TLS",  # TLS_SERVER_METHOD
 }
+#: pyOpenSSL's ``SSL.TLS_SERVER_METHOD``, the default ``ssl_protocol`` (as
+#: in pyftpdlib), given by value so that pyOpenSSL need not be imported.
+PYOPENSSL_TLS_SERVER_METHOD = 8
+#: The default ``ssl_options``: pyOpenSSL's ``OP_NO_SSLv2 | OP_NO_SSLv3 |
+#: OP_NO_COMPRESSION`` (OpenSSL's bits, the same in the stdlib).
+DEFAULT_SSL_OPTIONS = int(ssl.OP_NO_SSLv2 | ssl.OP_NO_SSLv3 | ssl.OP_NO_COMPRESSION)
 _STDLIB_METHODS: dict[int, str] = {
     int(ssl.PROTOCOL_TLS): "TLS",
     int(ssl.PROTOCOL_TLS_SERVER): "TLS",

@@ -3,9 +3,13 @@
 pyftpdlib programs configure FTPS with a pyOpenSSL context. Such a context
 cannot be turned into a stdlib :class:`ssl.SSLContext` (pyOpenSSL offers no
 way to read its private key back), so trioftp speaks TLS through it directly:
-an ``OpenSSL.SSL.Connection`` with memory BIOs, its records moved over the
-transport stream by this class - the way :class:`trio.SSLStream` drives the
-stdlib's ``SSLObject``.
+an ``OpenSSL.SSL.Connection`` with memory BIOs (its public ``bio_read``,
+``bio_write`` and ``bio_shutdown``), its records moved over the transport
+stream by this class - the way :class:`trio.SSLStream` drives the stdlib's
+``SSLObject``.
+
+pyOpenSSL is an optional dependency (``pip install trioftp[pyopenssl]``):
+this module is imported only when a pyOpenSSL context is actually used.
 """
 
 from __future__ import annotations
@@ -16,16 +20,17 @@ from typing import TypeVar
 
 import trio
 from OpenSSL import SSL
-from OpenSSL._util import lib as _lib
+
+from .records import RECORD_HEADER, TLS_RECORD_TYPES, record_end
 
 __all__ = ["OpenSSLStream"]
 
 T = TypeVar("T")
 
 _CHUNK = 65536
-_RECORD_HEADER = 5
-#: The first byte of every TLS record: change_cipher_spec, alert, handshake, application_data.
-TLS_RECORD_TYPES = frozenset({20, 21, 22, 23})
+#: OpenSSL's name for the server state that sends the Certificate message
+#: (``SSL_state_string_long`` of ``TLS_ST_SW_CERT``), in TLS 1.2 and 1.3 alike.
+_WRITING_CERTIFICATE = b"SSLv3/TLS write certificate"
 
 
 class OpenSSLStream(trio.abc.Stream):
@@ -40,6 +45,9 @@ class OpenSSLStream(trio.abc.Stream):
         self.transport_stream = transport
         self._conn = SSL.Connection(context, None)
         self._conn.set_accept_state()
+        # Replaces, for this connection, an info callback set on the context.
+        self._conn.set_info_callback(self._watch_handshake)
+        self._certificate_sent = False
         self._handshaken = False
         self._send_lock = trio.Lock()
         # TLS 1.3 session tickets, held back until we send something (see _drive).
@@ -94,13 +102,18 @@ class OpenSSLStream(trio.abc.Stream):
     def session_reused(self) -> bool:
         """True if the client resumed an earlier TLS session.
 
-        pyOpenSSL has no public call for this; if its internals ever change,
-        the answer is False, so a binding policy fails closed.
+        pyOpenSSL has no call for ``SSL_session_reused``; what its public API
+        shows is the handshake's states. A full handshake sends the server's
+        certificate, a resumed one does not (with the certificate-based
+        cipher suites FTPS uses), so: resumed = handshake done, no certificate sent.
         """
-        try:
-            return bool(_lib.SSL_session_reused(self._conn._ssl))
-        except AttributeError:
-            return False
+        return self._handshaken and not self._certificate_sent
+
+    def _watch_handshake(self, conn: SSL.Connection, where: int, ret: int) -> None:
+        if where & SSL.SSL_CB_HANDSHAKE_START:
+            self._certificate_sent = False
+        elif where & SSL.SSL_CB_ACCEPT_LOOP and conn.get_state_string() == _WRITING_CERTIFICATE:
+            self._certificate_sent = True
 
     def version(self) -> str:
         """The negotiated protocol version, e.g. ``TLSv1.3``."""
@@ -121,14 +134,14 @@ class OpenSSLStream(trio.abc.Stream):
         await self._flush()
         pending = b""
         while not done:
-            while len(pending) < _RECORD_HEADER or len(pending) < _record_end(pending):
+            while len(pending) < RECORD_HEADER or len(pending) < record_end(pending):
                 data = await self.transport_stream.receive_some(_CHUNK)
                 if not data:
                     raise trio.BrokenResourceError("EOF before the peer's close_notify")
                 pending += data
                 if pending[0] not in TLS_RECORD_TYPES:  # clear text: no close_notify coming
                     return self.transport_stream, pending
-            end = _record_end(pending)
+            end = record_end(pending)
             self._conn.bio_write(pending[:end])
             pending = pending[end:]
             try:
@@ -208,10 +221,3 @@ class OpenSSLStream(trio.abc.Stream):
 
 class _EndOfStream(Exception):
     """The peer ended the TLS stream (close_notify, or EOF of the transport)."""
-
-
-def _record_end(buffer: bytes) -> int:
-    """The end of the first TLS record in *buffer* (header: type, version, length)."""
-    if len(buffer) < _RECORD_HEADER:
-        return _RECORD_HEADER
-    return _RECORD_HEADER + int.from_bytes(buffer[3:5], "big")

@@ -1,24 +1,50 @@
-"""Putting TLS on a stream and taking it off, for stdlib and pyOpenSSL contexts alike."""
+"""Putting TLS on a stream and taking it off, for stdlib and pyOpenSSL contexts alike.
+
+pyOpenSSL is optional: :mod:`.openssl_stream` (which imports it) is loaded
+only when a context that is not a stdlib :class:`ssl.SSLContext` is used.
+"""
 
 from __future__ import annotations
 
 import ssl
-from typing import TypeGuard
+import sys
+from typing import TYPE_CHECKING, TypeAlias, TypeGuard
 
 import trio
 
-from .openssl_stream import TLS_RECORD_TYPES, OpenSSLStream
+from .records import TLS_RECORD_TYPES
+
+if TYPE_CHECKING:
+    from .openssl_stream import OpenSSLStream
 
 __all__ = ["TLSStream", "is_tls", "session_reused", "unwrap", "wrap_server"]
 
-TLSStream = trio.SSLStream[trio.abc.Stream] | OpenSSLStream
+TLSStream: TypeAlias = "trio.SSLStream[trio.abc.Stream] | OpenSSLStream"
+_OPENSSL_STREAM = f"{__package__}.openssl_stream"
 
 
 def wrap_server(transport: trio.abc.Stream, context: object) -> TLSStream:
-    """The server side of TLS over *transport* (no I/O until the handshake)."""
+    """The server side of TLS over *transport* (no I/O until the handshake).
+
+    *context* is a stdlib :class:`ssl.SSLContext` or a pyOpenSSL
+    ``SSL.Context`` (which needs ``trioftp[pyopenssl]``).
+    """
     if isinstance(context, ssl.SSLContext):
         return trio.SSLStream(transport, context, server_side=True, https_compatible=False)
+    try:
+        from .openssl_stream import OpenSSLStream  # noqa: PLC0415 (pyOpenSSL: only when used)
+    except ImportError as exc:
+        raise TypeError(
+            f"ssl_context {context!r} is not an ssl.SSLContext, and pyOpenSSL is not "
+            "installed (pip install trioftp[pyopenssl])"
+        ) from exc
     return OpenSSLStream(transport, context)  # type: ignore[arg-type]
+
+
+def _is_openssl_stream(stream: trio.abc.Stream) -> TypeGuard[OpenSSLStream]:
+    # Without its module loaded, no OpenSSLStream exists.
+    module = sys.modules.get(_OPENSSL_STREAM)
+    return module is not None and isinstance(stream, module.OpenSSLStream)
 
 
 def session_reused(stream: TLSStream) -> bool:
@@ -40,7 +66,7 @@ def session_id(stream: TLSStream) -> bytes | None:
 
 def is_tls(stream: trio.abc.Stream) -> TypeGuard[TLSStream]:
     """True if *stream* is a TLS stream."""
-    return isinstance(stream, (trio.SSLStream, OpenSSLStream))
+    return isinstance(stream, trio.SSLStream) or _is_openssl_stream(stream)
 
 
 async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
@@ -50,7 +76,7 @@ async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
     default (passive) CCC mode - not at all, going on in clear text: then the
     clear text read is handed back as the trailing bytes.
     """
-    if isinstance(stream, OpenSSLStream):
+    if _is_openssl_stream(stream):
         transport, trailing = await stream.unwrap()
         return transport, bytes(trailing)
     watch = _ClearTextWatch(stream.transport_stream)
