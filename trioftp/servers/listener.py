@@ -23,6 +23,7 @@ from typing import Protocol
 
 import trio
 
+from .._eventloop import IOLoop
 from ..log import logger
 from ..protocol.addresses import normalize_ip
 from .bans import BANNED_REPLY, Bans
@@ -61,7 +62,7 @@ class SessionFactory(Protocol):
     tcp_no_delay: bool
 
     def __call__(
-        self, stream: trio.SocketStream, server: object, ioloop: object, /
+        self, stream: trio.SocketStream, server: object, ioloop: IOLoop, /
     ) -> ServerSession: ...
 
 
@@ -69,7 +70,7 @@ class Served(Protocol):
     """What the listener reads of its server, at each new connection."""
 
     handler: SessionFactory
-    ioloop: object
+    ioloop: IOLoop
     max_cons: int
     max_cons_per_ip: int
     #: The ban state (:class:`~trioftp.servers.bans.Bans`), or None.

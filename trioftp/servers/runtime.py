@@ -23,12 +23,13 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import FrameType, TracebackType
 from typing import Any
 
 import trio
 
+from .._eventloop import IOLoop
 from ..limits import Accounts
 from ..log import config_logging, logger, logging_configured
 from ..session.events import Observer, SessionEvents
@@ -78,7 +79,7 @@ class FTPServer:
         self,
         address_or_socket: tuple[str, int] | socket.socket,
         handler: SessionFactory,
-        ioloop: object = None,
+        ioloop: IOLoop | None = None,
         backlog: int = DEFAULT_BACKLOG,
         *,
         runner: Runner | None = None,
@@ -101,7 +102,9 @@ class FTPServer:
         name = self.socket.getsockname()
         self._address = (str(name[0]), int(name[1]))
         self.handler = handler
-        self.ioloop = ioloop
+        #: The :class:`~trioftp.ioloop.IOLoop` this server and its sessions use
+        #: (by default the shared one); it runs while the server serves.
+        self.ioloop = ioloop if ioloop is not None else IOLoop.instance()
         self.backlog = backlog
         #: Where the sessions' blocking work runs: the *runner* given, else
         #: set when serving starts (None until then).
@@ -186,7 +189,7 @@ class FTPServer:
         self._token = trio.lowlevel.current_trio_token()
         self._stopped.clear()
         try:
-            async with trio.open_nursery() as nursery:
+            async with self._hosting_ioloop(), trio.open_nursery() as nursery:
                 self._nursery = nursery
                 with trio.CancelScope() as accepting:
                     self._accepting = accepting
@@ -198,6 +201,17 @@ class FTPServer:
             with trio.CancelScope(shield=True):
                 await listener.aclose()
             self._stopped.set()
+
+    @contextlib.asynccontextmanager
+    async def _hosting_ioloop(self) -> AsyncIterator[None]:
+        """Run the ioloop's calls on this run while serving; be in its socket map meanwhile."""
+        fd = self.socket.fileno()
+        async with self.ioloop.running():
+            self.ioloop.register(fd, self)
+            try:
+                yield
+            finally:
+                self.ioloop.unregister(fd, self)
 
     def serve_forever(
         self,

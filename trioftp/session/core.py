@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import trio
 
+from .._eventloop import IOLoop
 from .._util import call_maybe_async, replaces
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
@@ -29,7 +30,8 @@ from ..protocol.replies import Reply, sanitize
 from . import dispatch
 from .accounting import SessionAccounting
 from .callbacks import SessionCallbacks
-from .control import ControlChannel, ControlClosed, stream_addresses
+from .commandhook import CommandHook
+from .control import ControlChannel, ControlClosed, socket_descriptor, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .logprefix import PrefixValues
@@ -56,7 +58,7 @@ _DEBUG = logger.debug
 _THREADS = ThreadRunner()
 
 
-class Session(SessionSettings, SessionCallbacks, SessionAccounting):
+class Session(SessionSettings, SessionCallbacks, SessionAccounting, CommandHook):
     """One FTP session: its parts, its life, its replies and log lines."""
 
     #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
@@ -68,7 +70,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         self,
         conn: trio.abc.Stream,
         server: Any = None,
-        ioloop: object = None,
+        ioloop: IOLoop | None = None,
         *,
         local_address: tuple[str, int] | None = None,
         remote_address: tuple[str, int] | None = None,
@@ -82,7 +84,8 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         in worker threads (until login chooses the user's runner).
         """
         self.server = server
-        self.ioloop = ioloop
+        #: The :class:`~trioftp.ioloop.IOLoop` (the server's; by default the shared one).
+        self.ioloop = ioloop if ioloop is not None else IOLoop.instance()
         if local_address is None or remote_address is None:
             local, remote = stream_addresses(conn)
             local_address = local_address or local
@@ -182,6 +185,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         Never raises for anything a client can do; a bug is logged with its
         traceback and ends only this session.
         """
+        fd = self._join_socket_map()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -199,8 +203,17 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
             if not isinstance(exc, ControlClosed):
                 self.log_exception("unhandled error; session closed")
         finally:
+            if fd is not None:
+                self.ioloop.unregister(fd, self)
             with trio.CancelScope(shield=True):
                 await self._end_session()
+
+    def _join_socket_map(self) -> int | None:
+        """Enter the ioloop's ``socket_map`` (where pyftpdlib code finds the sessions)."""
+        fd = socket_descriptor(self.control_channel.stream)
+        if fd is not None:
+            self.ioloop.register(fd, self)
+        return fd
 
     async def _serve_commands(self, session_scope: trio.CancelScope) -> None:
         """Greet, then read and run commands until the session ends.
@@ -213,6 +226,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         if self.closing or (
             self.tls_protection is not None and not await self.tls_protection.start_implicit()
         ):
+            await self.control_channel.flush()  # on_connect's reply, before close_when_done
             return
         self.respond(f"220 {self.banner}")
         timeout = self.timeout
@@ -263,6 +277,11 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         self._closing = True
 
     async def _end_session(self) -> None:
+        if not self._closed:  # pyftpdlib calls close() as every session ends
+            try:
+                self.close()
+            except Exception:
+                self.log_exception("close() failed")
         if self._data is not None:
             self._data.close()
         await self.control_channel.aclose()
@@ -275,8 +294,15 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting):
         """True once the session is to end (QUIT, ``close_when_done``, ``close``)."""
         return self._closing
 
+    _closed = False
+
     def close(self) -> None:
-        """Disconnect the client now; queued replies may be lost."""
+        """Disconnect the client now; queued replies may be lost.
+
+        Called once as every session ends, as in pyftpdlib: an override that
+        releases what the handler holds (``call_every`` calls...) runs then.
+        """
+        self._closed = True
         self._closing = True
         self.control_channel.discard()
         if self._nursery is not None:
