@@ -79,7 +79,6 @@ class _Driver:
                     for dispatcher in self._to_start:
                         self.start(dispatcher)
                     self._to_start.clear()
-                    self.adopt_waiting()
                     while True:
                         delay = self.scheduler.poll()
                         deadline = trio.current_time() + delay if delay is not None else math.inf
@@ -91,8 +90,6 @@ class _Driver:
 
     def adopt_waiting(self) -> None:
         """Take over the calls and dispatchers waiting for a loop (in this run's thread)."""
-        if self.nursery is None:
-            return  # run() adopts them when it starts
         calls, their_now, dispatchers = self.ioloop._take_waiting()
         self.scheduler.adopt(calls, their_now)
         for dispatcher in dispatchers:
@@ -289,6 +286,7 @@ class IOLoop:
                 driver = self._drivers[token] = _Driver(self, token)
                 trio.lowlevel.spawn_system_task(driver.run, name=f"{self!r} on this run")
             driver.hosts += 1
+        self._hand_over_waiting()
         try:
             yield
         finally:
