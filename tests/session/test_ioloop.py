@@ -130,7 +130,9 @@ def test_bad_calls_are_refused() -> None:
     loop = IOLoop.factory()
     with pytest.raises(SchedulingError):
         loop.call_later(-1, print)
-    with pytest.raises(ValueError):  # SchedulingError is both, as pyftpdlib asserted
+    with pytest.raises(
+        ValueError, match="not callable"
+    ):  # SchedulingError is both, as pyftpdlib asserted
         loop.call_every(1, "not callable")  # type: ignore[arg-type]
     call = loop.call_later(3, print)
     call.cancel()
@@ -195,7 +197,8 @@ def test_loop_runs_until_the_socket_map_is_empty() -> None:
         loop.call_later(0, chat.close)
         assert loop.loop() is None
         assert loop.socket_map == {}
-        assert chat.socket is not None and chat.socket.fileno() == -1
+        assert chat.socket is not None
+        assert chat.socket.fileno() == -1
     finally:
         ends[1].close()
         loop.close()
@@ -208,7 +211,8 @@ def test_loop_once_returns_the_next_delay() -> None:
     loop.call_later(600, ran.append, 2)
     delay = loop.loop(blocking=False)
     assert ran == [1]
-    assert delay is not None and 590 < delay <= 600
+    assert delay is not None
+    assert 590 < delay <= 600
     loop.close()
     assert loop.sched.next_delay() is None
 
