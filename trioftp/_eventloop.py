@@ -66,6 +66,8 @@ class _Driver:
         self.map_changed = trio.Event()
         self._sleep = trio.CancelScope()
         self._to_start: list[Dispatcher] = []
+        #: Set when the last host left: nothing more is handed to this driver.
+        self.stopped = False
 
     def _wake_for(self, call: CallLater) -> None:
         """A call was added: make sure the poll task is awake by its time."""
@@ -86,10 +88,16 @@ class _Driver:
                             await trio.sleep_forever()
         finally:
             self.nursery = None
+            if self._to_start:  # stopped before it could start them: they wait on
+                with self.ioloop._lock:
+                    self.ioloop._waiting_dispatchers.extend(self._to_start)
+                self._to_start.clear()
             self.done.set()
 
     def adopt_waiting(self) -> None:
         """Take over the calls and dispatchers waiting for a loop (in this run's thread)."""
+        if self.stopped:  # asked from another thread before it stopped: the next host will
+            return
         calls, their_now, dispatchers = self.ioloop._take_waiting()
         self.scheduler.adopt(calls, their_now)
         for dispatcher in dispatchers:
@@ -295,6 +303,7 @@ class IOLoop:
                 last = driver.hosts == 0
                 if last:
                     del self._drivers[token]
+                    driver.stopped = True
             if last:
                 driver.scope.cancel()
                 with trio.CancelScope(shield=True):

@@ -225,3 +225,38 @@ async def test_process_command_can_veto_and_await(
     assert [cmd for cmd, _ in seen] == ["USER", "PASS", "DELE", "RMD", "MKD"]
     assert seen[2][1] == (str(home / "keep.txt"),)  # a path argument arrives as a real path
     await client.aclose()
+
+
+class ThreadRecording(FTPHandler):
+    """At login, schedules a call that records the thread it runs on."""
+
+    runs: ClassVar[list[tuple[int, threading.Thread, threading.Thread]]]
+    done: ClassVar[threading.Semaphore]
+
+    def on_login(self, username: str) -> None:
+        here = threading.current_thread()
+        self.ioloop.call_later(0, self.record, here)
+
+    def record(self, scheduled_in: threading.Thread) -> None:
+        self.runs.append((self.server.address[1], scheduled_in, threading.current_thread()))
+        self.done.release()
+
+
+def test_two_servers_in_two_threads_share_a_loop(home: Path) -> None:
+    loop = IOLoop.factory()
+    handler = make_handler(home, base=ThreadRecording, runs=[], done=threading.Semaphore(0))
+    first = FTPServer(("127.0.0.1", 0), handler, ioloop=loop)
+    second = FTPServer(("127.0.0.1", 0), handler, ioloop=loop)
+    with serve_in_thread(first, home), serve_in_thread(second, home):
+        for server in (first, second):
+            with ftplib.FTP() as ftp:
+                ftp.connect(*server.address, timeout=10)
+                ftp.login(USER, PASSWORD)
+                assert handler.done.acquire(timeout=10)
+        assert {fd for fd in loop.socket_map} >= {first.socket.fileno(), second.socket.fileno()}
+    runs = handler.runs  # type: ignore[attr-defined]
+    assert [port for port, _, _ in runs] == [first.address[1], second.address[1]]
+    # each callback ran on the thread of the server whose session scheduled it
+    assert all(scheduled is ran for _, scheduled, ran in runs)
+    assert runs[0][2] is not runs[1][2]
+    assert loop.socket_map == {}
