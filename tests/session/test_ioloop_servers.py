@@ -37,6 +37,7 @@ def test_socket_map_under_serve_forever_in_a_thread(home: Path) -> None:
     handler = make_handler(home, base=Watched, ended=threading.Semaphore(0))
     loop = IOLoop.factory()
     server = FTPServer(("127.0.0.1", 0), handler, ioloop=loop)
+    assert loop.socket_map == {server.socket.fileno(): server}  # from the start, as in pyftpdlib
     with serve_in_thread(server, home) as running:
         first, second = ftplib.FTP(), ftplib.FTP()
         first.connect(running.host, running.port, timeout=10)

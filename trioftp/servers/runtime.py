@@ -105,6 +105,9 @@ class FTPServer:
         #: The :class:`~trioftp.ioloop.IOLoop` this server and its sessions use
         #: (by default the shared one); it runs while the server serves.
         self.ioloop = ioloop if ioloop is not None else IOLoop.instance()
+        # In the ioloop's socket map, as in pyftpdlib, until it stops serving or is closed.
+        self._map_fd = self.socket.fileno()
+        self.ioloop.register(self._map_fd, self)
         self.backlog = backlog
         #: Where the sessions' blocking work runs: the *runner* given, else
         #: set when serving starts (None until then).
@@ -204,14 +207,13 @@ class FTPServer:
 
     @contextlib.asynccontextmanager
     async def _hosting_ioloop(self) -> AsyncIterator[None]:
-        """Run the ioloop's calls on this run while serving; be in its socket map meanwhile."""
-        fd = self.socket.fileno()
+        """Run the ioloop's calls on this run while serving; leave its socket map after."""
         async with self.ioloop.running():
-            self.ioloop.register(fd, self)
+            self.ioloop.register(self._map_fd, self)
             try:
                 yield
             finally:
-                self.ioloop.unregister(fd, self)
+                self.ioloop.unregister(self._map_fd, self)
 
     def serve_forever(
         self,
@@ -315,6 +317,7 @@ class FTPServer:
         if thread is not None and thread is not threading.current_thread():
             thread.join(10)  # the blocking=False thread: gone once this returns
         self.socket.close()
+        self.ioloop.unregister(self._map_fd, self)
 
     def _stop_accepting(self) -> None:
         if self._accepting is not None:
