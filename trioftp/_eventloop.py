@@ -39,12 +39,12 @@ import trio.testing
 from ._scheduler import CallEvery, CallLater, Scheduler
 from .log import config_logging, logger, logging_configured
 
-__all__ = ["Dispatcher", "IOLoop"]
+__all__ = ["IOLoop", "LoopTask"]
 
 C = TypeVar("C", bound=CallLater)
 
 
-class Dispatcher(Protocol):
+class LoopTask(Protocol):
     """An object the loop runs as a task (``AsyncChat`` and its kinds are)."""
 
     async def run_dispatcher(self) -> None:
@@ -65,7 +65,7 @@ class _Driver:
         self.done = trio.Event()
         self.map_changed = trio.Event()
         self._sleep = trio.CancelScope()
-        self._to_start: list[Dispatcher] = []
+        self._to_start: list[LoopTask] = []
         #: Set when the last host left: nothing more is handed to this driver.
         self.stopped = False
 
@@ -103,7 +103,7 @@ class _Driver:
         for dispatcher in dispatchers:
             self.start(dispatcher)
 
-    def start(self, dispatcher: Dispatcher) -> None:
+    def start(self, dispatcher: LoopTask) -> None:
         """Run *dispatcher* as a task of this run (once the poll task has started)."""
         if self.nursery is None:
             self._to_start.append(dispatcher)
@@ -139,7 +139,7 @@ class IOLoop:
         self.sched = Scheduler(time.monotonic)
         self._lock = threading.RLock()
         self._drivers: dict[trio.lowlevel.TrioToken, _Driver] = {}
-        self._waiting_dispatchers: list[Dispatcher] = []
+        self._waiting_dispatchers: list[LoopTask] = []
         self._owner_runs: dict[Hashable, trio.lowlevel.TrioToken | None] = {}
 
     @classmethod
@@ -247,7 +247,7 @@ class IOLoop:
 
     # --- the loop's tasks
 
-    def spawn(self, dispatcher: Dispatcher) -> None:
+    def spawn(self, dispatcher: LoopTask) -> None:
         """Run *dispatcher* as a task of the loop: now if this run hosts it, else when one does."""
         driver = self._current_driver()
         if driver is not None:
@@ -257,7 +257,7 @@ class IOLoop:
             self._waiting_dispatchers.append(dispatcher)
         self._hand_over_waiting()
 
-    async def _run_dispatcher(self, dispatcher: Dispatcher) -> None:
+    async def _run_dispatcher(self, dispatcher: LoopTask) -> None:
         try:
             await dispatcher.run_dispatcher()
         except trio.Cancelled:
@@ -266,7 +266,7 @@ class IOLoop:
                 self._waiting_dispatchers.append(dispatcher)
             raise
 
-    def _take_waiting(self) -> tuple[list[CallLater], float, list[Dispatcher]]:
+    def _take_waiting(self) -> tuple[list[CallLater], float, list[LoopTask]]:
         with self._lock:
             calls = self.sched.take_all()
             dispatchers, self._waiting_dispatchers = self._waiting_dispatchers, []

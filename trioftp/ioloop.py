@@ -34,9 +34,9 @@ import time
 
 # The names with an underscore are pyftpdlib's private ones, which its own
 # tests (and some programs) reach for.
-from ._asyncchat import ERRNOS_DISCONNECTED as _ERRNOS_DISCONNECTED  # noqa: F401
-from ._asyncchat import ERRNOS_RETRY as _ERRNOS_RETRY  # noqa: F401
 from ._asyncchat import Acceptor, AsyncChat, Connector
+from ._dispatcher import ERRNOS_DISCONNECTED as _ERRNOS_DISCONNECTED  # noqa: F401
+from ._dispatcher import ERRNOS_RETRY as _ERRNOS_RETRY  # noqa: F401
 from ._eventloop import IOLoop
 from ._scheduler import CallEvery as _CallEvery  # noqa: F401
 from ._scheduler import CallLater as _CallLater  # noqa: F401
