@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import trio
 import trio.testing
@@ -44,6 +44,7 @@ __all__ = ["IOLoop", "LoopTask"]
 C = TypeVar("C", bound=CallLater)
 
 
+@runtime_checkable
 class LoopTask(Protocol):
     """An object the loop runs as a task (``AsyncChat`` and its kinds are)."""
 
@@ -235,10 +236,10 @@ class IOLoop:
                 return
             if instance is not None and self.socket_map[fd] is not instance:
                 return  # the descriptor was closed and reused by someone else
-            del self.socket_map[fd]
+            owner = self.socket_map.pop(fd)
             self._owner_runs.pop(fd, None)
-            empty = not self.socket_map
-            drivers = list(self._drivers.values()) if empty else []
+            # loop() waits for the dispatchers to leave (sessions and servers are not its own).
+            drivers = list(self._drivers.values()) if isinstance(owner, LoopTask) else []
         for driver in drivers:
             _call_in_run(driver.token, driver.notify_map_changed)
 
@@ -265,6 +266,8 @@ class IOLoop:
             with self._lock:
                 self._waiting_dispatchers.append(dispatcher)
             raise
+        except Exception as exc:  # a dispatcher's own errors go to its handle_error
+            logger.exception(f"{dispatcher!r} failed: {exc!r}")
 
     def _take_waiting(self) -> tuple[list[CallLater], float, list[LoopTask]]:
         with self._lock:
@@ -315,9 +318,10 @@ class IOLoop:
     def loop(self, timeout: float | None = None, blocking: bool = True) -> float | None:
         """Run the loop in a Trio run of its own (not from inside a Trio run).
 
-        With *blocking*, until the socket map is empty (every dispatcher and
-        session closed), as in pyftpdlib; *timeout* was its poll interval
-        and is not needed. Without, one pass: what is ready runs, for at most
+        With *blocking*, until no dispatcher (``AsyncChat``, ``Acceptor``,
+        ``Connector``) is left in the socket map; *timeout* was pyftpdlib's
+        poll interval and is not needed. Servers are served by their own
+        ``serve_forever()``, not here. Without, one pass: what is ready runs, for at most
         *timeout* seconds (none: only what is ready now), then the calls that
         are due; returns the seconds to the next call (None: no call waits).
         """
@@ -330,17 +334,22 @@ class IOLoop:
             if not logging_configured():
                 config_logging()
         if blocking:
-            trio.run(self._loop_while_sockets)
+            trio.run(self._loop_while_dispatchers)
             return None
         return trio.run(self._loop_once, timeout or 0)
 
-    async def _loop_while_sockets(self) -> None:
+    async def _loop_while_dispatchers(self) -> None:
         async with self.running():
-            while self.socket_map:
-                driver = self._drivers[trio.lowlevel.current_trio_token()]
+            driver = self._drivers[trio.lowlevel.current_trio_token()]
+            while True:
                 changed = driver.map_changed
-                if self.socket_map:
-                    await changed.wait()
+                if not self._has_dispatchers():
+                    return
+                await changed.wait()
+
+    def _has_dispatchers(self) -> bool:
+        with self._lock:
+            return any(isinstance(owner, LoopTask) for owner in self.socket_map.values())
 
     async def _loop_once(self, seconds: float) -> float | None:
         async with self.running():

@@ -12,7 +12,7 @@ of it:
 * ``socket_map`` maps each open socket's descriptor to its owner: the
   listening server, each session's handler, each dispatcher;
 * ``loop(timeout=None, blocking=True)`` runs the loop in a Trio run of its
-  own, until the socket map is empty (without *blocking*: one pass);
+  own, until no dispatcher is left (without *blocking*: one pass);
   ``close()`` closes every owner and cancels every call;
 * :class:`AsyncChat`, :class:`Connector` and :class:`Acceptor` keep
   asyncore/asynchat's API for code that writes its own protocol handlers;

@@ -261,3 +261,14 @@ def test_two_servers_in_two_threads_share_a_loop(home: Path) -> None:
     assert all(scheduled is ran for _, scheduled, ran in runs)
     assert runs[0][2] is not runs[1][2]
     assert loop.socket_map == {}
+
+
+def test_loop_does_not_wait_for_a_server_it_does_not_serve(home: Path) -> None:
+    loop = IOLoop.factory()
+    server = FTPServer(("127.0.0.1", 0), make_handler(home), ioloop=loop)
+    ran: list[bool] = []
+    loop.call_later(0, ran.append, True)
+    assert loop.loop() is None  # no dispatcher: returns at once, as pyftpdlib's with no socket
+    assert ran == []
+    server.close_all()
+    assert loop.socket_map == {}
