@@ -339,6 +339,8 @@ class IOLoop:
         return trio.run(self._loop_once, timeout or 0)
 
     async def _loop_while_dispatchers(self) -> None:
+        if not self._has_dispatchers():
+            return  # as pyftpdlib's loop with no socket: nothing runs
         async with self.running():
             driver = self._drivers[trio.lowlevel.current_trio_token()]
             while True:
