@@ -83,7 +83,7 @@ class _Driver:
                         self.start(dispatcher)
                     self._to_start.clear()
                     while True:
-                        delay = self.scheduler.poll()
+                        delay = self._poll()
                         deadline = trio.current_time() + delay if delay is not None else math.inf
                         with trio.CancelScope(deadline=deadline) as self._sleep:
                             await trio.sleep_forever()
@@ -94,6 +94,15 @@ class _Driver:
                     self.ioloop._waiting_dispatchers.extend(self._to_start)
                 self._to_start.clear()
             self.done.set()
+
+    def _poll(self) -> float | None:
+        try:
+            return self.scheduler.poll()
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Raised in this system task it would crash the whole run: stop
+            # a server with close() or close_all() from a callback instead.
+            logger.error(f"a scheduled call raised {exc!r}; ignored")
+            return 0.0
 
     def adopt_waiting(self) -> None:
         """Take over the calls and dispatchers waiting for a loop (in this run's thread)."""

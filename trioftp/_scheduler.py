@@ -66,7 +66,7 @@ class Scheduler:
                 self._cancellations -= 1
             else:
                 due.append(call)
-        for call in due:
+        for index, call in enumerate(due):
             if call.cancelled:  # cancelled by a call that ran before it
                 continue
             if call._repush:  # reset() since it was scheduled: wait again
@@ -77,6 +77,10 @@ class Scheduler:
                 call.call()
             except Exception as exc:
                 logger.exception(f"scheduled call {call!r} failed: {exc!r}")
+            except BaseException:  # KeyboardInterrupt, SystemExit: the rest runs next time
+                for rest in due[index + 1 :]:
+                    heapq.heappush(tasks, rest)
+                raise
         if self._cancellations > 512 and self._cancellations > len(tasks) >> 1:
             self.reheapify()
         return max(0.0, tasks[0].timeout - now) if tasks else None

@@ -265,3 +265,19 @@ def test_unregister_with_owner_spares_a_reused_descriptor() -> None:
     assert loop.socket_map == {7: new}
     loop.unregister(7)
     assert loop.socket_map == {}
+
+
+async def test_a_call_raising_system_exit_does_not_crash_the_run(
+    loop: IOLoop, clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[str] = []
+
+    def leave() -> None:
+        raise SystemExit(3)
+
+    loop.call_later(1, leave)
+    loop.call_later(1, ran.append, "same time")
+    loop.call_later(2, ran.append, "after")
+    await trio.sleep(3)
+    assert ran == ["same time", "after"]
+    assert "a scheduled call raised SystemExit(3); ignored" in caplog.text
