@@ -31,3 +31,7 @@ class FilesystemError(Exception):
     subclass's) to refuse an operation: the handler sends ``str(exc)`` to the
     client in a ``550`` reply, so it must not reveal server paths.
     """
+
+
+class _RetryError(Exception):
+    """A non-blocking read found nothing to read yet (``AsyncChat.recv``; pyftpdlib's name)."""

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import trio
 
+from .._eventloop import IOLoop
 from ..log import logger
 from ..protocol.addresses import normalize_ip
 from ..protocol.proxyheader import ProxyHeader, ProxyHeaderError, ProxySource, TrustedProxies
@@ -72,7 +73,7 @@ class SessionFactory(Protocol):
         self,
         stream: trio.SocketStream,
         server: object,
-        ioloop: object,
+        ioloop: IOLoop,
         /,
         *,
         remote_address: tuple[str, int] | None = None,
@@ -83,7 +84,7 @@ class Served(Protocol):
     """What the listener reads of its server, at each new connection."""
 
     handler: SessionFactory
-    ioloop: object
+    ioloop: IOLoop
     max_cons: int
     max_cons_per_ip: int
     #: The ban state (:class:`~trioftp.servers.bans.Bans`), or None.

@@ -23,13 +23,14 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
 import trio
 
 from .. import systemd
+from .._eventloop import IOLoop
 from ..limits import Accounts
 from ..log import config_logging, logger, logging_configured
 from ..protocol.proxyheader import ProxySource
@@ -91,7 +92,7 @@ class FTPServer:
         self,
         address_or_socket: tuple[str, int] | socket.socket,
         handler: SessionFactory,
-        ioloop: object = None,
+        ioloop: IOLoop | None = None,
         backlog: int = DEFAULT_BACKLOG,
         *,
         runner: Runner | None = None,
@@ -114,7 +115,12 @@ class FTPServer:
         name = self.socket.getsockname()
         self._address = (str(name[0]), int(name[1]))
         self.handler = handler
-        self.ioloop = ioloop
+        #: The :class:`~trioftp.ioloop.IOLoop` this server and its sessions use
+        #: (by default the shared one); it runs while the server serves.
+        self.ioloop = ioloop if ioloop is not None else IOLoop.instance()
+        # In the ioloop's socket map, as in pyftpdlib, until it stops serving or is closed.
+        self._map_fd = self.socket.fileno()
+        self.ioloop.register(self._map_fd, self)
         self.backlog = backlog
         #: Where the sessions' blocking work runs: the *runner* given, else
         #: set when serving starts (None until then).
@@ -217,7 +223,7 @@ class FTPServer:
         self._token = trio.lowlevel.current_trio_token()
         self._stopped.clear()
         try:
-            async with trio.open_nursery() as nursery:
+            async with self._hosting_ioloop(), trio.open_nursery() as nursery:
                 self._nursery = nursery
                 with trio.CancelScope() as accepting:
                     self._accepting = accepting
@@ -229,6 +235,16 @@ class FTPServer:
             with trio.CancelScope(shield=True):
                 await listener.aclose()
             self._stopped.set()
+
+    @contextlib.asynccontextmanager
+    async def _hosting_ioloop(self) -> AsyncIterator[None]:
+        """Run the ioloop's calls on this run while serving; leave its socket map after."""
+        async with self.ioloop.running():
+            self.ioloop.register(self._map_fd, self)
+            try:
+                yield
+            finally:
+                self.ioloop.unregister(self._map_fd, self)
 
     def serve_forever(
         self,
@@ -375,6 +391,7 @@ class FTPServer:
         if thread is not None and thread is not threading.current_thread():
             thread.join(10)  # the blocking=False thread: gone once this returns
         self.socket.close()
+        self.ioloop.unregister(self._map_fd, self)
 
     def _stop_accepting(self) -> None:
         if self._accepting is not None:

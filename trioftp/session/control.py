@@ -18,7 +18,7 @@ import trio
 from ..protocol.framing import LineFramer, LineTooLong
 from ..protocol.replies import Reply
 
-__all__ = ["ControlChannel", "ControlClosed", "Line", "stream_addresses"]
+__all__ = ["ControlChannel", "ControlClosed", "Line", "socket_descriptor", "stream_addresses"]
 
 # Bytes asked of the socket per read: enough for many pipelined commands.
 _RECEIVE_SIZE = 8192
@@ -199,3 +199,14 @@ def stream_addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[st
     except OSError:
         remote = ("0.0.0.0", 0)
     return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
+
+
+def socket_descriptor(stream: trio.abc.Stream) -> int | None:
+    """The file descriptor of the socket under *stream* (None: no socket, or closed)."""
+    inner: object = stream
+    while not isinstance(inner, trio.SocketStream):
+        inner = getattr(inner, "transport_stream", None)
+        if inner is None:
+            return None
+    fd = inner.socket.fileno()
+    return fd if fd >= 0 else None

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import trio
 
+from .._eventloop import IOLoop
 from .._util import call_maybe_async, replaces
 from ..auditevent import host_port
 from ..filesystems import AbstractedFS, FilesystemError
@@ -31,7 +32,8 @@ from . import dispatch
 from .accounting import SessionAccounting
 from .auditlog import AuditLog, new_session_number
 from .callbacks import SessionCallbacks
-from .control import ControlChannel, ControlClosed, stream_addresses
+from .commandhook import CommandHook
+from .control import ControlChannel, ControlClosed, socket_descriptor, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
 from .logprefix import PrefixValues
@@ -59,7 +61,7 @@ _DEBUG = logger.debug
 _THREADS = ThreadRunner()
 
 
-class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
+class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog, CommandHook):
     """One FTP session: its parts, its life, its replies and log lines."""
 
     #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
@@ -71,7 +73,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         self,
         conn: trio.abc.Stream,
         server: Any = None,
-        ioloop: object = None,
+        ioloop: IOLoop | None = None,
         *,
         local_address: tuple[str, int] | None = None,
         remote_address: tuple[str, int] | None = None,
@@ -85,7 +87,8 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         in worker threads (until login chooses the user's runner).
         """
         self.server = server
-        self.ioloop = ioloop
+        #: The :class:`~trioftp.ioloop.IOLoop` (the server's; by default the shared one).
+        self.ioloop = ioloop if ioloop is not None else IOLoop.instance()
         if local_address is None or remote_address is None:
             local, remote = stream_addresses(conn)
             local_address = local_address or local
@@ -201,6 +204,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         Never raises for anything a client can do; a bug is logged with its
         traceback and ends only this session.
         """
+        fd = self._join_socket_map()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -218,8 +222,17 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
             if not isinstance(exc, ControlClosed):
                 self.log_exception("unhandled error; session closed")
         finally:
+            if fd is not None:
+                self.ioloop.unregister(fd, self)
             with trio.CancelScope(shield=True):
                 await self._end_session()
+
+    def _join_socket_map(self) -> int | None:
+        """Enter the ioloop's ``socket_map`` (where pyftpdlib code finds the sessions)."""
+        fd = socket_descriptor(self.control_channel.stream)
+        if fd is not None:
+            self.ioloop.register(fd, self)
+        return fd
 
     async def _serve_commands(self, session_scope: trio.CancelScope) -> None:
         """Greet, then read and run commands until the session ends.
@@ -232,6 +245,7 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         if self.closing or (
             self.tls_protection is not None and not await self.tls_protection.start_implicit()
         ):
+            await self.control_channel.flush()  # on_connect's reply, before close_when_done
             return
         self.respond(f"220 {self.banner}")
         timeout = self.timeout
@@ -282,6 +296,11 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         self._closing = True
 
     async def _end_session(self) -> None:
+        if not self._closed:  # pyftpdlib calls close() as every session ends
+            try:
+                self.close()
+            except Exception:
+                self.log_exception("close() failed")
         if self._data is not None:
             self._data.close()
         await self.control_channel.aclose()
@@ -296,8 +315,15 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog):
         """True once the session is to end (QUIT, ``close_when_done``, ``close``)."""
         return self._closing
 
+    _closed = False
+
     def close(self) -> None:
-        """Disconnect the client now; queued replies may be lost."""
+        """Disconnect the client now; queued replies may be lost.
+
+        Called once as every session ends, as in pyftpdlib: an override that
+        releases what the handler holds (``call_every`` calls...) runs then.
+        """
+        self._closed = True
         self._closing = True
         self.control_channel.discard()
         if self._nursery is not None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from ..authorizers import Authorizer
 from ..filesystems import AbstractedFS, FilesystemError
@@ -31,6 +31,7 @@ from ..protocol.commands import (
 )
 from ..protocol.framing import LineTooLong
 from ..protocol.replies import sanitize
+from .commandhook import run_through_hook
 from .commands import STOCK_METHODS
 from .control import ControlChannel, ControlClosed, Line
 from .errors import LOCAL_ERROR, os_error_reply
@@ -54,6 +55,8 @@ class DispatchContext(EventSource, Protocol):
     control_channel: ControlChannel
     session_events: SessionEvents
     tls_protection: TLSProtection | None
+    process_command_replaced: ClassVar[bool]
+    _started_command: Awaitable[object] | None
 
     @property
     def file_transfers_done(self) -> int: ...
@@ -70,6 +73,7 @@ class DispatchContext(EventSource, Protocol):
     def log_exception(self, msg: str) -> None: ...
     def logline(self, msg: str) -> None: ...
     def close(self) -> None: ...
+    def process_command(self, cmd: str, *args: Any, **kwargs: Any) -> object: ...
 
 
 async def handle_line(session: DispatchContext, raw: Line) -> None:
@@ -120,9 +124,12 @@ async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) ->
             return None
         method, args, kwargs, unchecked, path = call
         if unchecked is None or await _path_allowed(session, unchecked, spec):
-            result = method(*args, **kwargs)  # a plain method or async def
-            if inspect.isawaitable(result):
-                await result
+            if session.process_command_replaced:
+                await run_through_hook(session, spec.name, *args, **kwargs)
+            else:
+                result = method(*args, **kwargs)  # a plain method or async def
+                if inspect.isawaitable(result):
+                    await result
     except (OSError, FilesystemError) as exc:
         session.respond(os_error_reply(exc))
     except ControlClosed:
