@@ -28,8 +28,10 @@ from ..protocol.addresses import normalize_ip
 
 __all__ = [
     "Listener",
+    "LiveSessions",
     "ServerSession",
     "SessionFactory",
+    "Stoppable",
     "listening_socket",
     "set_control_options",
 ]
@@ -42,7 +44,18 @@ _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _OPTIONS_INHERITED = sys.platform == "linux"
 
 
-class ServerSession(Protocol):
+class Stoppable(Protocol):
+    """A running session as the server stops it."""
+
+    def shut_down(self) -> None:
+        """End the session soon (``426`` for a transfer, ``421``, disconnect).
+
+        Called in the server's event loop; must not block.
+        """
+        ...
+
+
+class ServerSession(Stoppable, Protocol):
     """One control connection's session, as the listener runs it."""
 
     async def handle_session(self) -> None:
@@ -71,6 +84,13 @@ class Served(Protocol):
     ioloop: object
     max_cons: int
     max_cons_per_ip: int
+
+    async def serve_connection(self, stream: trio.SocketStream, live: LiveSessions) -> None:
+        """Run the admitted connection's session to its end (in this task, a thread, a process).
+
+        The session is in *live* while it runs, so the server can stop it.
+        """
+        ...
 
 
 def listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
@@ -117,7 +137,11 @@ class Listener:
         self.server = server
         #: The IP address of every open session (one entry per session).
         self.ip_map: list[str] = []
+        #: The sessions running now, as the server stops them.
+        self.live = LiveSessions()
         self._per_ip: Counter[str] = Counter()
+        self._idle = trio.Event()
+        self._idle.set()
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         """Accept connections forever, starting each one's session in *nursery*."""
@@ -148,14 +172,15 @@ class Listener:
             return
         self.ip_map.append(ip)
         self._per_ip[ip] += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
         try:
             server = self.server
             if not _OPTIONS_INHERITED:
                 set_control_options(stream)
             if not server.handler.tcp_no_delay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-            session = server.handler(stream, server, server.ioloop)
-            await session.handle_session()
+            await server.serve_connection(stream, self.live)
         except Exception:
             logger.exception("session from %s failed to start", ip)
             await stream.aclose()
@@ -164,6 +189,16 @@ class Listener:
             self._per_ip[ip] -= 1
             if not self._per_ip[ip]:
                 del self._per_ip[ip]
+            if not self.ip_map:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no session is open."""
+        await self._idle.wait()
+
+    def shut_down_sessions(self) -> None:
+        """Tell every open session, and any starting later, to end."""
+        self.live.shut_down_all()
 
     def refusal(self, ip: str) -> str | None:
         """The ``421`` reply refusing a new connection from *ip*, or None to admit it."""
@@ -180,3 +215,30 @@ async def _refuse(stream: trio.SocketStream, reply: str) -> None:
         with contextlib.suppress(trio.BrokenResourceError, OSError):
             await stream.send_all(reply.encode())
     await stream.aclose()
+
+
+class LiveSessions:
+    """The sessions running now; once the server stops, a new one is stopped at once."""
+
+    def __init__(self) -> None:
+        self._sessions: set[Stoppable] = set()
+        self._stopping = False
+
+    def add(self, session: Stoppable) -> None:
+        """*session* runs from now on (call in the server's event loop)."""
+        self._sessions.add(session)
+        if self._stopping:
+            session.shut_down()
+
+    def discard(self, session: Stoppable) -> None:
+        """*session* has ended."""
+        self._sessions.discard(session)
+
+    def shut_down_all(self) -> None:
+        """Tell every session to end (``426`` for a transfer, ``421``, disconnect)."""
+        self._stopping = True
+        for session in list(self._sessions):
+            session.shut_down()
+
+    def __len__(self) -> int:
+        return len(self._sessions)

@@ -51,7 +51,7 @@ def run_workers(
         for _ in range(count):
             pid = os.fork()
             if pid == 0:  # the worker
-                signal.signal(signal.SIGTERM, _interrupt)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # serve() stops cleanly on it
                 status = 0
                 try:
                     serve()

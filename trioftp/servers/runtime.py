@@ -19,6 +19,7 @@ work. Accepting and admitting connections is :mod:`.listener`'s job.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -30,9 +31,15 @@ from typing import Any
 import trio
 
 from ..log import config_logging, logger, logging_configured
-from ..session.events import Observer, SessionEvents
+from ..session.events import HOOK_GRACE_PERIOD, Observer, SessionEvents
 from ..session.runner import Runner, ThreadRunner
-from .listener import Listener, SessionFactory, listening_socket, set_control_options
+from .listener import (
+    Listener,
+    LiveSessions,
+    SessionFactory,
+    listening_socket,
+    set_control_options,
+)
 from .prefork import run_workers
 from .statistics import ServerCounters, ServerStatistics
 
@@ -63,6 +70,12 @@ class FTPServer:
     #: trioftp: worker threads for blocking calls, shared by all sessions of
     #: this server (used when no *runner* is given).
     max_worker_threads: int = 40
+    #: trioftp: after :meth:`close`, seconds the sessions may go on before
+    #: they are stopped as by :meth:`close_all` (None: as long as they like).
+    close_grace_period: float | None = 60.0
+    #: trioftp: seconds stopped sessions get to answer (``426``, ``421``) and
+    #: run their callbacks before they are cancelled.
+    shutdown_timeout: float = 5.0
 
     def __init__(
         self,
@@ -101,6 +114,10 @@ class FTPServer:
         self.session_events = SessionEvents(self._observers)
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
+        #: When open sessions are stopped once accepting has ended (close()/close_all()).
+        self._sessions_deadline = math.inf
+        self._grace: trio.CancelScope | None = None
+        self._interrupted = False
         self._token: trio.lowlevel.TrioToken | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -158,7 +175,7 @@ class FTPServer:
         """
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
         if self._given_runner is None:
-            self.runner = ThreadRunner(self.max_worker_threads)
+            self.runner = self.default_runner()
         self._token = trio.lowlevel.current_trio_token()
         self._stopped.clear()
         try:
@@ -169,11 +186,37 @@ class FTPServer:
                     self._serving.set()
                     task_status.started(self.address)
                     await self._listener.accept_loop(listener, nursery)
+                await self._end_sessions()
+                nursery.cancel_scope.cancel()
         finally:
-            self._nursery = self._accepting = None
+            self._nursery = self._accepting = self._grace = None
             with trio.CancelScope(shield=True):
                 await listener.aclose()
             self._stopped.set()
+
+    def default_runner(self) -> Runner:
+        """The runner of a run when none was given: worker threads (:attr:`max_worker_threads`)."""
+        return ThreadRunner(self.max_worker_threads)
+
+    async def serve_connection(self, stream: trio.SocketStream, live: LiveSessions) -> None:
+        """Run an admitted connection's session in this task (the async model)."""
+        session = self.handler(stream, self, self.ioloop)
+        live.add(session)
+        try:
+            await session.handle_session()
+        finally:
+            live.discard(session)
+
+    async def _end_sessions(self) -> None:
+        """Accepting has ended: wait for the sessions, then stop them, then cancel them."""
+        listener = self._listener
+        with trio.CancelScope(deadline=self._sessions_deadline) as grace:
+            self._grace = grace
+            await listener.wait_idle()
+        self._grace = None
+        listener.shut_down_sessions()
+        with trio.move_on_after(self.shutdown_timeout):
+            await listener.wait_idle()
 
     def serve_forever(
         self,
@@ -182,23 +225,31 @@ class FTPServer:
         handle_exit: bool = True,
         worker_processes: int = 1,
     ) -> None:
-        """Run the server until it is closed, or until Ctrl-C with *handle_exit*.
+        """Run the server until it is closed, or until a signal with *handle_exit*.
 
-        *handle_exit* turns ``KeyboardInterrupt`` and ``SystemExit`` (Ctrl-C,
-        or raised by the program's own SIGTERM handler) into a clean stop.
-        With ``blocking=False`` the server runs in a background thread and
-        this call returns as soon as it serves (pyftpdlib would poll once);
-        later calls do nothing. *timeout* is accepted for compatibility: Trio needs no poll
-        timeout. *worker_processes* other than 1 pre-forks that many
-        processes (``None`` or <= 0: one per CPU), each serving the shared
-        listening socket with its own event loop.
+        *handle_exit* makes SIGINT (Ctrl-C) and SIGTERM, and a
+        ``KeyboardInterrupt`` or ``SystemExit`` raised by the program's own
+        signal handler, stop the server cleanly (as :meth:`close_all`), with a
+        start and a stop log line; with ``False`` they reach the caller.
+
+        ``blocking=False`` is for a program that runs its own loop and calls
+        this again and again (as pyftpdlib's test harness does): the first
+        call starts the server in a background thread (its own Trio run);
+        each call then waits at most *timeout* seconds (not at all if None)
+        and returns early once the server has stopped. Stop it with
+        :meth:`close_all` from any thread. With ``blocking=True`` *timeout*
+        is accepted for compatibility: Trio needs no poll timeout.
+
+        *worker_processes* other than 1 pre-forks that many processes
+        (``None`` or <= 0: one per CPU), each serving the shared listening
+        socket with its own event loop (see :mod:`.prefork`).
         """
         if not blocking:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve_in_background, daemon=True)
-                self._thread.start()
-                # Return once close()/close_all() can reach the loop.
-                self._serving.wait()
+            if worker_processes != 1:
+                raise ValueError("'worker_processes' and 'blocking' are mutually exclusive")
+            self._start_in_background()
+            if timeout:
+                self._stopped.wait(timeout)
             return
         if handle_exit and not logging_configured():
             config_logging()
@@ -212,7 +263,12 @@ class FTPServer:
             try:
                 # KeyboardInterrupt only at a checkpoint of the main task: raised
                 # anywhere else it would cut a session's cleanup short.
-                trio.run(self._serve_until_signal, restrict_keyboard_interrupt_to_checkpoints=True)
+                # Asked before trio.run, which installs its own SIGINT handler.
+                trio.run(
+                    self._serve_until_signal,
+                    exit_signals(handle_exit),
+                    restrict_keyboard_interrupt_to_checkpoints=True,
+                )
             except BaseExceptionGroup as group:
                 raise _interrupt_in(group) from None
             if self._exit is not None:
@@ -220,43 +276,68 @@ class FTPServer:
         except (KeyboardInterrupt, SystemExit):
             if not handle_exit:
                 raise
-            logger.info("received interrupt signal")
+            if not self._interrupted:
+                logger.info("received interrupt signal")
         finally:
             self._exit = None
+            self._interrupted = False
             self.socket.close()
             if handle_exit:
                 logger.info(">>> FTP server stopped <<<")
 
+    def _start_in_background(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve_in_background, name="trioftp-server", daemon=True
+            )
+            self._thread.start()
+            # Return once close()/close_all() can reach the loop.
+            self._serving.wait()
+
     def _serve_in_background(self) -> None:
         try:
             self.serve_forever(handle_exit=False)
+        except BaseException:
+            logger.exception("the server stopped on an error")
         finally:
             self._serving.set()
+            self._stopped.set()
 
-    async def _serve_until_signal(self) -> None:
-        """Serve; deliver signals the program handles in Python at a safe point."""
+    async def _serve_until_signal(self, stopping: set[signal.Signals]) -> None:
+        """Serve; stop cleanly on the exit signals; deliver the program's own handlers safely."""
         custom = {
             signum: handler
             for signum in (signal.SIGTERM, signal.SIGHUP)
             if callable(handler := signal.getsignal(signum))
             and threading.current_thread() is threading.main_thread()
         }
+        stopping -= set(custom)
         async with trio.open_nursery() as nursery:
             if custom:
-                nursery.start_soon(self._relay_signals, custom, nursery.cancel_scope)
+                nursery.start_soon(self._relay_signals, custom)
+            if stopping:
+                nursery.start_soon(self._stop_on_signals, stopping)
             await self.serve()
             nursery.cancel_scope.cancel()
 
-    async def _relay_signals(
-        self, handlers: dict[signal.Signals, _SignalHandler], scope: trio.CancelScope
-    ) -> None:
+    async def _stop_on_signals(self, signals: set[signal.Signals]) -> None:
+        with trio.open_signal_receiver(*signals) as received:
+            async for _ in received:
+                if self._interrupted:  # a second one: don't wait for the sessions
+                    self._cancel_everything()
+                    continue
+                self._interrupted = True
+                logger.info("received interrupt signal")
+                self._close_all_in_loop()
+
+    async def _relay_signals(self, handlers: dict[signal.Signals, _SignalHandler]) -> None:
         with trio.open_signal_receiver(*handlers) as signals:
             async for signum in signals:
                 try:
                     handlers[signal.Signals(signum)](signum, None)
                 except BaseException as exc:  # KeyboardInterrupt, SystemExit, ...
                     self._exit = exc
-                    scope.cancel()
+                    self._close_all_in_loop()
                     return
 
     def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
@@ -265,18 +346,44 @@ class FTPServer:
     # --- stopping
 
     def close(self) -> None:
-        """Stop accepting; the server stops once the last session has ended."""
-        self._in_loop(self._stop_accepting)
+        """Stop accepting; the server stops once the last session has ended.
+
+        Sessions still open after :attr:`close_grace_period` are stopped as
+        by :meth:`close_all`. Callable from any thread.
+        """
+        self._in_loop(self._close_in_loop)
 
     def close_all(self) -> None:
-        """Disconnect every client, stop the server, and wait until it has stopped."""
-        self._in_loop(self._cancel_all)
+        """Stop accepting, end every session, and wait until the server has stopped.
+
+        Each session ends cleanly: a transfer in flight with ``426`` (its
+        file closed, ``on_incomplete_file_*`` called), then ``421``; what
+        is left after :attr:`shutdown_timeout` is cancelled. Callable from
+        any thread, and from a signal handler.
+        """
+        self._in_loop(self._close_all_in_loop)
         if self._token is not None and not self._in_trio_thread():
-            self._stopped.wait(10)
+            self._stopped.wait(self.shutdown_timeout + HOOK_GRACE_PERIOD + 5)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(10)  # the blocking=False thread: gone once this returns
         self.socket.close()
+
+    def _close_in_loop(self) -> None:
+        grace = self.close_grace_period
+        if grace is None or self._nursery is None:  # (not serving: no clock to read)
+            self._stop_sessions_at(math.inf)
+        else:
+            self._stop_sessions_at(trio.current_time() + grace)
+
+    def _close_all_in_loop(self) -> None:
+        self._stop_sessions_at(-math.inf)
+
+    def _stop_sessions_at(self, deadline: float) -> None:
+        self._sessions_deadline = min(self._sessions_deadline, deadline)
+        if self._grace is not None:
+            self._grace.deadline = self._sessions_deadline
+        self._stop_accepting()
 
     def _stop_accepting(self) -> None:
         if self._accepting is not None:
@@ -287,7 +394,7 @@ class FTPServer:
         elif self._nursery is None:
             self.socket.close()
 
-    def _cancel_all(self) -> None:
+    def _cancel_everything(self) -> None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -315,6 +422,21 @@ class FTPServer:
         tb: TracebackType | None,
     ) -> None:
         self.close_all()
+
+
+def exit_signals(handle_exit: bool) -> set[signal.Signals]:
+    """The signals that stop the server cleanly: SIGINT and SIGTERM with *handle_exit*.
+
+    Only in the main thread (where Python delivers signals), and only those
+    the program left to their default (an ignored SIGINT stays ignored; a
+    program's own handler is called instead, see ``_relay_signals``).
+    """
+    if not handle_exit or threading.current_thread() is not threading.main_thread():
+        return set()
+    defaults = (signal.SIG_DFL, signal.default_int_handler)
+    return {
+        signum for signum in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(signum) in defaults
+    }
 
 
 def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
