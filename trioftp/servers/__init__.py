@@ -6,10 +6,24 @@
   per-connection task, and the :class:`~.listener.SessionFactory` protocol
   through which servers see handlers;
 * :mod:`.prefork` - several worker processes on one listening socket;
+* :mod:`.threaded` - :class:`ThreadedFTPServer`, a thread per session;
+* :mod:`.multiproc` - :class:`MultiprocessFTPServer`, a process per session
+  (with :mod:`.handover`, which rebuilds the handler class in the child);
 * :mod:`.statistics` - :class:`ServerStatistics`, counted from the sessions' events.
 """
 
+from .handover import HandlerNotPortable
+from .multiproc import MultiprocessFTPServer
 from .runtime import DEFAULT_BACKLOG, FTPServer, serve
 from .statistics import ServerStatistics
+from .threaded import ThreadedFTPServer
 
-__all__ = ["DEFAULT_BACKLOG", "FTPServer", "ServerStatistics", "serve"]
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "FTPServer",
+    "HandlerNotPortable",
+    "MultiprocessFTPServer",
+    "ServerStatistics",
+    "ThreadedFTPServer",
+    "serve",
+]
