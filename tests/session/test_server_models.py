@@ -1,0 +1,349 @@
+"""The concurrency models (async, a thread per session, a process per session) and stopping.
+
+Each model serves concurrent clients, admits by ``max_cons`` and
+``max_cons_per_ip`` and runs under pyftpdlib's ``serve_forever(blocking=False)``
+loop; in the thread and process models a blocking handler stalls only its
+own session, and in the process model a crashing one ends only its own.
+Stopping (``close()``'s grace period, ``close_all()`` under load) is checked
+on the async model in the test's Trio run, on a MockClock where time matters.
+
+Handler classes live at module level: the process model imports them in
+its children (``make_handler`` adds the settings, which travel with them).
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import trio
+import trio.testing
+
+from trioftp.handlers import FTPHandler
+from trioftp.servers import (
+    FTPServer,
+    HandlerNotPortable,
+    MultiprocessFTPServer,
+    ThreadedFTPServer,
+)
+from trioftp.session.runner import InlineRunner
+
+from ..support.ftpclient import FTPClient
+from ..support.interop import assert_shut_down, download
+from ..support.servers import PASSWORD, USER, make_handler
+
+MODELS = [FTPServer, ThreadedFTPServer, MultiprocessFTPServer]
+SPAWNING = [ThreadedFTPServer, MultiprocessFTPServer]
+NOOP_OK = "200 I successfully did nothing."
+SHUTTING_DOWN = "421 Server is shutting down."
+WAIT = 10.0
+
+
+# --- handlers (module level: the process model imports them in its children)
+
+
+class SlowLogin(FTPHandler):
+    """``on_login`` of anonymous blocks (sleeping) until the test creates the file ``release``."""
+
+    markers = ""
+
+    def on_login(self, username: str) -> None:
+        if username != "anonymous":
+            return
+        markers = Path(self.markers)
+        (markers / "entered").touch()
+        deadline = time.monotonic() + WAIT
+        while not (markers / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+class Crashing(FTPHandler):
+    """``SITE CRASH`` ends the process serving the session."""
+
+    proto_cmds: ClassVar[dict[str, dict[str, object]]] = {
+        **FTPHandler.proto_cmds,
+        "SITE CRASH": {"perm": None, "auth": True, "arg": None, "help": "Syntax: SITE CRASH"},
+    }
+
+    def ftp_SITE_CRASH(self, line: str) -> None:
+        os._exit(3)
+
+
+class Recording(FTPHandler):
+    """Records the transfer callbacks in ``calls`` (a list given per test)."""
+
+    calls: ClassVar[list[tuple[str, str]]] = []
+
+    def on_file_sent(self, file: str) -> None:
+        self.calls.append(("sent", file))
+
+    def on_file_received(self, file: str) -> None:
+        self.calls.append(("received", file))
+
+    def on_incomplete_file_sent(self, file: str) -> None:
+        self.calls.append(("incomplete sent", file))
+
+    def on_incomplete_file_received(self, file: str) -> None:
+        self.calls.append(("incomplete received", file))
+
+
+# --- helpers
+
+
+@pytest.fixture
+def started() -> Iterator[list[FTPServer]]:
+    servers: list[FTPServer] = []
+    yield servers
+    for server in servers:
+        server.close_all()
+
+
+def start(
+    model: type[FTPServer], handler: type[FTPHandler], registry: list[FTPServer], **settings: Any
+) -> FTPServer:
+    """*model* on a free loopback port, serving in a background thread."""
+    server = model(("127.0.0.1", 0), handler)
+    for name, value in settings.items():
+        setattr(server, name, value)
+    registry.append(server)
+    server.serve_forever(blocking=False)
+    return server
+
+
+def ftp_login(server: FTPServer, source: str | None = None) -> ftplib.FTP:
+    ftp = ftplib.FTP(timeout=WAIT, source_address=(source, 0) if source else None)
+    ftp.connect(*server.address)
+    ftp.login(USER, PASSWORD)
+    return ftp
+
+
+def wait_for(condition: Any, what: str) -> None:
+    """Poll *condition* until true (the server's other thread or process sets it)."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def refused_reply(server: FTPServer, source: str | None = None) -> str:
+    """Connect and read the server's first reply line; check it hangs up after it."""
+    sock = socket.create_connection(
+        server.address, timeout=WAIT, source_address=(source, 0) if source else None
+    )
+    with sock, sock.makefile("rb") as lines:
+        reply = lines.readline().decode().rstrip("\r\n")
+        assert lines.readline() == b""
+    return reply
+
+
+# --- every model
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_model_serves_concurrent_clients(
+    model: type[FTPServer], home: Path, started: list[FTPServer]
+) -> None:
+    (home / "shared.txt").write_bytes(b"for everyone\n")
+    server = start(model, make_handler(home), started)
+    clients = [ftp_login(server) for _ in range(3)]
+    for number, ftp in enumerate(clients):  # all three sessions open at once
+        ftp.storbinary(f"STOR up{number}.bin", io.BytesIO(bytes([number]) * 100_000))
+    for number, ftp in enumerate(clients):
+        assert download(ftp, "shared.txt") == b"for everyone\n"
+        assert download(ftp, f"up{number}.bin") == bytes([number]) * 100_000
+        assert sorted(ftp.nlst()) == ["shared.txt", "up0.bin", "up1.bin", "up2.bin"]
+    assert server.ip_map == ["127.0.0.1"] * 3
+    for ftp in clients:
+        assert ftp.quit() == "221 Goodbye."
+    wait_for(lambda: not server.ip_map, "the sessions to end")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_max_cons_counts_sessions(
+    model: type[FTPServer], home: Path, started: list[FTPServer]
+) -> None:
+    server = start(model, make_handler(home), started, max_cons=2)
+    first, second = ftp_login(server), ftp_login(server)
+    assert refused_reply(server) == "421 Too many connections. Service temporarily unavailable."
+    assert second.voidcmd("NOOP") == NOOP_OK  # the open sessions keep working
+    assert first.quit() == "221 Goodbye."
+    wait_for(lambda: len(server.ip_map) == 1, "the slot to free")
+    third = ftp_login(server)
+    assert third.voidcmd("NOOP") == NOOP_OK
+    assert refused_reply(server) == "421 Too many connections. Service temporarily unavailable."
+    second.close()
+    third.close()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_max_cons_per_ip_counts_sessions(
+    model: type[FTPServer], home: Path, started: list[FTPServer]
+) -> None:
+    server = start(model, make_handler(home), started, max_cons_per_ip=1)
+    first = ftp_login(server)
+    assert refused_reply(server) == "421 Too many connections from the same IP address."
+    other_ip = ftp_login(server, source="127.0.0.2")  # all of 127/8 is loopback
+    assert other_ip.voidcmd("NOOP") == NOOP_OK
+    assert first.voidcmd("NOOP") == NOOP_OK
+    first.close()
+    other_ip.close()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pyftpdlib_style_non_blocking_loop_then_close_all_from_another_thread(
+    model: type[FTPServer], home: Path
+) -> None:
+    (home / "a.txt").write_bytes(b"served\n")
+    server = model(("127.0.0.1", 0), make_handler(home))
+    stop, stopped = threading.Event(), threading.Event()
+    before = set(threading.enumerate())
+
+    def loop() -> None:  # what pyftpdlib's test harness (FtpdThreadWrapper) does
+        try:
+            while not stop.is_set():
+                server.serve_forever(timeout=0.001, blocking=False)
+        finally:
+            stopped.set()
+
+    looping = threading.Thread(target=loop)
+    looping.start()
+    ftp = ftp_login(server)
+    assert download(ftp, "a.txt") == b"served\n"
+    stop.set()
+    assert stopped.wait(WAIT)
+    server.close_all()  # from the main thread, once the loop has stopped calling
+    looping.join(WAIT)
+    assert_shut_down(ftp)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(server.address, timeout=WAIT).close()
+    for thread in set(threading.enumerate()) - before:
+        thread.join(WAIT)
+        assert not thread.is_alive(), thread
+
+
+# --- blocking and crashing handlers
+
+
+@pytest.mark.parametrize("model", SPAWNING)
+def test_blocking_on_login_does_not_stall_other_sessions(
+    model: type[FTPServer], home: Path, tmp_path: Path, started: list[FTPServer]
+) -> None:
+    server = start(model, make_handler(home, base=SlowLogin, markers=str(tmp_path)), started)
+    sleeper, other = ftplib.FTP(timeout=WAIT), ftp_login(server)
+    sleeper.connect(*server.address)
+    sleeper.sendcmd("USER anonymous")
+    sleeper.putcmd("PASS guest@")  # on_login now sleeps until "release" exists
+    wait_for((tmp_path / "entered").exists, "on_login to start sleeping")
+    # Meanwhile every other session is served.
+    assert other.voidcmd("NOOP") == NOOP_OK
+    assert other.nlst() == []
+    fresh = ftplib.FTP(timeout=WAIT)
+    assert fresh.connect(*server.address).startswith("220 ")
+    (tmp_path / "release").touch()
+    assert sleeper.getresp().startswith("230 ")
+    for ftp in (sleeper, other, fresh):
+        ftp.close()
+
+
+def test_a_crashing_process_ends_only_its_session(
+    home: Path, started: list[FTPServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start(MultiprocessFTPServer, make_handler(home, base=Crashing), started)
+    doomed, other = ftp_login(server), ftp_login(server)
+    with caplog.at_level(logging.WARNING, logger="trioftp"):
+        with pytest.raises(EOFError):
+            doomed.sendcmd("SITE CRASH")
+        wait_for(lambda: len(server.ip_map) == 1, "the crashed session to be counted out")
+    assert other.voidcmd("NOOP") == NOOP_OK
+    other.storbinary("STOR after.bin", io.BytesIO(b"still served"))
+    assert (home / "after.bin").read_bytes() == b"still served"
+    assert ftp_login(server).voidcmd("NOOP") == NOOP_OK
+    crashes = [r.getMessage() for r in caplog.records if "exit status" in r.getMessage()]
+    assert len(crashes) == 1 and crashes[0].endswith("ended with exit status 3")
+
+
+def test_process_model_refuses_a_handler_it_cannot_rebuild(home: Path) -> None:
+    class Local(FTPHandler):  # defined in a function: no process can import it
+        def on_login(self, username: str) -> None:
+            pass
+
+    with pytest.raises(HandlerNotPortable, match="define the handler class at the top level"):
+        MultiprocessFTPServer(("127.0.0.1", 0), Local)
+    unpicklable = make_handler(home, lock=threading.Lock())
+    with pytest.raises(HandlerNotPortable, match=r"TestHandler\.lock = .* can't be sent"):
+        MultiprocessFTPServer(("127.0.0.1", 0), unpicklable)
+
+
+# --- stopping: close()'s grace period, close_all() under load
+
+
+async def test_close_lets_sessions_finish_within_the_grace_period(
+    nursery: trio.Nursery, home: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    server = FTPServer(("127.0.0.1", 0), make_handler(home), runner=InlineRunner())
+    server.close_grace_period = 60
+    host, port = await nursery.start(server.serve)
+    client, _ = await FTPClient.connect(host, port)
+    assert (await client.login(USER, PASSWORD)).code == 230
+    server.close()
+    with trio.socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        await sock.connect((host, port))
+    mock_clock.jump(59)
+    assert (await client.cmd("NOOP")).first == NOOP_OK
+    assert (await client.stor("late.bin", b"in time")).first == "226 Transfer complete."
+    await trio.testing.wait_all_tasks_blocked()
+    mock_clock.jump(2)
+    assert (await client.reply()).first == SHUTTING_DOWN
+    assert await client.at_eof()
+    assert (home / "late.bin").read_bytes() == b"in time"
+    await client.aclose()
+
+
+async def test_close_all_under_load_ends_transfers_with_426(
+    nursery: trio.Nursery, home: Path
+) -> None:
+    big = home / "big.bin"
+    big.write_bytes(os.urandom(1 << 20) * 32)
+    calls: list[tuple[str, str]] = []
+    handler = make_handler(home, base=Recording, calls=calls)
+    server = FTPServer(("127.0.0.1", 0), handler, runner=InlineRunner())
+    host, port = await nursery.start(server.serve)
+    uploader, _ = await FTPClient.connect(host, port)
+    downloader, _ = await FTPClient.connect(host, port)
+    for client in (uploader, downloader):
+        assert (await client.login(USER, PASSWORD)).code == 230
+        assert (await client.cmd("TYPE I")).code == 200
+    upload = await uploader.pasv()
+    assert (await uploader.cmd("STOR part.bin")).code in (125, 150)
+    await upload.send_all(b"x" * 300_000)
+    download_stream = await downloader.pasv()
+    assert (await downloader.cmd("RETR big.bin")).code in (125, 150)
+    assert await download_stream.receive_some(1000)  # the download is under way, unread
+    await trio.testing.wait_all_tasks_blocked()  # the server has read all that was sent
+    server.close_all()
+    assert (await uploader.reply()).first == (
+        "426 Transfer aborted, partial file kept (300000 bytes received)."
+    )
+    assert (await uploader.reply()).first == SHUTTING_DOWN
+    assert (await downloader.reply()).first == "426 Transfer aborted."
+    assert (await downloader.reply()).first == SHUTTING_DOWN
+    for client in (uploader, downloader):
+        assert await client.at_eof()
+        await client.aclose()
+    await upload.aclose()
+    await download_stream.aclose()
+    # The partial upload is on disk whole and closed; nothing was reported complete.
+    assert (home / "part.bin").read_bytes() == b"x" * 300_000
+    assert sorted(calls) == [
+        ("incomplete received", str(home / "part.bin")),
+        ("incomplete sent", str(big)),
+    ]
