@@ -24,9 +24,9 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 import trio
 
@@ -40,7 +40,7 @@ from .listener import (
     listening_socket,
     set_control_options,
 )
-from .prefork import run_workers
+from .prefork import passive_port_share, run_workers, worker_count
 from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
@@ -341,7 +341,20 @@ class FTPServer:
                     return
 
     def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
-        run_workers(lambda: self.serve_forever(handle_exit=True), self.socket, workers, handle_exit)
+        count = worker_count(workers)
+        ports = getattr(self.handler, "passive_ports", None)
+        shares = [passive_port_share(ports, index, count) for index in range(count)]
+        run_workers(
+            lambda index: self._serve_worker(shares[index]), self.socket, count, handle_exit
+        )
+
+    def _serve_worker(self, passive_ports: Sequence[int] | None) -> None:
+        """One pre-forked worker: serve with this worker's own passive ports."""
+        if passive_ports is not None:
+            handler = cast(type, self.handler)
+            own = type(handler.__name__, (handler,), {"passive_ports": passive_ports})
+            self.handler = cast(SessionFactory, own)
+        self.serve_forever(handle_exit=True)
 
     # --- stopping
 
