@@ -20,7 +20,7 @@ from ._version import __version__
 from .authorizers import DummyAuthorizer
 from .handlers import FTPHandler, TLS_FTPHandler
 from .log import config_logging
-from .servers import FTPServer
+from .servers import FTPServer, HandlerNotPortable, MultiprocessFTPServer, ThreadedFTPServer
 from .sitesfile import SitesFileError, load_sites
 from .tls.certificates import self_signed_certificate
 
@@ -141,8 +141,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_site_options(parser)
     _add_hash_options(parser)
+    _add_concurrency_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     return parser
+
+
+#: ``--concurrency`` (pyftpdlib's names): the server class of each model.
+CONCURRENCY_MODELS: dict[str, type[FTPServer]] = {
+    "async": FTPServer,
+    "pre-fork": FTPServer,
+    "multi-thread": ThreadedFTPServer,
+    "multi-proc": MultiprocessFTPServer,
+}
+
+
+def _add_concurrency_options(parser: argparse.ArgumentParser) -> None:
+    """The concurrency model options (docs/servers.md)."""
+    models = parser.add_argument_group("concurrency (docs/servers.md)")
+    models.add_argument(
+        "--concurrency",
+        choices=list(CONCURRENCY_MODELS),
+        default="async",
+        help="async (default): one process, one event loop; pre-fork: several such "
+        "processes on one socket; multi-thread: a thread per session; multi-proc: a "
+        "process per session",
+    )
+    models.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=0,
+        help="worker processes for --concurrency pre-fork (default: one per CPU)",
+    )
+
+
+def _concurrency(
+    parser: argparse.ArgumentParser, options: argparse.Namespace
+) -> tuple[type[FTPServer], int | None]:
+    """The server class and ``worker_processes`` chosen by --concurrency and --workers."""
+    if options.workers and options.concurrency != "pre-fork":
+        parser.error("--workers needs --concurrency pre-fork")
+    if options.workers < 0:
+        parser.error("--workers must be positive")
+    workers = (options.workers or None) if options.concurrency == "pre-fork" else 1
+    return CONCURRENCY_MODELS[options.concurrency], workers
 
 
 def _add_site_options(parser: argparse.ArgumentParser) -> None:
@@ -269,10 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in (options.certfile, options.keyfile):
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
+    server_class, workers = _concurrency(parser, options)
     config_logging(logging.DEBUG if options.debug else logging.INFO)
     handler = _make_handler(options)
     try:
-        server = FTPServer((options.interface, options.port), handler)
+        server = server_class((options.interface, options.port), handler)
+    except HandlerNotPortable as exc:
+        print(f"trioftp: --concurrency {options.concurrency}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(
             f"trioftp: can't listen on {options.interface}:{options.port}: {exc.strerror}",
@@ -297,5 +343,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     for site in options.site_table or ():
         print(f"site {', '.join(site.names)}", flush=True)
     signal.signal(signal.SIGTERM, _stop)
-    server.serve_forever(handle_exit=True)
+    server.serve_forever(handle_exit=True, worker_processes=workers)
     return 0

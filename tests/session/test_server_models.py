@@ -268,7 +268,8 @@ def test_a_crashing_process_ends_only_its_session(
     assert (home / "after.bin").read_bytes() == b"still served"
     assert ftp_login(server).voidcmd("NOOP") == NOOP_OK
     crashes = [r.getMessage() for r in caplog.records if "exit status" in r.getMessage()]
-    assert len(crashes) == 1 and crashes[0].endswith("ended with exit status 3")
+    assert len(crashes) == 1
+    assert crashes[0].endswith("ended with exit status 3")
 
 
 def test_process_model_refuses_a_handler_it_cannot_rebuild(home: Path) -> None:

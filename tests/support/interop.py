@@ -4,8 +4,8 @@
   :func:`run_curl` and :func:`run_lftp` run one; :func:`curl_commands`,
   :func:`lftp_commands` (and the ``*_replies``) read the FTP dialogue back from
   its verbose trace;
-- :func:`download`, :func:`assert_read_only`, :func:`assert_disconnected` and :func:`assert_shut_down`
-  are ftplib steps shared by several test modules;
+- :func:`download`, :func:`assert_read_only`, :func:`assert_disconnected` and
+  :func:`assert_shut_down` are ftplib steps shared by several test modules;
 - :func:`put`, :func:`ls_line`, :func:`make_listing_tree`, :func:`make_mirror_tree`
   and :func:`snapshot` make files dated MTIME and describe them as a server
   lists them (or as a mirror must reproduce them).

@@ -223,7 +223,7 @@ class FTPServer:
         timeout: float | None = None,
         blocking: bool = True,
         handle_exit: bool = True,
-        worker_processes: int = 1,
+        worker_processes: int | None = 1,
     ) -> None:
         """Run the server until it is closed, or until a signal with *handle_exit*.
 
