@@ -63,7 +63,7 @@ class MultiprocessFTPServer(FTPServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recipe = HandlerRecipe(self.handler)
-        preload = ["trioftp.handlers"]
+        preload = ["__main__", "trioftp.handlers"]  # (multiprocessing's default is __main__)
         module = getattr(self.handler, "__module__", "__main__")
         if module != "__main__" and isinstance(self._recipe.handler, type):
             preload.append(module)
