@@ -5,6 +5,7 @@
 * :mod:`.listener` - the listening socket, the accept loop, admission, the
   per-connection task, and the :class:`~.listener.SessionFactory` protocol
   through which servers see handlers;
+* :mod:`.signals` - which signals stop a server, and the program's own handlers;
 * :mod:`.prefork` - several worker processes on one listening socket;
 * :mod:`.threaded` - :class:`ThreadedFTPServer`, a thread per session;
 * :mod:`.multiproc` - :class:`MultiprocessFTPServer`, a process per session

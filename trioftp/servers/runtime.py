@@ -2,18 +2,21 @@
 
 Two ways to run a server:
 
-* pyftpdlib style, blocking: ``FTPServer(("127.0.0.1", 2121), handler).serve_forever()``
+* pyftpdlib style: ``FTPServer(("127.0.0.1", 2121), handler).serve_forever()``
   (in the calling thread, in a background thread with ``blocking=False``, or
-  in pre-forked worker processes);
+  in pre-forked worker processes; see ``docs/servers.md``);
 * inside a Trio program: ``await trioftp.serve(handler, "127.0.0.1", 2121)``,
   or ``await nursery.start(trioftp.serve, handler, "127.0.0.1", 0)`` which
   returns the bound address. Cancelling the surrounding scope stops the
   server and every session.
 
 This module owns a run's lifetime (the nursery every session runs in,
-signals, :meth:`FTPServer.close` and :meth:`FTPServer.close_all`) and its
-shared resources: the runner whose worker threads do the sessions' blocking
-work. Accepting and admitting connections is :mod:`.listener`'s job.
+signals - which ones, :mod:`.signals` says -, :meth:`FTPServer.close` and
+:meth:`FTPServer.close_all`, ``blocking=False``) and its shared resources:
+the runner whose worker threads do the sessions' blocking work. Accepting
+and admitting connections is :mod:`.listener`'s job; where an admitted
+session runs is :meth:`FTPServer.serve_connection`'s (a task here, a thread
+in :mod:`.threaded`, a process in :mod:`.multiproc`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from types import FrameType, TracebackType
-from typing import Any, cast
+from types import TracebackType
+from typing import cast
 
 import trio
 
@@ -41,6 +44,13 @@ from .listener import (
     set_control_options,
 )
 from .prefork import passive_port_share, run_workers, worker_count
+from .signals import (
+    exit_signals,
+    interrupt_in,
+    programs_handlers,
+    relay_signals,
+    stop_on_signals,
+)
 from .statistics import ServerCounters, ServerStatistics
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
@@ -50,8 +60,6 @@ __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
 #: queues instead of failing (pyftpdlib's default of 100 loses sessions when
 #: a thousand clients connect at once).
 DEFAULT_BACKLOG = socket.SOMAXCONN
-
-_SignalHandler = Callable[[int, FrameType | None], Any]
 
 
 class FTPServer:
@@ -270,7 +278,7 @@ class FTPServer:
                     restrict_keyboard_interrupt_to_checkpoints=True,
                 )
             except BaseExceptionGroup as group:
-                raise _interrupt_in(group) from None
+                raise interrupt_in(group) from None
             if self._exit is not None:
                 raise self._exit
         except (KeyboardInterrupt, SystemExit):
@@ -305,40 +313,28 @@ class FTPServer:
 
     async def _serve_until_signal(self, stopping: set[signal.Signals]) -> None:
         """Serve; stop cleanly on the exit signals; deliver the program's own handlers safely."""
-        custom = {
-            signum: handler
-            for signum in (signal.SIGTERM, signal.SIGHUP)
-            if callable(handler := signal.getsignal(signum))
-            and threading.current_thread() is threading.main_thread()
-        }
+        custom = programs_handlers()
         stopping -= set(custom)
         async with trio.open_nursery() as nursery:
             if custom:
-                nursery.start_soon(self._relay_signals, custom)
+                nursery.start_soon(relay_signals, custom, self._exit_raised)
             if stopping:
-                nursery.start_soon(self._stop_on_signals, stopping)
+                nursery.start_soon(stop_on_signals, stopping, self._on_exit_signal)
             await self.serve()
             nursery.cancel_scope.cancel()
 
-    async def _stop_on_signals(self, signals: set[signal.Signals]) -> None:
-        with trio.open_signal_receiver(*signals) as received:
-            async for _ in received:
-                if self._interrupted:  # a second one: don't wait for the sessions
-                    self._cancel_everything()
-                    continue
-                self._interrupted = True
-                logger.info("received interrupt signal")
-                self._close_all_in_loop()
+    def _on_exit_signal(self) -> None:
+        if self._interrupted:  # a second one: don't wait for the sessions
+            self._cancel_everything()
+            return
+        self._interrupted = True
+        logger.info("received interrupt signal")
+        self._close_all_in_loop()
 
-    async def _relay_signals(self, handlers: dict[signal.Signals, _SignalHandler]) -> None:
-        with trio.open_signal_receiver(*handlers) as signals:
-            async for signum in signals:
-                try:
-                    handlers[signal.Signals(signum)](signum, None)
-                except BaseException as exc:  # KeyboardInterrupt, SystemExit, ...
-                    self._exit = exc
-                    self._close_all_in_loop()
-                    return
+    def _exit_raised(self, exc: BaseException) -> None:
+        """The program's own signal handler raised *exc* (KeyboardInterrupt...): stop."""
+        self._exit = exc
+        self._close_all_in_loop()
 
     def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
         count = worker_count(workers)
@@ -435,32 +431,6 @@ class FTPServer:
         tb: TracebackType | None,
     ) -> None:
         self.close_all()
-
-
-def exit_signals(handle_exit: bool) -> set[signal.Signals]:
-    """The signals that stop the server cleanly: SIGINT and SIGTERM with *handle_exit*.
-
-    Only in the main thread (where Python delivers signals), and only those
-    the program left to their default (an ignored SIGINT stays ignored; a
-    program's own handler is called instead, see ``_relay_signals``).
-    """
-    if not handle_exit or threading.current_thread() is not threading.main_thread():
-        return set()
-    defaults = (signal.SIG_DFL, signal.default_int_handler)
-    return {
-        signum for signum in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(signum) in defaults
-    }
-
-
-def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The KeyboardInterrupt/SystemExit a task group carries, or the group itself."""
-    interrupts, rest = group.split((KeyboardInterrupt, SystemExit))
-    if interrupts is None or rest is not None:
-        return group
-    first: BaseException = interrupts
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return first
 
 
 async def serve(

@@ -1,0 +1,87 @@
+"""Signals while a server runs: which ones stop it, and the program's own handlers.
+
+* :func:`exit_signals` - SIGINT and SIGTERM, which stop the server cleanly
+  under ``serve_forever(handle_exit=True)``;
+* :func:`stop_on_signals` - calls a function at each of them (in the loop);
+* :func:`programs_handlers` and :func:`relay_signals` - a program's own
+  Python handlers of SIGTERM/SIGHUP, called at a safe point in the loop
+  rather than in the middle of whatever a session was doing;
+* :func:`interrupt_in` - the ``KeyboardInterrupt``/``SystemExit`` a task
+  group ended with.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import trio
+
+__all__ = ["exit_signals", "interrupt_in", "programs_handlers", "relay_signals", "stop_on_signals"]
+
+SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def exit_signals(handle_exit: bool) -> set[signal.Signals]:
+    """The signals that stop the server cleanly: SIGINT and SIGTERM with *handle_exit*.
+
+    Only in the main thread (where Python delivers signals), and only those
+    the program left to their default (an ignored SIGINT stays ignored; a
+    program's own handler is called instead, see :func:`relay_signals`).
+    Ask before ``trio.run``, which installs its own SIGINT handler.
+    """
+    if not handle_exit or not _in_main_thread():
+        return set()
+    defaults = (signal.SIG_DFL, signal.default_int_handler)
+    return {
+        signum for signum in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(signum) in defaults
+    }
+
+
+async def stop_on_signals(signals: set[signal.Signals], stop: Callable[[], None]) -> None:
+    """Call *stop* in the loop at each of *signals*, until cancelled."""
+    with trio.open_signal_receiver(*signals) as received:
+        async for _ in received:
+            stop()
+
+
+def programs_handlers() -> dict[signal.Signals, SignalHandler]:
+    """The program's own Python handlers of SIGTERM and SIGHUP (main thread only)."""
+    if not _in_main_thread():
+        return {}
+    return {
+        signum: handler
+        for signum in (signal.SIGTERM, signal.SIGHUP)
+        if callable(handler := signal.getsignal(signum))
+    }
+
+
+async def relay_signals(
+    handlers: dict[signal.Signals, SignalHandler], raised: Callable[[BaseException], None]
+) -> None:
+    """Call the program's *handlers* in the loop; give *raised* what one of them raises."""
+    with trio.open_signal_receiver(*handlers) as signals:
+        async for signum in signals:
+            try:
+                handlers[signal.Signals(signum)](signum, None)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit, ...
+                raised(exc)
+                return
+
+
+def interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The KeyboardInterrupt/SystemExit a task group carries, or the group itself."""
+    interrupts, rest = group.split((KeyboardInterrupt, SystemExit))
+    if interrupts is None or rest is not None:
+        return group
+    first: BaseException = interrupts
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
