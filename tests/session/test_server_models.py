@@ -78,6 +78,21 @@ class Crashing(FTPHandler):
         os._exit(3)
 
 
+class RecordingToFiles(FTPHandler):
+    """Writes each ``on_*file*`` callback's name into a file of ``markers`` (any process)."""
+
+    markers = ""
+
+    def _record(self, name: str, file: str) -> None:
+        (Path(self.markers) / name).write_text(file)
+
+    def on_file_received(self, file: str) -> None:
+        self._record("received", file)
+
+    def on_incomplete_file_received(self, file: str) -> None:
+        self._record("incomplete-received", file)
+
+
 class Recording(FTPHandler):
     """Records the transfer callbacks in ``calls`` (a list given per test)."""
 
@@ -228,6 +243,44 @@ def test_pyftpdlib_style_non_blocking_loop_then_close_all_from_another_thread(
     for thread in set(threading.enumerate()) - before:
         thread.join(WAIT)
         assert not thread.is_alive(), thread
+
+
+@pytest.mark.parametrize("host", ["localhost", "::1"])
+def test_host_names_and_ipv6(host: str, home: Path, started: list[FTPServer]) -> None:
+    server = FTPServer((host, 0), make_handler(home))
+    started.append(server)
+    assert server.address == server.socket.getsockname()[:2]
+    assert server.address[0] in ("127.0.0.1", "::1")
+    server.serve_forever(blocking=False)
+    ftp = ftplib.FTP(timeout=WAIT)
+    ftp.connect(server.address[0], server.address[1])
+    assert ftp.login(USER, PASSWORD).startswith("230 ")
+    ftp.close()
+
+
+@pytest.mark.parametrize("model", SPAWNING)
+def test_close_all_ends_an_upload_with_426_in_every_model(
+    model: type[FTPServer], home: Path, tmp_path: Path
+) -> None:
+    handler = make_handler(home, base=RecordingToFiles, markers=str(tmp_path))
+    server = model(("127.0.0.1", 0), handler)
+    server.serve_forever(blocking=False)
+    ftp = ftp_login(server)
+    ftp.voidcmd("TYPE I")
+    upload = ftp.transfercmd("STOR part.bin")
+    upload.sendall(b"x" * 200_000)
+    wait_for((home / "part.bin").exists, "the upload's file to be opened")
+    server.close_all()  # returns once every session has ended
+    with pytest.raises(ftplib.error_temp) as aborted:
+        ftp.getresp()
+    reply = str(aborted.value)
+    assert reply.startswith("426 Transfer aborted, partial file kept (")
+    received = int(reply.split("(")[1].split(maxsplit=1)[0])
+    assert_shut_down(ftp)
+    upload.close()
+    assert (home / "part.bin").read_bytes() == b"x" * received
+    assert (tmp_path / "incomplete-received").read_text() == str(home / "part.bin")
+    assert not (tmp_path / "received").exists()
 
 
 # --- blocking and crashing handlers
