@@ -17,6 +17,7 @@ import ftplib
 import io
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -39,7 +40,9 @@ from trioftp.session.runner import InlineRunner
 
 from ..support.ftpclient import FTPClient
 from ..support.interop import assert_shut_down, download
+from ..support.serverprocess import make_share, running
 from ..support.servers import PASSWORD, USER, make_handler
+from .test_servers import script
 
 MODELS = [FTPServer, ThreadedFTPServer, MultiprocessFTPServer]
 SPAWNING = [ThreadedFTPServer, MultiprocessFTPServer]
@@ -281,6 +284,37 @@ def test_close_all_ends_an_upload_with_426_in_every_model(
     assert (home / "part.bin").read_bytes() == b"x" * received
     assert (tmp_path / "incomplete-received").read_text() == str(home / "part.bin")
     assert not (tmp_path / "received").exists()
+
+
+def test_close_all_from_a_signal_handler(tmp_path: Path) -> None:
+    make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
+    body = """\
+signal.signal(signal.SIGUSR1, lambda signum, frame: server.close_all())
+server.serve_forever()
+print("serve_forever returned", flush=True)
+"""
+    with running(script(tmp_path, body), cwd=tmp_path) as server:
+        ftp = server.ftp("user", "12345")
+        assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
+        server.proc.send_signal(signal.SIGUSR1)
+        assert_shut_down(ftp)
+        assert server.proc.wait(WAIT) == 0
+        assert server.rest_of_stdout() == "serve_forever returned\n"
+
+
+def test_ctrl_c_stops_a_non_blocking_loop_with_handle_exit(tmp_path: Path) -> None:
+    make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
+    body = """\
+for _ in range(1_000_000):  # a stopped server returns at once
+    server.serve_forever(timeout=0.01, blocking=False)
+print("loop ended", flush=True)
+"""
+    with running(script(tmp_path, body), cwd=tmp_path) as server:
+        ftp = server.ftp("user", "12345")
+        assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
+        server.stop_cleanly(signal.SIGINT)  # no KeyboardInterrupt traceback
+        assert server.rest_of_stdout() == "loop ended\n"
+        assert_shut_down(ftp)
 
 
 # --- blocking and crashing handlers

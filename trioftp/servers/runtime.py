@@ -245,8 +245,10 @@ class FTPServer:
         call starts the server in a background thread (its own Trio run);
         each call then waits at most *timeout* seconds (not at all if None)
         and returns early once the server has stopped. Stop it with
-        :meth:`close_all` from any thread. With ``blocking=True`` *timeout*
-        is accepted for compatibility: Trio needs no poll timeout.
+        :meth:`close_all` from any thread; with *handle_exit*, a
+        ``KeyboardInterrupt`` (Ctrl-C) during a call stops it too. With
+        ``blocking=True`` *timeout* is accepted for compatibility: Trio
+        needs no poll timeout.
 
         *worker_processes* other than 1 pre-forks that many processes
         (``None`` or <= 0: one per CPU), each serving the shared listening
@@ -256,8 +258,14 @@ class FTPServer:
             if worker_processes != 1:
                 raise ValueError("'worker_processes' and 'blocking' are mutually exclusive")
             self._start_in_background()
-            if timeout:
-                self._stopped.wait(timeout)
+            try:
+                if timeout:
+                    self._stopped.wait(timeout)
+            except (KeyboardInterrupt, SystemExit):
+                if not handle_exit:
+                    raise
+                logger.info("received interrupt signal")
+                self.close_all()
             return
         if handle_exit and not logging_configured():
             config_logging()
@@ -414,12 +422,19 @@ class FTPServer:
             return False
 
     def _in_loop(self, function: Callable[[], None]) -> None:
-        """Call *function* in the server's event loop, from any thread."""
-        if self._token is None or self._stopped.is_set() or self._in_trio_thread():
+        """Call *function* in the server's event loop, from any thread or a signal handler."""
+        if self._token is None or self._stopped.is_set():
             function()
-            return
-        with contextlib.suppress(trio.RunFinishedError):
-            trio.from_thread.run_sync(function, trio_token=self._token)
+        elif self._in_trio_thread():
+            if trio.lowlevel.currently_ki_protected():
+                # A signal handler that interrupted Trio's own code: not now, but soon.
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._token.run_sync_soon(function)
+            else:
+                function()
+        else:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(function, trio_token=self._token)
 
     def __enter__(self) -> FTPServer:
         return self
