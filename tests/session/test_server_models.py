@@ -243,9 +243,8 @@ def test_pyftpdlib_style_non_blocking_loop_then_close_all_from_another_thread(
     assert_shut_down(ftp)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(server.address, timeout=WAIT).close()
-    for thread in set(threading.enumerate()) - before:
-        thread.join(WAIT)
-        assert not thread.is_alive(), thread
+    # Every thread the server started is gone once close_all() has returned.
+    assert set(threading.enumerate()) - before == set()
 
 
 @pytest.mark.parametrize("host", ["localhost", "::1"])
@@ -297,8 +296,8 @@ print("serve_forever returned", flush=True)
         ftp = server.ftp("user", "12345")
         assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
         server.proc.send_signal(signal.SIGUSR1)
-        assert_shut_down(ftp)
         assert server.proc.wait(WAIT) == 0
+        assert_shut_down(ftp)  # the 421 waits in the socket, then EOF
         assert server.rest_of_stdout() == "serve_forever returned\n"
 
 

@@ -45,6 +45,7 @@ from ..session.runner import InlineRunner
 from .handover import HandlerRecipe
 from .listener import LiveSessions
 from .runtime import FTPServer
+from .threads import run_in_thread
 
 __all__ = ["MultiprocessFTPServer"]
 
@@ -82,7 +83,7 @@ class MultiprocessFTPServer(FTPServer):
             daemon=True,
         )
         try:
-            await trio.to_thread.run_sync(process.start)  # a round trip to the fork server
+            await run_in_thread(process.start)  # a round trip to the fork server
         finally:
             sock.close()  # the child has its own copy
         child = ChildSession(process)
@@ -110,7 +111,7 @@ class ChildSession:
         process = self.process
         if process.exitcode is None and process.is_alive():
             self._signal(signal.SIGKILL)  # the server is going: no more waiting
-        await trio.to_thread.run_sync(process.join)
+        await run_in_thread(process.join)
         if process.exitcode not in (0, -signal.SIGKILL):
             logger.warning(
                 "session process %s ended with exit status %s", process.pid, process.exitcode

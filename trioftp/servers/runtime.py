@@ -52,6 +52,7 @@ from .signals import (
     stop_on_signals,
 )
 from .statistics import ServerCounters, ServerStatistics
+from .threads import PoolRunner
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
 
@@ -165,7 +166,7 @@ class FTPServer:
             logins=counters.logins,
             failed_logins=counters.failed_logins,
             commands=counters.commands,
-            threads_busy=runner.busy if isinstance(runner, ThreadRunner) else 0,
+            threads_busy=runner.busy if isinstance(runner, (ThreadRunner, PoolRunner)) else 0,
         )
 
     def __repr__(self) -> str:
@@ -200,11 +201,13 @@ class FTPServer:
             self._nursery = self._accepting = self._grace = None
             with trio.CancelScope(shield=True):
                 await listener.aclose()
+            if isinstance(self.runner, PoolRunner) and self._given_runner is None:
+                self.runner.close()  # no call is in flight: every session has ended
             self._stopped.set()
 
     def default_runner(self) -> Runner:
-        """The runner of a run when none was given: worker threads (:attr:`max_worker_threads`)."""
-        return ThreadRunner(self.max_worker_threads)
+        """The runner of a run when none was given: its own threads (:attr:`max_worker_threads`)."""
+        return PoolRunner(self.max_worker_threads)
 
     async def serve_connection(self, stream: trio.SocketStream, live: LiveSessions) -> None:
         """Run an admitted connection's session in this task (the async model)."""

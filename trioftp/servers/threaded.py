@@ -20,16 +20,15 @@ own run, to end (``426`` for a transfer in flight, ``421``).
 from __future__ import annotations
 
 import contextlib
-import math
 import socket
 import threading
-from typing import Any
 
 import trio
 
 from ..session.runner import InlineRunner, Runner
 from .listener import LiveSessions, ServerSession
 from .runtime import FTPServer
+from .threads import run_in_thread
 
 __all__ = ["ThreadedFTPServer"]
 
@@ -42,11 +41,6 @@ class ThreadedFTPServer(FTPServer):
     trioftp keeps the kernel's maximum so that bursts queue).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # max_cons bounds the session threads, not a limiter.
-        self._session_threads = trio.CapacityLimiter(math.inf)
-
     def default_runner(self) -> Runner:
         """Blocking calls run on the session's own thread."""
         return InlineRunner()
@@ -57,9 +51,7 @@ class ThreadedFTPServer(FTPServer):
         session = ThreadSession()
         live.add(session)
         try:
-            await trio.to_thread.run_sync(
-                self._serve_in_thread, fd, session, limiter=self._session_threads
-            )
+            await run_in_thread(self._serve_in_thread, fd, session, name="trioftp-session")
         finally:
             live.discard(session)
 
