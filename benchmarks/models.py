@@ -7,7 +7,7 @@ logging) and measures:
 * **logins/s**: *clients* client processes, each connecting, logging in
   (USER, PASS) and quitting one session after another for *seconds*;
 * **KiB/session**: the proportional set size (PSS) of the server's whole
-  process tree (the server, its session processes and the fork server)
+  process tree (the server, its session processes and their zygote)
   with *sessions* logged-in idle sessions, less before, per session.
 
 The models: ``async``, ``multi-thread``, ``multi-proc``, and ``pre-fork``
@@ -110,7 +110,7 @@ def _login_loop(port: int, seconds: float, counts: multiprocessing.SimpleQueue[i
 
 def logins_per_second(port: int, clients: int, seconds: float) -> float:
     """Logins per second with *clients* client processes logging in one after another."""
-    Session(port).quit()  # warm (the fork server of multi-proc starts here)
+    Session(port).quit()  # warm
     context = multiprocessing.get_context("fork")  # the client runs no Trio: fork is fine
     counts: multiprocessing.SimpleQueue[int] = context.SimpleQueue()
     processes = [

@@ -42,7 +42,7 @@ from ..support.ftpclient import FTPClient
 from ..support.interop import assert_shut_down, download
 from ..support.serverprocess import make_share, running
 from ..support.servers import PASSWORD, USER, make_handler
-from .test_servers import script
+from .test_servers import children_of, script
 
 MODELS = [FTPServer, ThreadedFTPServer, MultiprocessFTPServer]
 SPAWNING = [ThreadedFTPServer, MultiprocessFTPServer]
@@ -224,6 +224,7 @@ def test_pyftpdlib_style_non_blocking_loop_then_close_all_from_another_thread(
     server = model(("127.0.0.1", 0), make_handler(home))
     stop, stopped = threading.Event(), threading.Event()
     before = set(threading.enumerate())
+    children = children_of(os.getpid())
 
     def loop() -> None:  # what pyftpdlib's test harness (FtpdThreadWrapper) does
         try:
@@ -243,8 +244,9 @@ def test_pyftpdlib_style_non_blocking_loop_then_close_all_from_another_thread(
     assert_shut_down(ftp)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(server.address, timeout=WAIT).close()
-    # Every thread the server started is gone once close_all() has returned.
+    # Every thread and process the server started is gone once close_all() has returned.
     assert set(threading.enumerate()) - before == set()
+    assert children_of(os.getpid()) == children
 
 
 @pytest.mark.parametrize("host", ["localhost", "::1"])

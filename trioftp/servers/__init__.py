@@ -9,7 +9,9 @@
 * :mod:`.prefork` - several worker processes on one listening socket;
 * :mod:`.threaded` - :class:`ThreadedFTPServer`, a thread per session;
 * :mod:`.multiproc` - :class:`MultiprocessFTPServer`, a process per session
-  (with :mod:`.handover`, which rebuilds the handler class in the child);
+  (with :mod:`.zygote`, the process that forks them, and :mod:`.handover`,
+  which rebuilds the handler class there);
+* :mod:`.threads` - the threads a server owns (its worker pool);
 * :mod:`.statistics` - :class:`ServerStatistics`, counted from the sessions' events.
 """
 
