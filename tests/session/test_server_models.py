@@ -114,6 +114,19 @@ class Recording(FTPHandler):
         self.calls.append(("incomplete received", file))
 
 
+def _only_in(pid: int) -> object:
+    if os.getpid() != pid:
+        raise RuntimeError("this setting can't be rebuilt in another process")
+    return OnlyHere()
+
+
+class OnlyHere:
+    """A setting that pickles, but can't be unpickled in another process."""
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return _only_in, (os.getpid(),)
+
+
 # --- helpers
 
 
@@ -370,6 +383,15 @@ def test_process_model_refuses_a_handler_it_cannot_rebuild(home: Path) -> None:
     unpicklable = make_handler(home, lock=threading.Lock())
     with pytest.raises(HandlerNotPortable, match=r"TestHandler\.lock = .* can't be sent"):
         MultiprocessFTPServer(("127.0.0.1", 0), unpicklable)
+
+
+def test_process_model_reports_a_handler_its_zygote_cannot_rebuild(
+    home: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = MultiprocessFTPServer(("127.0.0.1", 0), make_handler(home, setting=OnlyHere()))
+    with pytest.raises(RuntimeError, match=r"the session process maker \(zygote\) could not"):
+        server.serve_forever(handle_exit=False)
+    assert "this setting can't be rebuilt in another process" in capfd.readouterr().err
 
 
 # --- stopping: close()'s grace period, close_all() under load

@@ -45,7 +45,7 @@ from .handover import HandlerRecipe
 from .listener import LiveSessions
 from .runtime import FTPServer
 from .threads import run_in_thread
-from .zygote import COMMAND, EXITED, STARTED, ZygoteSetup
+from .zygote import COMMAND, EXITED, READY, STARTED, ZygoteSetup
 
 __all__ = ["MultiprocessFTPServer"]
 
@@ -172,6 +172,12 @@ class Zygote:
             theirs.close()
         data = pickle.dumps(setup)
         ours.sendall(struct.pack("!I", len(data)) + data)  # a Unix socket's buffer takes it
+        if await run_in_thread(ours.recv, 1) != READY:  # (it imports the handler's code)
+            await run_in_thread(process.wait)
+            ours.close()
+            raise RuntimeError(
+                "the session process maker (zygote) could not start; its error is above"
+            )
         zygote = cls(trio.socket.from_stdlib_socket(ours))
         try:
             async with trio.open_nursery() as nursery:

@@ -6,8 +6,8 @@
 * :func:`programs_handlers` and :func:`relay_signals` - a program's own
   Python handlers of SIGTERM/SIGHUP, called at a safe point in the loop
   rather than in the middle of whatever a session was doing;
-* :func:`interrupt_in` - the ``KeyboardInterrupt``/``SystemExit`` a task
-  group ended with.
+* :func:`interrupt_in` - what a task group ended with (its
+  ``KeyboardInterrupt``/``SystemExit``, or its one error).
 """
 
 from __future__ import annotations
@@ -77,11 +77,28 @@ async def relay_signals(
 
 
 def interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The KeyboardInterrupt/SystemExit a task group carries, or the group itself."""
+    """What a task group ended with, for the caller of ``serve_forever()``.
+
+    Its ``KeyboardInterrupt``/``SystemExit`` if that is all it carries (so
+    ``handle_exit`` sees it), its one exception if it carries only one (a
+    server that could not start), else the group itself.
+    """
     interrupts, rest = group.split((KeyboardInterrupt, SystemExit))
-    if interrupts is None or rest is not None:
-        return group
-    first: BaseException = interrupts
+    if interrupts is not None and rest is None:
+        return _first(interrupts)
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first: BaseException = group
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
     return first

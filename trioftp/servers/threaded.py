@@ -38,7 +38,10 @@ class ThreadedFTPServer(FTPServer):
 
     Handler code may block without stalling other sessions. Takes the same
     arguments as :class:`FTPServer` (pyftpdlib's default backlog here is 5;
-    trioftp keeps the kernel's maximum so that bursts queue).
+    trioftp keeps the kernel's maximum so that bursts queue). A *runner*
+    given is shared by the sessions' separate Trio runs, so it must hold
+    nothing of one run (``InlineRunner()``, ``ThreadRunner()`` without
+    ``max_threads``).
     """
 
     def default_runner(self) -> Runner:

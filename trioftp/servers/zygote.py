@@ -11,7 +11,8 @@ safe, and cheap. The child serves its one session in its own Trio run.
 The conversation, over a Unix socket pair (``conn``):
 
 * server -> zygote, first: the set-up, a 4-byte length and a pickle of
-  :class:`ZygoteSetup`;
+  :class:`ZygoteSetup`; the zygote answers ``b"R"`` once it has rebuilt
+  the handler class (or exits, its error on stderr);
 * server -> zygote: ``b"S"`` with the session's connected socket attached
   (``SCM_RIGHTS``); the zygote forks and answers ``b"P"`` + the child's pid
   (or -1 if the fork failed);
@@ -46,11 +47,13 @@ import trio
 from ..log import config_logging, logging_configured
 from .handover import HandlerRecipe
 
-__all__ = ["COMMAND", "EXITED", "STARTED", "ZygoteSetup", "main"]
+__all__ = ["COMMAND", "EXITED", "READY", "STARTED", "ZygoteSetup", "main"]
 
 #: How the server starts a zygote: ``[sys.executable, *COMMAND, str(fd)]``. (Not
 #: ``-m`` this module: it would then exist twice, as ``__main__`` and by name.)
 COMMAND = ("-c", "from trioftp.servers.zygote import main; main()")
+#: The zygote's first message, once it has rebuilt the handler class.
+READY = b"R"
 #: The zygote's messages: b"P" + pid (int32), b"X" + pid + wait status.
 STARTED = struct.Struct("!ci")
 EXITED = struct.Struct("!cii")
@@ -79,6 +82,7 @@ def main() -> None:
     if setup.main_path is not None:
         _load_main(setup.main_path)
     handler = HandlerRecipe.load(setup.recipe)
+    conn.sendall(READY)
     # A byte on this pipe at each SIGCHLD wakes the loop to reap children.
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
