@@ -69,6 +69,24 @@ class SlowLogin(FTPHandler):
             time.sleep(0.01)
 
 
+class SlowCommand(FTPHandler):
+    """``SITE WAIT`` blocks (sleeping) until the test creates the file ``release``."""
+
+    markers = ""
+    proto_cmds: ClassVar[dict[str, dict[str, object]]] = {
+        **FTPHandler.proto_cmds,
+        "SITE WAIT": {"perm": None, "auth": True, "arg": None, "help": "Syntax: SITE WAIT"},
+    }
+
+    def ftp_SITE_WAIT(self, line: str) -> None:
+        markers = Path(self.markers)
+        (markers / "entered").touch()
+        deadline = time.monotonic() + WAIT
+        while not (markers / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.respond("200 Waited.")
+
+
 class Crashing(FTPHandler):
     """``SITE CRASH`` ends the process serving the session."""
 
@@ -353,6 +371,23 @@ def test_blocking_on_login_does_not_stall_other_sessions(
     assert sleeper.getresp().startswith("230 ")
     for ftp in (sleeper, other, fresh):
         ftp.close()
+
+
+@pytest.mark.parametrize("model", SPAWNING)
+def test_a_blocking_command_does_not_stall_other_sessions(
+    model: type[FTPServer], home: Path, tmp_path: Path, started: list[FTPServer]
+) -> None:
+    server = start(model, make_handler(home, base=SlowCommand, markers=str(tmp_path)), started)
+    waiting, other = ftp_login(server), ftp_login(server)
+    waiting.putcmd("SITE WAIT")  # a plain ftp_* method that sleeps until "release" exists
+    wait_for((tmp_path / "entered").exists, "SITE WAIT to start sleeping")
+    assert other.voidcmd("NOOP") == NOOP_OK
+    other.storbinary("STOR meanwhile.bin", io.BytesIO(b"not stalled"))
+    assert (home / "meanwhile.bin").read_bytes() == b"not stalled"
+    (tmp_path / "release").touch()
+    assert waiting.getresp() == "200 Waited."
+    waiting.close()
+    other.close()
 
 
 def test_a_crashing_process_ends_only_its_session(
