@@ -349,6 +349,24 @@ print("loop ended", flush=True)
         assert_shut_down(ftp)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_close_all_returns_once_every_thread_and_process_has_ended(
+    model: type[FTPServer], home: Path
+) -> None:
+    server = model(("127.0.0.1", 0), make_handler(home))
+    before, children = set(threading.enumerate()), children_of(os.getpid())
+    serving = threading.Thread(target=server.serve_forever, kwargs={"handle_exit": False})
+    serving.start()  # a program's own thread, which close_all() does not join
+    clients = [ftp_login(server) for _ in range(2)]
+    assert clients[0].voidcmd("NOOP") == NOOP_OK
+    server.close_all()
+    assert set(threading.enumerate()) - before <= {serving}
+    assert children_of(os.getpid()) == children
+    serving.join(WAIT)
+    for ftp in clients:
+        assert_shut_down(ftp)
+
+
 # --- blocking and crashing handlers
 
 

@@ -34,6 +34,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,17 +66,32 @@ class MultiprocessFTPServer(FTPServer):
         super().__init__(*args, **kwargs)
         self._recipe = HandlerRecipe(self.handler)
         self._zygote: Zygote | None = None
+        #: Set while no zygote process exists (close_all() waits for it).
+        self._no_zygote = threading.Event()
+        self._no_zygote.set()
 
     async def serve(
         self, *, task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve as :meth:`FTPServer.serve` does, with a zygote making the session processes."""
-        async with Zygote.running(self._setup()) as zygote:
-            self._zygote = zygote
-            try:
-                await super().serve(task_status=task_status)
-            finally:
-                self._zygote = None
+        self._no_zygote.clear()
+        try:
+            async with Zygote.running(self._setup()) as zygote:
+                self._zygote = zygote
+                try:
+                    await super().serve(task_status=task_status)
+                finally:
+                    self._zygote = None
+        finally:
+            self._no_zygote.set()
+
+    def close_all(self) -> None:
+        """As :meth:`FTPServer.close_all`, and return once the zygote process has exited too."""
+        super().close_all()
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:  # not in a Trio run: we may wait
+            self._no_zygote.wait(10)
 
     def _setup(self) -> ZygoteSetup:
         main = sys.modules.get("__main__")
