@@ -34,6 +34,13 @@ def main() -> None:
     parser.add_argument(
         "--hash-uploads", metavar="ALGORITHM", help="trioftp: hash uploads in this algorithm"
     )
+    parser.add_argument(
+        "--concurrency",
+        choices=["async", "pre-fork", "multi-thread", "multi-proc"],
+        default="async",
+        help="the concurrency model (pyftpdlib's names)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for pre-fork")
     options = parser.parse_args()
     first, last = (int(part) for part in options.passive.split("-"))
 
@@ -58,13 +65,20 @@ def main() -> None:
         attributes["hash_uploads"] = True
         attributes["hash_algorithm"] = options.hash_uploads
     handler = type("BenchHandler", (base,), attributes)
-    server = servers.FTPServer(("127.0.0.1", options.port), handler, backlog=options.backlog)
+    server_class = {
+        "async": servers.FTPServer,
+        "pre-fork": servers.FTPServer,
+        "multi-thread": servers.ThreadedFTPServer,
+        "multi-proc": servers.MultiprocessFTPServer,
+    }[options.concurrency]
+    workers = options.workers if options.concurrency == "pre-fork" else 1
+    server = server_class(("127.0.0.1", options.port), handler, backlog=options.backlog)
     server.max_cons = 100_000
     server.max_cons_per_ip = 0
     print(f"READY {server.socket.getsockname()[1]}", flush=True)
     signal.signal(signal.SIGTERM, _stop)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever(handle_exit=False)
+        server.serve_forever(handle_exit=False, worker_processes=workers)
 
 
 if __name__ == "__main__":

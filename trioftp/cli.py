@@ -25,7 +25,7 @@ from .log import logger
 from .logformats import LOG_FORMATS, configure_logging
 from .passwd import passwd_main
 from .protocol.proxyheader import TrustedProxies
-from .servers import FTPServer
+from .servers import FTPServer, HandlerNotPortable, MultiprocessFTPServer, ThreadedFTPServer
 from .servers.bans import BanPolicy, Bans
 from .servers.metrics import MetricsEndpoint, PrometheusMetrics
 from .servers.signals import sigterm_handler
@@ -169,11 +169,53 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upload_options(parser)
     _add_proxy_protocol_options(parser)
     _add_storage_options(parser)
+    _add_concurrency_options(parser)
     add("-v", "--version", action="version", version=f"trioftp {__version__}")
     _add_user_and_limit_options(parser)
     _add_logging_options(parser)
     _add_operations_options(parser)
     return parser
+
+
+#: ``--concurrency`` (pyftpdlib's names): the server class of each model.
+CONCURRENCY_MODELS: dict[str, type[FTPServer]] = {
+    "async": FTPServer,
+    "pre-fork": FTPServer,
+    "multi-thread": ThreadedFTPServer,
+    "multi-proc": MultiprocessFTPServer,
+}
+
+
+def _add_concurrency_options(parser: argparse.ArgumentParser) -> None:
+    """The concurrency model options (docs/servers.md)."""
+    models = parser.add_argument_group("concurrency (docs/servers.md)")
+    models.add_argument(
+        "--concurrency",
+        choices=list(CONCURRENCY_MODELS),
+        default="async",
+        help="async (default): one process, one event loop; pre-fork: several such "
+        "processes on one socket; multi-thread: a thread per session; multi-proc: a "
+        "process per session",
+    )
+    models.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=0,
+        help="worker processes for --concurrency pre-fork (default: one per CPU)",
+    )
+
+
+def _concurrency(
+    parser: argparse.ArgumentParser, options: argparse.Namespace
+) -> tuple[type[FTPServer], int | None]:
+    """The server class and ``worker_processes`` chosen by --concurrency and --workers."""
+    if options.workers and options.concurrency != "pre-fork":
+        parser.error("--workers needs --concurrency pre-fork")
+    if options.workers < 0:
+        parser.error("--workers must be positive")
+    workers = (options.workers or None) if options.concurrency == "pre-fork" else 1
+    return CONCURRENCY_MODELS[options.concurrency], workers
 
 
 def _add_site_options(parser: argparse.ArgumentParser) -> None:
@@ -579,7 +621,9 @@ def _check_options(parser: argparse.ArgumentParser, options: argparse.Namespace)
         parser.error("-P/--password needs -u/--username")
 
 
-def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPServer:
+def _make_server(
+    options: argparse.Namespace, handler: type[FTPHandler], server_class: type[FTPServer]
+) -> FTPServer:
     """The server: on the socket systemd passed (socket activation), else on -i/-p."""
     try:
         inherited = systemd.listen_fds()
@@ -595,10 +639,10 @@ def _make_server(options: argparse.Namespace, handler: type[FTPHandler]) -> FTPS
             passed.name,
             passed.fd,
         )
-        return FTPServer(passed.socket, handler)
+        return server_class(passed.socket, handler)
     address = (options.interface, options.port)
     try:
-        return FTPServer(address, handler)
+        return server_class(address, handler)
     except OSError as exc:
         raise checks.CannotStart(checks.listen_error(address, exc)) from None
 
@@ -643,14 +687,18 @@ def _main(arguments: list[str]) -> int:
     for path in (options.certfile, options.keyfile):
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
+    server_class, workers = _concurrency(parser, options)
     _start_logging(options, parser)
     try:
         if not options.storage:
             checks.check_directory(os.path.abspath(options.directory))
         handler = _make_handler(options)
-        server = _make_server(options, handler)
+        server = _make_server(options, handler, server_class)
     except checks.CannotStart as exc:
         print(f"trioftp: {exc}", file=sys.stderr)
+        return 1
+    except HandlerNotPortable as exc:
+        print(f"trioftp: --concurrency {options.concurrency}: {exc}", file=sys.stderr)
         return 1
     except StorageUnavailable as exc:
         print(f"trioftp: --storage: {exc}", file=sys.stderr)
@@ -685,7 +733,7 @@ def _main(arguments: list[str]) -> int:
         return 1
     try:
         # SIGTERM and Ctrl-C stop it cleanly; systemd hears READY=1 and STOPPING=1.
-        server.serve_forever(handle_exit=True)
+        server.serve_forever(handle_exit=True, worker_processes=workers)
     finally:
         if metrics is not None:
             metrics.close()

@@ -23,7 +23,7 @@ import pytest
 
 import trioftp
 
-from ..support.interop import assert_disconnected, assert_read_only, download
+from ..support.interop import assert_read_only, assert_shut_down, download
 from ..support.serverprocess import make_share, running, trioftp_command
 
 PASV_REPLY = re.compile(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)")
@@ -418,7 +418,7 @@ def test_signal_with_connected_client(share: Path, signum: int) -> None:
         assert ftp.pwd() == "/"
         stderr = server.stop_cleanly(signum)
         # The session was closed with the server.
-        assert_disconnected(ftp)
+        assert_shut_down(ftp)
     assert "[anonymous] FTP session closed (disconnect)." in stderr
     assert ">>> FTP server stopped <<<" in stderr
 

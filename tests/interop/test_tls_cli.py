@@ -27,7 +27,7 @@ import pytest
 
 import trioftp
 
-from ..support.interop import assert_disconnected, download, run_curl
+from ..support.interop import assert_shut_down, download, run_curl
 from ..support.serverprocess import ServerProcess, make_share, running, trioftp_command
 from ..support.tls_fixtures import TLSFiles, client_context, write_tls_files
 
@@ -300,7 +300,7 @@ def test_sigint_stops_tls_server_with_a_client(
         assert download(ftp, "hello.txt") == HELLO
         stderr = server.stop_cleanly(signal.SIGINT)
         # The session was closed with the server.
-        assert_disconnected(ftp, (EOFError, OSError))
+        assert_shut_down(ftp, (EOFError, OSError))
     assert "received interrupt signal" in stderr
     assert "[anonymous] FTP session closed (disconnect)." in stderr
     assert ">>> FTP server stopped <<<" in stderr

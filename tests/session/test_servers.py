@@ -33,7 +33,7 @@ from trioftp.handlers import FTPHandler
 from trioftp.servers import FTPServer
 
 from ..support.ftpclient import FTPClient
-from ..support.interop import assert_disconnected, download
+from ..support.interop import assert_disconnected, assert_shut_down, download
 from ..support.serverprocess import STARTUP_TIMEOUT, make_share, running
 from ..support.servers import PASSWORD, USER, make_handler
 
@@ -177,7 +177,7 @@ def test_context_manager_calls_close_all(
         assert download(ftp, "a.txt") == b"served\n"
     # Leaving the block disconnected the client and stopped serve_forever().
     serving.join()
-    assert_disconnected(ftp)
+    assert_shut_down(ftp)
     assert_refused(host, port)
 
 
@@ -295,7 +295,7 @@ def test_close_all_from_another_thread(home: Path, background: list[Background])
     )
     serving.join()
     for ftp in clients:
-        assert_disconnected(ftp)
+        assert_shut_down(ftp)
     assert_refused(host, port)
 
 
@@ -317,8 +317,8 @@ def test_serve_forever_non_blocking(
     for thread in set(threading.enumerate()) - before:
         thread.join(10)
         assert not thread.is_alive()
-    assert_disconnected(ftp)
-    assert_disconnected(other)
+    assert_shut_down(ftp)
+    assert_shut_down(other)
     assert_refused(host, port)
     assert thread_errors == []
 
@@ -538,7 +538,7 @@ print("serve_forever returned", flush=True)
         assert download(ftp, "hello.txt") == b"Hello, FTP!\n"
         stderr = server.stop_cleanly(signal.SIGTERM)
         assert server.rest_of_stdout() == "serve_forever returned\n"
-        assert_disconnected(ftp)
+        assert_shut_down(ftp)
     assert "received interrupt signal" in stderr
     assert "[user] FTP session closed (disconnect)." in stderr
     assert ">>> FTP server stopped <<<" in stderr
@@ -604,7 +604,7 @@ print("parent returned", flush=True)
             stderr = server.stop_cleanly(signal.SIGTERM)
             assert server.rest_of_stdout() == "parent returned\n"
             for ftp in clients:
-                assert_disconnected(ftp)
+                assert_shut_down(ftp)
         for pid in workers:  # reaped by the parent before it exited
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)

@@ -4,8 +4,8 @@
   :func:`run_curl` and :func:`run_lftp` run one; :func:`curl_commands`,
   :func:`lftp_commands` (and the ``*_replies``) read the FTP dialogue back from
   its verbose trace;
-- :func:`download`, :func:`assert_read_only` and :func:`assert_disconnected`
-  are ftplib steps shared by several test modules;
+- :func:`download`, :func:`assert_read_only`, :func:`assert_disconnected` and
+  :func:`assert_shut_down` are ftplib steps shared by several test modules;
 - :func:`put`, :func:`ls_line`, :func:`make_listing_tree`, :func:`make_mirror_tree`
   and :func:`snapshot` make files dated MTIME and describe them as a server
   lists them (or as a mirror must reproduce them).
@@ -136,6 +136,15 @@ def assert_disconnected(
     with pytest.raises(errors):
         ftp.voidcmd("NOOP")
     ftp.close()
+
+
+def assert_shut_down(
+    ftp: ftplib.FTP, errors: tuple[type[BaseException], ...] = (EOFError, ConnectionError)
+) -> None:
+    """The server stopped: it said ``421 Server is shutting down.`` and hung up. Close *ftp*."""
+    with pytest.raises(ftplib.error_temp, match=r"^421 Server is shutting down\.$"):
+        ftp.voidcmd("NOOP")
+    assert_disconnected(ftp, errors)
 
 
 # --- files

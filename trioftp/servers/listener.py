@@ -35,9 +35,12 @@ from .bans import BANNED_REPLY, Bans
 
 __all__ = [
     "Listener",
+    "LiveSessions",
     "ServerSession",
     "SessionFactory",
+    "Stoppable",
     "listening_socket",
+    "new_session",
     "set_control_options",
 ]
 
@@ -49,7 +52,18 @@ _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _OPTIONS_INHERITED = sys.platform == "linux"
 
 
-class ServerSession(Protocol):
+class Stoppable(Protocol):
+    """A running session as the server stops it."""
+
+    def shut_down(self) -> None:
+        """End the session soon (``426`` for a transfer, ``421``, disconnect).
+
+        Called in the server's event loop; must not block.
+        """
+        ...
+
+
+class ServerSession(Stoppable, Protocol):
     """One control connection's session, as the listener runs it."""
 
     async def handle_session(self) -> None:
@@ -91,6 +105,33 @@ class Served(Protocol):
     bans: Bans | None
     proxy_protocol_from: Sequence[ProxySource]
     proxy_protocol_timeout: float
+
+    async def serve_connection(
+        self,
+        stream: trio.SocketStream,
+        live: LiveSessions,
+        *,
+        remote_address: tuple[str, int] | None = None,
+    ) -> None:
+        """Run the admitted connection's session to its end (in this task, a thread, a process).
+
+        The session is in *live* while it runs, so the server can stop it.
+        *remote_address* is the client a load balancer's PROXY header named.
+        """
+        ...
+
+
+def new_session(
+    handler: SessionFactory,
+    stream: trio.SocketStream,
+    server: object,
+    ioloop: IOLoop,
+    remote_address: tuple[str, int] | None,
+) -> ServerSession:
+    """A session of *handler* on *stream*; *remote_address*: the client a PROXY header named."""
+    if remote_address is None:  # handlers of programs may not know the keyword
+        return handler(stream, server, ioloop)
+    return handler(stream, server, ioloop, remote_address=remote_address)
 
 
 def listening_socket(address: tuple[str, int], backlog: int) -> socket.socket:
@@ -139,9 +180,13 @@ class Listener:
         #: The IP address of every open session (one entry per session): the
         #: client's, also for connections relayed by a load balancer.
         self.ip_map: list[str] = []
+        #: The sessions running now, as the server stops them.
+        self.live = LiveSessions()
         self._per_ip: Counter[str] = Counter()
         self._gate_key: tuple[tuple[ProxySource, ...], float] | None = None
         self._gate = ProxyGate(TrustedProxies(()), 0)
+        self._idle = trio.Event()
+        self._idle.set()
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         """Accept connections forever, starting each one's session in *nursery*."""
@@ -186,18 +231,16 @@ class Listener:
         watching = bans.watching(ip) if bans is not None else contextlib.nullcontext()
         self.ip_map.append(ip)
         self._per_ip[ip] += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
         try:
             server = self.server
             if not _OPTIONS_INHERITED:
                 set_control_options(stream)
             if not server.handler.tcp_no_delay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-            if relayed is None:
-                session = server.handler(stream, server, server.ioloop)
-            else:
-                session = server.handler(stream, server, server.ioloop, remote_address=relayed)
             with watching:
-                await session.handle_session()
+                await server.serve_connection(stream, self.live, remote_address=relayed)
         except Exception:
             logger.exception("session from %s failed to start", ip)
             await stream.aclose()
@@ -206,6 +249,16 @@ class Listener:
             self._per_ip[ip] -= 1
             if not self._per_ip[ip]:
                 del self._per_ip[ip]
+            if not self.ip_map:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no session is open."""
+        await self._idle.wait()
+
+    def shut_down_sessions(self) -> None:
+        """Tell every open session, and any starting later, to end."""
+        self.live.shut_down_all()
 
     def proxy_gate(self) -> ProxyGate:
         """The server's ``proxy_protocol_*`` settings, parsed (again only when they change).
@@ -265,3 +318,30 @@ async def _refuse(stream: trio.SocketStream, reply: str) -> None:
         with contextlib.suppress(trio.BrokenResourceError, OSError):
             await stream.send_all(reply.encode())
     await stream.aclose()
+
+
+class LiveSessions:
+    """The sessions running now; once the server stops, a new one is stopped at once."""
+
+    def __init__(self) -> None:
+        self._sessions: set[Stoppable] = set()
+        self._stopping = False
+
+    def add(self, session: Stoppable) -> None:
+        """*session* runs from now on (call in the server's event loop)."""
+        self._sessions.add(session)
+        if self._stopping:
+            session.shut_down()
+
+    def discard(self, session: Stoppable) -> None:
+        """*session* has ended."""
+        self._sessions.discard(session)
+
+    def shut_down_all(self) -> None:
+        """Tell every session to end (``426`` for a transfer, ``421``, disconnect)."""
+        self._stopping = True
+        for session in list(self._sessions):
+            session.shut_down()
+
+    def __len__(self) -> int:
+        return len(self._sessions)

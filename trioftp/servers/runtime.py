@@ -2,30 +2,34 @@
 
 Two ways to run a server:
 
-* pyftpdlib style, blocking: ``FTPServer(("127.0.0.1", 2121), handler).serve_forever()``
+* pyftpdlib style: ``FTPServer(("127.0.0.1", 2121), handler).serve_forever()``
   (in the calling thread, in a background thread with ``blocking=False``, or
-  in pre-forked worker processes);
+  in pre-forked worker processes; see ``docs/servers.md``);
 * inside a Trio program: ``await trioftp.serve(handler, "127.0.0.1", 2121)``,
   or ``await nursery.start(trioftp.serve, handler, "127.0.0.1", 0)`` which
   returns the bound address. Cancelling the surrounding scope stops the
   server and every session.
 
 This module owns a run's lifetime (the nursery every session runs in,
-signals, :meth:`FTPServer.close` and :meth:`FTPServer.close_all`) and its
-shared resources: the runner whose worker threads do the sessions' blocking
-work. Accepting and admitting connections is :mod:`.listener`'s job.
+signals - which ones, :mod:`.signals` says -, :meth:`FTPServer.close` and
+:meth:`FTPServer.close_all`, ``blocking=False``) and its shared resources:
+the runner whose worker threads do the sessions' blocking work. Accepting
+and admitting connections is :mod:`.listener`'s job; where an admitted
+session runs is :meth:`FTPServer.serve_connection`'s (a task here, a thread
+in :mod:`.threaded`, a process in :mod:`.multiproc`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from types import FrameType, TracebackType
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
+from typing import cast
 
 import trio
 
@@ -34,15 +38,29 @@ from .._eventloop import IOLoop
 from ..limits import Accounts
 from ..log import config_logging, logger, logging_configured
 from ..protocol.proxyheader import ProxySource
-from ..session.events import Observer, SessionEvents
+from ..session.events import HOOK_GRACE_PERIOD, Observer, SessionEvents
 from ..session.proxied import ProxyGate
 from ..session.runner import Runner, ThreadRunner
 from .bans import Bans
-from .listener import Listener, SessionFactory, listening_socket, set_control_options
-from .prefork import run_workers
-from .signals import sigterm_handler
+from .listener import (
+    Listener,
+    LiveSessions,
+    SessionFactory,
+    listening_socket,
+    new_session,
+    set_control_options,
+)
+from .prefork import passive_port_share, run_workers, worker_count
+from .signals import (
+    exit_signals,
+    interrupt_in,
+    programs_handlers,
+    relay_signals,
+    stop_on_signals,
+)
 from .startline import start_line
 from .statistics import ServerCounters, ServerStatistics
+from .threads import PoolRunner
 
 __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
 
@@ -51,8 +69,6 @@ __all__ = ["DEFAULT_BACKLOG", "FTPServer", "serve"]
 #: queues instead of failing (pyftpdlib's default of 100 loses sessions when
 #: a thousand clients connect at once).
 DEFAULT_BACKLOG = socket.SOMAXCONN
-
-_SignalHandler = Callable[[int, FrameType | None], Any]
 
 
 class FTPServer:
@@ -87,6 +103,12 @@ class FTPServer:
     proxy_protocol_from: Sequence[ProxySource] = ()
     #: trioftp: seconds a load balancer has to send its whole PROXY header.
     proxy_protocol_timeout: float = 10
+    #: trioftp: after :meth:`close`, seconds the sessions may go on before
+    #: they are stopped as by :meth:`close_all` (None: as long as they like).
+    close_grace_period: float | None = 60.0
+    #: trioftp: seconds stopped sessions get to answer (``426``, ``421``) and
+    #: run their callbacks before they are cancelled.
+    shutdown_timeout: float = 5.0
 
     def __init__(
         self,
@@ -101,10 +123,9 @@ class FTPServer:
         """Listen on *address_or_socket*; serve each connection with *handler*.
 
         *runner* runs the sessions' blocking work; by default each run of
-        the server makes a :class:`~trioftp.session.runner.ThreadRunner` of
-        :attr:`max_worker_threads` threads when it starts serving. *bans*
-        refuses hosts that fail logins or flood the server (see
-        :mod:`trioftp.servers.bans`).
+        the server makes a pool of :attr:`max_worker_threads` threads when it
+        starts serving (:meth:`default_runner`). *bans* refuses hosts that
+        fail logins or flood the server (see :mod:`trioftp.servers.bans`).
         """
         if isinstance(address_or_socket, socket.socket):
             self.socket = address_or_socket
@@ -139,6 +160,10 @@ class FTPServer:
         self.login_limiter: trio.CapacityLimiter | None = None
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
+        #: When open sessions are stopped once accepting has ended (close()/close_all()).
+        self._sessions_deadline = math.inf
+        self._grace: trio.CancelScope | None = None
+        self._interrupted = False
         self._token: trio.lowlevel.TrioToken | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -187,7 +212,7 @@ class FTPServer:
             logins=counters.logins,
             failed_logins=counters.failed_logins,
             commands=counters.commands,
-            threads_busy=runner.busy if isinstance(runner, ThreadRunner) else 0,
+            threads_busy=runner.busy if isinstance(runner, (ThreadRunner, PoolRunner)) else 0,
             sessions_total=counters.sessions_total,
             transfers_failed=counters.transfers_failed,
             transfer_seconds=counters.transfer_seconds,
@@ -214,7 +239,7 @@ class FTPServer:
         self._listener.proxy_gate()
         listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.socket))
         if self._given_runner is None:
-            self.runner = ThreadRunner(self.max_worker_threads)
+            self.runner = self.default_runner()
         self.accounts = Accounts(self.max_download_rate, self.max_upload_rate)
         checks = self.max_login_checks
         self.login_limiter = trio.CapacityLimiter(checks) if checks else None
@@ -230,10 +255,14 @@ class FTPServer:
                     self._serving.set()
                     task_status.started(self.address)
                     await self._listener.accept_loop(listener, nursery)
+                await self._end_sessions()
+                nursery.cancel_scope.cancel()
         finally:
-            self._nursery = self._accepting = None
+            self._nursery = self._accepting = self._grace = None
             with trio.CancelScope(shield=True):
                 await listener.aclose()
+            if isinstance(self.runner, PoolRunner) and self._given_runner is None:
+                self.runner.close()  # no call is in flight: every session has ended
             self._stopped.set()
 
     @contextlib.asynccontextmanager
@@ -246,34 +275,76 @@ class FTPServer:
             finally:
                 self.ioloop.unregister(self._map_fd, self)
 
+    def default_runner(self) -> Runner:
+        """The runner of a run when none was given: its own threads (:attr:`max_worker_threads`)."""
+        return PoolRunner(self.max_worker_threads)
+
+    async def serve_connection(
+        self,
+        stream: trio.SocketStream,
+        live: LiveSessions,
+        *,
+        remote_address: tuple[str, int] | None = None,
+    ) -> None:
+        """Run an admitted connection's session in this task (the async model)."""
+        session = new_session(self.handler, stream, self, self.ioloop, remote_address)
+        live.add(session)
+        try:
+            await session.handle_session()
+        finally:
+            live.discard(session)
+
+    async def _end_sessions(self) -> None:
+        """Accepting has ended: wait for the sessions, then stop them, then cancel them."""
+        listener = self._listener
+        with trio.CancelScope(deadline=self._sessions_deadline) as grace:
+            self._grace = grace
+            await listener.wait_idle()
+        self._grace = None
+        listener.shut_down_sessions()
+        with trio.move_on_after(self.shutdown_timeout):
+            await listener.wait_idle()
+
     def serve_forever(
         self,
         timeout: float | None = None,
         blocking: bool = True,
         handle_exit: bool = True,
-        worker_processes: int = 1,
+        worker_processes: int | None = 1,
     ) -> None:
-        """Run the server until it is closed, or until Ctrl-C with *handle_exit*.
+        """Run the server until it is closed, or until a signal with *handle_exit*.
 
-        *handle_exit* turns ``KeyboardInterrupt`` and ``SystemExit`` (Ctrl-C,
-        or raised by the program's own SIGTERM handler) into a clean stop, and
-        makes SIGTERM stop the server the same way when the program has no
-        handler of its own for it; it also tells systemd (``$NOTIFY_SOCKET``)
-        ``READY=1`` once the server accepts connections and ``STOPPING=1``
-        when it stops (see :mod:`trioftp.systemd`).
-        With ``blocking=False`` the server runs in a background thread and
-        this call returns as soon as it serves (pyftpdlib would poll once);
-        later calls do nothing. *timeout* is accepted for compatibility: Trio needs no poll
-        timeout. *worker_processes* other than 1 pre-forks that many
-        processes (``None`` or <= 0: one per CPU), each serving the shared
-        listening socket with its own event loop.
+        *handle_exit* makes SIGINT (Ctrl-C) and SIGTERM, and a
+        ``KeyboardInterrupt`` or ``SystemExit`` raised by the program's own
+        signal handler, stop the server cleanly (as :meth:`close_all`), with a
+        start and a stop log line; with ``False`` they reach the caller.
+
+        ``blocking=False`` is for a program that runs its own loop and calls
+        this again and again (as pyftpdlib's test harness does): the first
+        call starts the server in a background thread (its own Trio run);
+        each call then waits at most *timeout* seconds (not at all if None)
+        and returns early once the server has stopped. Stop it with
+        :meth:`close_all` from any thread; with *handle_exit*, a
+        ``KeyboardInterrupt`` (Ctrl-C) during a call stops it too. With
+        ``blocking=True`` *timeout* is accepted for compatibility: Trio
+        needs no poll timeout.
+
+        *worker_processes* other than 1 pre-forks that many processes
+        (``None`` or <= 0: one per CPU), each serving the shared listening
+        socket with its own event loop (see :mod:`.prefork`).
         """
         if not blocking:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve_in_background, daemon=True)
-                self._thread.start()
-                # Return once close()/close_all() can reach the loop.
-                self._serving.wait()
+            if worker_processes != 1:
+                raise ValueError("'worker_processes' and 'blocking' are mutually exclusive")
+            self._start_in_background()
+            try:
+                if timeout:
+                    self._stopped.wait(timeout)
+            except (KeyboardInterrupt, SystemExit):
+                if not handle_exit:
+                    raise
+                logger.info("received interrupt signal")
+                self.close_all()
             return
         if handle_exit and not logging_configured():
             config_logging()
@@ -284,51 +355,60 @@ class FTPServer:
             logger.info(start_line(self.address, os.getpid(), self.handler, workers=1))
         try:
             try:
-                with _sigterm_interrupts(handle_exit):
-                    # KeyboardInterrupt only at a checkpoint of the main task: raised
-                    # anywhere else it would cut a session's cleanup short.
-                    trio.run(
-                        self._serve_until_signal,
-                        handle_exit,
-                        restrict_keyboard_interrupt_to_checkpoints=True,
-                    )
+                # KeyboardInterrupt only at a checkpoint of the main task: raised
+                # anywhere else it would cut a session's cleanup short.
+                # Asked before trio.run, which installs its own SIGINT handler.
+                trio.run(
+                    self._serve_until_signal,
+                    exit_signals(handle_exit),
+                    restrict_keyboard_interrupt_to_checkpoints=True,
+                )
             except BaseExceptionGroup as group:
-                raise _interrupt_in(group) from None
+                raise interrupt_in(group) from None
             if self._exit is not None:
                 raise self._exit
         except (KeyboardInterrupt, SystemExit):
             if not handle_exit:
                 raise
-            logger.info("received interrupt signal")
+            if not self._interrupted:
+                logger.info("received interrupt signal")
         finally:
             self._exit = None
+            self._interrupted = False
             self.socket.close()
             if handle_exit:
                 _tell_service_manager(systemd.STOPPING)
                 logger.info(">>> FTP server stopped <<<")
 
+    def _start_in_background(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._serve_in_background, name="trioftp-server", daemon=True
+            )
+            self._thread.start()
+            # Return once close()/close_all() can reach the loop.
+            self._serving.wait()
+
     def _serve_in_background(self) -> None:
         try:
             self.serve_forever(handle_exit=False)
+        except BaseException:
+            logger.exception("the server stopped on an error")
         finally:
             self._serving.set()
+            self._stopped.set()
 
-    async def _serve_until_signal(self, tell_manager: bool) -> None:
-        """Serve; deliver signals the program handles in Python at a safe point.
-
-        With *tell_manager*, systemd hears ``READY=1`` once connections are accepted.
-        """
-        custom = {
-            signum: handler
-            for signum in (signal.SIGTERM, signal.SIGHUP)
-            if callable(handler := signal.getsignal(signum))
-            and threading.current_thread() is threading.main_thread()
-        }
+    async def _serve_until_signal(self, stopping: set[signal.Signals]) -> None:
+        """Serve; stop cleanly on the exit signals; deliver the program's own handlers safely."""
+        custom = programs_handlers()
+        stopping -= set(custom)
         async with trio.open_nursery() as nursery:
             if custom:
-                nursery.start_soon(self._relay_signals, custom, nursery.cancel_scope)
+                nursery.start_soon(relay_signals, custom, self._exit_raised)
+            if stopping:
+                nursery.start_soon(stop_on_signals, stopping, self._on_exit_signal)
             await nursery.start(self._serve_then_cancel, nursery.cancel_scope)
-            if tell_manager:
+            if stopping or custom:  # handle_exit: a service manager may be listening
                 _tell_service_manager(systemd.READY)
 
     async def _serve_then_cancel(
@@ -340,25 +420,28 @@ class FTPServer:
         await self.serve(task_status=task_status)
         scope.cancel()
 
-    async def _relay_signals(
-        self, handlers: dict[signal.Signals, _SignalHandler], scope: trio.CancelScope
-    ) -> None:
-        with trio.open_signal_receiver(*handlers) as signals:
-            async for signum in signals:
-                try:
-                    handlers[signal.Signals(signum)](signum, None)
-                except BaseException as exc:  # KeyboardInterrupt, SystemExit, ...
-                    self._exit = exc
-                    scope.cancel()
-                    return
+    def _on_exit_signal(self) -> None:
+        if self._interrupted:  # a second one: don't wait for the sessions
+            self._cancel_everything()
+            return
+        self._interrupted = True
+        logger.info("received interrupt signal")
+        self._close_all_in_loop()
+
+    def _exit_raised(self, exc: BaseException) -> None:
+        """The program's own signal handler raised *exc* (KeyboardInterrupt...): stop."""
+        self._exit = exc
+        self._close_all_in_loop()
 
     def _serve_prefork(self, workers: int | None, handle_exit: bool) -> None:
-        count = workers if workers and workers > 0 else len(os.sched_getaffinity(0))
+        count = worker_count(workers)
+        ports = getattr(self.handler, "passive_ports", None)
+        shares = [passive_port_share(ports, index, count) for index in range(count)]
         if handle_exit:
             logger.info(start_line(self.address, os.getpid(), self.handler, workers=count))
         try:
             run_workers(
-                self._serve_as_worker,
+                lambda index: self._serve_worker(shares[index]),
                 self.socket,
                 count,
                 handle_exit,
@@ -372,26 +455,57 @@ class FTPServer:
     #: False in a pre-forked worker: the parent has logged the start line.
     _announce = True
 
-    def _serve_as_worker(self) -> None:
+    def _serve_worker(self, passive_ports: Sequence[int] | None) -> None:
+        """One pre-forked worker: serve with this worker's own passive ports."""
         self._announce = False
+        if passive_ports is not None:
+            handler = cast(type, self.handler)
+            own = type(handler.__name__, (handler,), {"passive_ports": passive_ports})
+            self.handler = cast(SessionFactory, own)
         self.serve_forever(handle_exit=True)
 
     # --- stopping
 
     def close(self) -> None:
-        """Stop accepting; the server stops once the last session has ended."""
-        self._in_loop(self._stop_accepting)
+        """Stop accepting; the server stops once the last session has ended.
+
+        Sessions still open after :attr:`close_grace_period` are stopped as
+        by :meth:`close_all`. Callable from any thread.
+        """
+        self._in_loop(self._close_in_loop)
 
     def close_all(self) -> None:
-        """Disconnect every client, stop the server, and wait until it has stopped."""
-        self._in_loop(self._cancel_all)
+        """Stop accepting, end every session, and wait until the server has stopped.
+
+        Each session ends cleanly: a transfer in flight with ``426`` (its
+        file closed, ``on_incomplete_file_*`` called), then ``421``; what
+        is left after :attr:`shutdown_timeout` is cancelled. Callable from
+        any thread, and from a signal handler.
+        """
+        self._in_loop(self._close_all_in_loop)
         if self._token is not None and not self._in_trio_thread():
-            self._stopped.wait(10)
+            self._stopped.wait(self.shutdown_timeout + HOOK_GRACE_PERIOD + 5)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(10)  # the blocking=False thread: gone once this returns
         self.socket.close()
         self.ioloop.unregister(self._map_fd, self)
+
+    def _close_in_loop(self) -> None:
+        grace = self.close_grace_period
+        if grace is None or self._nursery is None:  # (not serving: no clock to read)
+            self._stop_sessions_at(math.inf)
+        else:
+            self._stop_sessions_at(trio.current_time() + grace)
+
+    def _close_all_in_loop(self) -> None:
+        self._stop_sessions_at(-math.inf)
+
+    def _stop_sessions_at(self, deadline: float) -> None:
+        self._sessions_deadline = min(self._sessions_deadline, deadline)
+        if self._grace is not None:
+            self._grace.deadline = self._sessions_deadline
+        self._stop_accepting()
 
     def _stop_accepting(self) -> None:
         if self._accepting is not None:
@@ -402,7 +516,7 @@ class FTPServer:
         elif self._nursery is None:
             self.socket.close()
 
-    def _cancel_all(self) -> None:
+    def _cancel_everything(self) -> None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -413,12 +527,19 @@ class FTPServer:
             return False
 
     def _in_loop(self, function: Callable[[], None]) -> None:
-        """Call *function* in the server's event loop, from any thread."""
-        if self._token is None or self._stopped.is_set() or self._in_trio_thread():
+        """Call *function* in the server's event loop, from any thread or a signal handler."""
+        if self._token is None or self._stopped.is_set():
             function()
-            return
-        with contextlib.suppress(trio.RunFinishedError):
-            trio.from_thread.run_sync(function, trio_token=self._token)
+        elif self._in_trio_thread():
+            if trio.lowlevel.currently_ki_protected():
+                # A signal handler that interrupted Trio's own code: not now, but soon.
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._token.run_sync_soon(function)
+            else:
+                function()
+        else:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(function, trio_token=self._token)
 
     def __enter__(self) -> FTPServer:
         return self
@@ -430,46 +551,6 @@ class FTPServer:
         tb: TracebackType | None,
     ) -> None:
         self.close_all()
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts(handle_exit: bool) -> Iterator[None]:
-    """While serving with *handle_exit*, SIGTERM stops the server as Ctrl-C does.
-
-    Only in the main thread, and only if the program left SIGTERM at its
-    default (which would kill the process with no stop line and status 143).
-    """
-    own = (
-        handle_exit
-        and threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    )
-    if own:
-        signal.signal(signal.SIGTERM, sigterm_handler())
-    try:
-        yield
-    finally:
-        if own:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _tell_service_manager(state: str) -> None:
-    """Send *state* to systemd if it asked for notifications; log (not raise) a failure."""
-    try:
-        systemd.notify(state)
-    except OSError as exc:
-        logger.warning("could not tell systemd %s: %s", state, exc)
-
-
-def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The KeyboardInterrupt/SystemExit a task group carries, or the group itself."""
-    interrupts, rest = group.split((KeyboardInterrupt, SystemExit))
-    if interrupts is None or rest is not None:
-        return group
-    first: BaseException = interrupts
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return first
 
 
 async def serve(
@@ -492,3 +573,11 @@ async def serve(
         await server.serve(task_status=task_status)
     finally:
         server.socket.close()
+
+
+def _tell_service_manager(state: str) -> None:
+    """Send *state* to systemd if it asked for notifications; log (not raise) a failure."""
+    try:
+        systemd.notify(state)
+    except OSError as exc:
+        logger.warning("could not tell systemd %s: %s", state, exc)

@@ -296,6 +296,8 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog, Co
         self._closing = True
 
     async def _end_session(self) -> None:
+        if self._farewell is not None:
+            await self._say_farewell(self._farewell)
         if not self._closed:  # pyftpdlib calls close() as every session ends
             try:
                 self.close()
@@ -332,6 +334,33 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog, Co
     def close_when_done(self) -> None:
         """Disconnect the client once the queued replies are sent."""
         self._closing = True
+
+    # --- the server stopping (see trioftp.servers)
+
+    #: The last reply, sent when the server ends the session (``shut_down``).
+    _farewell: Reply | None = None
+
+    def shut_down(self, reason: str = "Server is shutting down.") -> None:
+        """End the session because the server stops; call it in the session's loop.
+
+        A transfer in flight ends with ``426`` (its file closed,
+        ``on_incomplete_file_*`` called), the command being run is cancelled,
+        then the client gets ``421 <reason>`` and the connection closes.
+        """
+        if self._farewell is not None:
+            return
+        self._farewell = Reply.of(421, reason)
+        self._closing = True
+        transfers = self._transfers
+        if transfers is not None and transfers.running:
+            transfers.interrupt()  # the command loop sends the 426, then ends
+        elif self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    async def _say_farewell(self, reply: Reply) -> None:
+        self.reply(reply, logfun=logger.info)
+        with trio.move_on_after(5), contextlib.suppress(ControlClosed):
+            await self.control_channel.flush()
 
     # --- login and logout (the state, the runner and the filesystem together)
 

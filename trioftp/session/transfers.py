@@ -194,6 +194,15 @@ class Transfers:
             self._abort_requested = True
             self._scope.cancel()
 
+    def interrupt(self) -> None:
+        """Cancel the running transfer because the session ends: ``426``, no ``226``.
+
+        The transfer ends as a cut-short one does: its file is closed and
+        ``on_incomplete_file_*`` is called.
+        """
+        if self._scope is not None:
+            self._scope.cancel()
+
     async def run(self, transfer: Transfer) -> None:
         """Run *transfer*: the preliminary reply, the data task, the final reply."""
         ctx = self._ctx
