@@ -20,10 +20,18 @@ from trioftp.session.runner import Runner
 from .support.ftpclient import FTPClient
 from .support.harness import SessionHarness
 from .support.interop import require_binary
+from .support.s3server import S3Endpoint, s3_server
 from .support.servers import RunningServer, ThreadedServer, make_handler, serve_in_thread
 
 #: Fixtures that live with their helpers: ``haproxy`` (a load balancer on loopback).
 pytest_plugins = ("tests.support.haproxy",)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Endpoint]:
+    """moto's S3 server on loopback, for the whole test session (started on first use)."""
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -35,9 +35,11 @@ import trio
 from trioftp.handlers import FTPHandler, TLS_FTPHandler
 from trioftp.servers import FTPServer
 from trioftp.session.events import Observer
+from trioftp.storage import FsspecFS
 
 from ..support.haproxy import HAProxy, StartHAProxy, free_port_range
 from ..support.interop import assert_ok, curl_commands, lftp_commands, run_curl, run_lftp
+from ..support.s3server import S3Endpoint
 from ..support.servers import PASSWORD, USER, make_handler
 from ..support.tlsclient import Certs, TLSClient, client_context, make_certs
 
@@ -48,12 +50,17 @@ PASV_REPLY = re.compile(r"227 Entering Passive Mode \((\d+),(\d+),(\d+),(\d+),(\
 
 
 def shared_store_handler(store: Path, **attributes: Any) -> type[FTPHandler]:
-    """The handler class of one node, serving the store that every node shares.
-
-    The store is one local directory here; for object storage this is the one
-    function to change (a handler whose filesystem is the bucket).
-    """
+    """The handler class of one node, serving the local directory every node shares."""
     return make_handler(store, **attributes)
+
+
+def bucket_handler(s3: S3Endpoint, bucket: str, home: Path) -> type[FTPHandler]:
+    """The handler class of one node, serving the S3 bucket every node shares.
+
+    *home* is only the users' login directory: a store is served from its root.
+    """
+    store = FsspecFS.configured(s3.filesystem(), bucket, part_size=5 << 20)
+    return make_handler(home, abstracted_fs=store)
 
 
 class Sessions(Observer):
@@ -192,49 +199,47 @@ def mlsd_names(ftp: ftplib.FTP) -> list[tuple[str, str, str]]:
 # --- the tests
 
 
+def upload_through_a(cluster: Cluster, data: bytes) -> list[tuple[str, str, str]]:
+    """As client 127.0.0.2 through node A: MKD, two uploads; the MLSD listing after."""
+    with ftp_from("127.0.0.2", cluster.frontend("a"), direct=cluster.mode == "direct") as ftp:
+        host, port = pasv_address(ftp)
+        assert host == cluster.nodes["a"].public_address
+        assert port in cluster.nodes["a"].passive_ports
+        ftp.mkd("reports")
+        ftp.storbinary("STOR reports/q3.bin", io.BytesIO(data))
+        ftp.storbinary("STOR notes.txt", io.BytesIO(b"written through node A\n"))
+        listing = mlsd_names(ftp)
+        ftp.quit()
+    return listing
+
+
+def download_through_b(cluster: Cluster) -> tuple[bytes, list[tuple[str, str, str]], list[str]]:
+    """As client 127.0.0.2 through node B: the upload's bytes, MLSD and NLST listings."""
+    with ftp_from("127.0.0.2", cluster.frontend("b"), direct=cluster.mode == "direct") as ftp:
+        host, port = pasv_address(ftp)
+        assert host == cluster.nodes["b"].public_address
+        assert port in cluster.nodes["b"].passive_ports
+        received = io.BytesIO()
+        ftp.retrbinary("RETR reports/q3.bin", received.write)
+        listing = mlsd_names(ftp)
+        nested = ftp.nlst("reports")
+        ftp.quit()
+    return received.getvalue(), listing, nested
+
+
+SHARED_LISTING = [("notes.txt", "file", "23"), ("reports", "dir", "")]
+
+
 @pytest.mark.parametrize("cluster", ["relayed", "direct"], indirect=True)
 async def test_upload_through_one_node_download_through_the_other(
     cluster: Cluster, shared_store: Path, node_log: pytest.LogCaptureFixture
 ) -> None:
     data = random.Random(12).randbytes(700_000)
-    direct = cluster.mode == "direct"
-
-    def upload() -> list[tuple[str, str, str]]:
-        with ftp_from("127.0.0.2", cluster.frontend("a"), direct=direct) as ftp:
-            host, port = pasv_address(ftp)
-            assert host == cluster.nodes["a"].public_address
-            assert port in cluster.nodes["a"].passive_ports
-            ftp.mkd("reports")
-            ftp.storbinary("STOR reports/q3.bin", io.BytesIO(data))
-            ftp.storbinary("STOR notes.txt", io.BytesIO(b"written through node A\n"))
-            listing = mlsd_names(ftp)
-            ftp.quit()
-        return listing
-
-    def download() -> tuple[bytes, list[tuple[str, str, str]], list[str]]:
-        with ftp_from("127.0.0.2", cluster.frontend("b"), direct=direct) as ftp:
-            host, port = pasv_address(ftp)
-            assert host == cluster.nodes["b"].public_address
-            assert port in cluster.nodes["b"].passive_ports
-            received = io.BytesIO()
-            ftp.retrbinary("RETR reports/q3.bin", received.write)
-            listing = mlsd_names(ftp)
-            nested = ftp.nlst("reports")
-            ftp.quit()
-        return received.getvalue(), listing, nested
-
-    listing_a = await in_thread(upload)
-    received, listing_b, nested = await in_thread(download)
+    listing_a = await in_thread(lambda: upload_through_a(cluster, data))
+    received, listing_b, nested = await in_thread(lambda: download_through_b(cluster))
     assert received == data
     assert (shared_store / "reports" / "q3.bin").read_bytes() == data
-    assert (
-        listing_a
-        == listing_b
-        == [
-            ("notes.txt", "file", "23"),
-            ("reports", "dir", ""),
-        ]
-    )
+    assert listing_a == listing_b == SHARED_LISTING
     assert nested == ["q3.bin"]
     # Each node saw the client's own address, not HAProxy's.
     assert "127.0.0.2" in cluster.nodes["a"].sessions.clients
@@ -242,6 +247,28 @@ async def test_upload_through_one_node_download_through_the_other(
     logins = [m for m in node_log.messages if m.endswith("USER 'user' logged in.")]
     assert len(logins) == 2
     assert all(m.startswith("127.0.0.2:") for m in logins)
+    assert [r.getMessage() for r in node_log.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_two_nodes_share_one_s3_bucket(
+    nursery: trio.Nursery,
+    haproxy: StartHAProxy,
+    s3: S3Endpoint,
+    tmp_path: Path,
+    node_log: pytest.LogCaptureFixture,
+) -> None:
+    """The shared store is an S3 bucket (moto's server): what one node writes, the other serves."""
+    bucket = s3.new_bucket()
+    cluster = await start_cluster(nursery, haproxy, bucket_handler(s3, bucket, tmp_path), "relayed")
+    data = random.Random(13).randbytes(700_000)
+    listing_a = await in_thread(lambda: upload_through_a(cluster, data))
+    received, listing_b, nested = await in_thread(lambda: download_through_b(cluster))
+    assert received == data
+    assert s3.filesystem().cat_file(f"{bucket}/reports/q3.bin") == data
+    assert listing_a == listing_b == SHARED_LISTING
+    assert nested == ["q3.bin"]
+    assert "127.0.0.2" in cluster.nodes["a"].sessions.clients
+    assert "127.0.0.2" in cluster.nodes["b"].sessions.clients
     assert [r.getMessage() for r in node_log.records if r.levelno >= logging.WARNING] == []
 
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from trioftp.storage import FsspecFS, MemoryFS
 
-from ..support.s3server import S3Endpoint, s3_server
+from ..support.s3server import S3Endpoint
 from ..support.servers import RunningServer
-
-
-@pytest.fixture(scope="session")
-def s3() -> Iterator[S3Endpoint]:
-    """moto's S3 server on loopback, for the whole test session."""
-    with s3_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture
