@@ -27,6 +27,7 @@ __all__ = [
     "check_certificate",
     "check_directory",
     "count",
+    "duration",
     "listen_error",
     "port",
     "positive",
@@ -55,6 +56,19 @@ def seconds(value: str) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise argparse.ArgumentTypeError(
             f"invalid number of seconds {value!r} (expected 0 or more; 0: no timeout)"
+        )
+    return seconds
+
+
+def duration(value: str) -> float:
+    """A length of time in seconds, finite and more than 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {value!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid number of seconds {value!r} (expected more than 0)"
         )
     return seconds
 

@@ -81,8 +81,14 @@ def test_password_file_and_environment(share: Path, tmp_path: Path) -> None:
         (["--users-file", "users.toml", "-u", "x", "-P", "y"], "--users-file and -u/--username"),
         (["-u", "x", "--password-file", "missing"], "can't read --password-file: "),
         (["--password-file", "users.toml"], "--password-file needs -u/--username"),
-        (["--max-download-rate", "-1"], "argument --max-download-rate: must be 0 or more: '-1'"),
-        (["--ban-time", "0"], "argument --ban-time: must be more than 0 seconds: '0'"),
+        (
+            ["--max-download-rate", "-1"],
+            "argument --max-download-rate: invalid number '-1' (expected 0 or more)",
+        ),
+        (
+            ["--ban-time", "0"],
+            "argument --ban-time: invalid number of seconds '0' (expected more than 0)",
+        ),
         (["--ban-after-failures", "3", "--ban-allow", "nonsense"], "--ban-allow: "),
     ],
 )

@@ -6,31 +6,12 @@ import argparse
 import os
 import signal
 
+from .. import _clichecks as checks
 from ..authorizers import AuthorizerError
 from ..log import logger
 from ..servers import FTPServer
 from ..servers.bans import BanPolicy, Bans
 from ..userfile import UsersFileAuthorizer
-
-
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value!r}")
-    return number
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {value!r}")
-    return number
 
 
 def add_user_and_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -49,31 +30,43 @@ def add_user_and_limit_options(parser: argparse.ArgumentParser) -> None:
         help=f"read -u's password from the first line of this file (or set ${PASSWORD_VARIABLE})",
     )
     rate = "bytes per second, all sessions together (default: no limit)"
-    add("--max-download-rate", type=_non_negative_int, default=0, metavar="BYTES", help=rate)
-    add("--max-upload-rate", type=_non_negative_int, default=0, metavar="BYTES", help=rate)
+    add("--max-download-rate", type=checks.count, default=0, metavar="BYTES", help=rate)
+    add("--max-upload-rate", type=checks.count, default=0, metavar="BYTES", help=rate)
     add(
         "--ban-after-failures",
-        type=_non_negative_int,
+        type=checks.count,
         default=0,
         metavar="N",
         help="ban a host after N failed logins within --ban-window (default: off)",
     )
     add(
         "--ban-max-connections",
-        type=_non_negative_int,
+        type=checks.count,
         default=0,
         metavar="N",
         help="ban a host that opens N connections within --ban-window (default: off)",
     )
     add(
         "--ban-max-commands",
-        type=_non_negative_int,
+        type=checks.count,
         default=0,
         metavar="N",
         help="ban a host that sends N commands within --ban-window (default: off)",
     )
-    add("--ban-window", type=_seconds, default=600.0, metavar="SECONDS", help="(default: 600)")
-    add("--ban-time", type=_seconds, default=3600.0, metavar="SECONDS", help="(default: 3600)")
+    add(
+        "--ban-window",
+        type=checks.duration,
+        default=600.0,
+        metavar="SECONDS",
+        help="(default: 600)",
+    )
+    add(
+        "--ban-time",
+        type=checks.duration,
+        default=3600.0,
+        metavar="SECONDS",
+        help="(default: 3600)",
+    )
     add(
         "--ban-allow",
         action="append",

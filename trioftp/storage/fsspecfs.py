@@ -190,12 +190,6 @@ class FsspecFS(AbstractedFS):
     def islink(self, path: str) -> bool:
         return False
 
-    def getsize(self, path: str) -> int:
-        return self.stat(path).st_size
-
-    def getmtime(self, path: str) -> float:
-        return self.stat(path).st_mtime
-
     def get_user_by_uid(self, uid: int) -> str:
         return "owner"
 
