@@ -50,15 +50,16 @@ def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
 def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
     directory = os.path.abspath(options.directory)
     perm = "elradfmwMT" if options.write else "elr"
-    authorizer = options.users_authorizer or DummyAuthorizer()
-    if options.users_authorizer is not None:
-        pass  # users, homes and permissions come from the file
-    elif options.username:
-        authorizer.add_user(options.username, options.password, directory, perm=perm)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            authorizer.add_anonymous(directory, perm=perm)
+    # With --users-file, users, homes and permissions all come from the file.
+    authorizer = options.users_authorizer
+    if authorizer is None:
+        authorizer = DummyAuthorizer()
+        if options.username:
+            authorizer.add_user(options.username, options.password, directory, perm=perm)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                authorizer.add_anonymous(directory, perm=perm)
     attributes = {
         "authorizer": authorizer,
         "timeout": options.timeout,
