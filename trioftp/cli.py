@@ -7,6 +7,7 @@ users on 127.0.0.1 port 2121. The options are those of ``python -m pyftpdlib``.
 from __future__ import annotations
 
 import argparse
+import codecs
 import logging
 import os
 import signal
@@ -57,6 +58,24 @@ def _add_operations_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where --tls keeps its self-signed certificate "
         "(default: $XDG_CONFIG_HOME/trioftp, else ~/.config/trioftp)",
+    )
+
+
+def _encoding(name: str) -> str:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {name!r}") from None
+    return name
+
+
+def _add_encoding_option(parser: argparse.ArgumentParser) -> None:
+    """pyftpdlib's ``--encoding``: the control connection's character set."""
+    parser.add_argument(
+        "--encoding",
+        type=_encoding,
+        default=FTPHandler.encoding,
+        help=f"the encoding of commands, replies and listings (default: {FTPHandler.encoding})",
     )
 
 
@@ -174,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_user_and_limit_options(parser)
     _add_logging_options(parser)
     _add_operations_options(parser)
+    _add_encoding_option(parser)
     return parser
 
 
@@ -597,6 +617,7 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "use_gmt_times": not options.use_localtime,
         "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
         "max_login_attempts": options.max_login_attempts,
+        "encoding": options.encoding,
     }
     attributes.update(_hash_attributes(options))
     attributes.update(_upload_attributes(options))
