@@ -1,6 +1,6 @@
 """Run pyftpdlib 2.2.0's own test suite against trioftp and print the pass rate.
 
-    .venv/bin/python scripts/pyftpdlib_suite.py [--keep DIR] [-- PYTEST-ARGS]
+    .venv/bin/python scripts/pyftpdlib_suite.py [--keep DIR] [--report XML] [-- PYTEST-ARGS]
 
 The suite is fetched at run time (never kept in this repository): pip
 downloads pyftpdlib's sdist (pinned) from the package index into a temporary
@@ -115,6 +115,7 @@ def summarize(report: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="prepare the suite in this directory and keep it")
+    parser.add_argument("--report", type=Path, help="also keep pytest's JUnit XML report here")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="pyftpdlib-suite-"))
@@ -127,7 +128,7 @@ def main() -> int:
         shutil.copytree(download_tests(workdir), root / "tests")
         rename_to_trioftp(root / "tests")
         remove_poller_classes(root / "tests" / "test_ioloop.py")
-        report = workdir / "report.xml"
+        report = options.report.resolve() if options.report else workdir / "report.xml"
         # Outside the repository, so trioftp's own pytest settings and
         # conftest do not apply; pytest-timeout stops a test that hangs.
         subprocess.run(
