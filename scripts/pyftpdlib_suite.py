@@ -90,7 +90,8 @@ def summarize(report: Path) -> int:
     outcomes: Counter[str] = Counter()
     failing: list[str] = []
     for case in ET.parse(report).iter("testcase"):
-        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+        module, _, cls = case.get("classname", "").removeprefix("tests.").rpartition(".")
+        name = f"{module}.py::{cls}::{case.get('name')}"
         if case.find("skipped") is not None:
             outcomes["skipped"] += 1
         elif case.find("failure") is not None or case.find("error") is not None:
