@@ -57,11 +57,20 @@ from .session.commands import (
     TLSCommands,
 )
 from .session.core import Session
+from .session.dataconn import ActiveDTP, PassiveDTP
 from .session.tls import TLSProtection
 from .session.transfers import DataMover
 from .tls.contexts import DEFAULT_SSL_OPTIONS, PYOPENSSL_TLS_SERVER_METHOD, DataSessionBinding
 
-__all__ = ["DTPHandler", "FTPHandler", "TLS_DTPHandler", "TLS_FTPHandler", "ThrottledDTPHandler"]
+__all__ = [
+    "ActiveDTP",
+    "DTPHandler",
+    "FTPHandler",
+    "PassiveDTP",
+    "TLS_DTPHandler",
+    "TLS_FTPHandler",
+    "ThrottledDTPHandler",
+]
 
 T = TypeVar("T")
 

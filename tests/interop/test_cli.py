@@ -484,3 +484,22 @@ def test_invalid_proxy_protocol_from(share: Path) -> None:
     result = run("-p", "0", "--proxy-protocol-from", "127.0.0.1,10.0.0.1/8", cwd=share)
     assert result.returncode == 2
     assert "proxy_protocol_from: 10.0.0.1/8 has host bits set" in result.stderr
+
+
+def test_encoding_decodes_commands(share: Path) -> None:
+    # "MKD café" sent in Latin-1: the server decodes it as "café" and creates
+    # that name (UTF-8 on disk); with the default UTF-8 it keeps the raw byte.
+    with running(trioftp_command("-w", "--encoding", "latin-1"), cwd=share) as server:
+        with ftplib.FTP(encoding="latin-1", timeout=10) as ftp:
+            ftp.connect(server.host, server.port)
+            ftp.login("anonymous", "x@y")
+            assert ftp.mkd("café") == "/café"
+            ftp.quit()
+        server.stop_cleanly()
+    assert (share / "café").is_dir()
+
+
+def test_encoding_must_be_known(share: Path) -> None:
+    result = run("--encoding", "no-such-codec", cwd=share)
+    assert result.returncode == 2
+    assert "argument --encoding: unknown encoding 'no-such-codec'" in result.stderr

@@ -11,7 +11,13 @@ from trioftp.protocol.framing import LineTooLong
 from trioftp.protocol.listing import DEFAULT_FACTS
 from trioftp.protocol.replies import Reply
 from trioftp.session.control import ControlChannel
-from trioftp.session.dataconn import DataChannel, NoDataConnection, TCPConnector
+from trioftp.session.dataconn import (
+    ActiveDTP,
+    DataChannel,
+    NoDataConnection,
+    PassiveDTP,
+    TCPConnector,
+)
 from trioftp.session.state import SessionState
 
 # --- SessionState -------------------------------------------------------------------------
@@ -128,6 +134,8 @@ class Settings:
     data_connect_timeout: float = 30
     data_connector: object = attrs.field(factory=TCPConnector)
     proxy_gate: object = None
+    passive_dtp: type[PassiveDTP] = PassiveDTP
+    active_dtp: type[ActiveDTP] = ActiveDTP
 
 
 class SlowConnector:

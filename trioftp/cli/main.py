@@ -71,6 +71,7 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
         "use_gmt_times": not options.use_localtime,
         "use_sendfile": FTPHandler.use_sendfile and not options.disable_sendfile,
         "max_login_attempts": options.max_login_attempts,
+        "encoding": options.encoding,
     }
     attributes.update(hash_attributes(options))
     attributes.update(upload_attributes(options))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 
 from .. import _clichecks as checks
@@ -37,6 +38,24 @@ def _add_operations_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="where --tls keeps its self-signed certificate "
         "(default: $XDG_CONFIG_HOME/trioftp, else ~/.config/trioftp)",
+    )
+
+
+def _encoding(name: str) -> str:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {name!r}") from None
+    return name
+
+
+def _add_encoding_option(parser: argparse.ArgumentParser) -> None:
+    """pyftpdlib's ``--encoding``: the control connection's character set."""
+    parser.add_argument(
+        "--encoding",
+        type=_encoding,
+        default=FTPHandler.encoding,
+        help=f"the encoding of commands, replies and listings (default: {FTPHandler.encoding})",
     )
 
 
@@ -154,4 +173,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_and_limit_options(parser)
     add_logging_options(parser)
     _add_operations_options(parser)
+    _add_encoding_option(parser)
     return parser

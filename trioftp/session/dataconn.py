@@ -13,6 +13,7 @@ connected stream, passed through the ``protect`` hook that FTPS fills.
 
 from __future__ import annotations
 
+import math
 import random
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -27,10 +28,12 @@ from ..protocol.proxyheader import ProxyHeaderError
 from .proxied import ProxyGate
 
 __all__ = [
+    "ActiveDTP",
     "ActiveEndpoint",
     "DataChannel",
     "DataConnector",
     "NoDataConnection",
+    "PassiveDTP",
     "PassiveEndpoint",
     "TCPConnector",
     "unprotected",
@@ -112,6 +115,36 @@ class TCPConnector:
         return trio.SocketStream(sock)
 
 
+class PassiveDTP:
+    """pyftpdlib's passive data listener, here the holder of its one setting.
+
+    ``FTPHandler.passive_dtp.timeout``: seconds the listener opened by
+    PASV/EPSV waits for the client to connect (0: no limit; None, the
+    default: ``data_connect_timeout``). When it runs out the listener is
+    closed quietly and the next transfer command gets ``425``.
+    """
+
+    timeout: float | None = None
+
+
+class ActiveDTP:
+    """pyftpdlib's active data connector, here the holder of its one setting.
+
+    ``FTPHandler.active_dtp.timeout``: seconds a connection to the address
+    of PORT/EPRT may take (0: no limit; None, the default:
+    ``data_connect_timeout``); past it the transfer command gets ``425``.
+    """
+
+    timeout: float | None = None
+
+
+def _connect_timeout(timeout: float | None, default: float) -> float:
+    """*timeout* as a deadline for ``trio.move_on_after``: None is *default*, 0 none."""
+    if timeout is None:
+        timeout = default
+    return timeout if timeout > 0 else math.inf
+
+
 class DataSettings(Protocol):
     """The session settings a data channel follows, read when they are needed."""
 
@@ -121,6 +154,8 @@ class DataSettings(Protocol):
     passive_ports: Sequence[int] | None
     data_connect_timeout: float
     data_connector: DataConnector
+    passive_dtp: type[PassiveDTP]
+    active_dtp: type[ActiveDTP]
 
     @property
     def proxy_gate(self) -> ProxyGate | None:
@@ -217,7 +252,9 @@ class DataChannel:
     async def _accept(self, endpoint: PassiveEndpoint) -> None:
         """Accept the client's connection; drop other hosts; then stop listening."""
         try:
-            with endpoint.cancel_scope, trio.move_on_after(self._settings.data_connect_timeout):
+            settings = self._settings
+            timeout = _connect_timeout(settings.passive_dtp.timeout, settings.data_connect_timeout)
+            with endpoint.cancel_scope, trio.move_on_after(timeout):
                 while True:
                     sock, address = await endpoint.listener.accept()
                     try:
@@ -275,7 +312,8 @@ class DataChannel:
                 raise NoDataConnection("The client did not connect in time.")
         else:
             settings = self._settings
-            with trio.move_on_after(settings.data_connect_timeout):
+            timeout = _connect_timeout(settings.active_dtp.timeout, settings.data_connect_timeout)
+            with trio.move_on_after(timeout):
                 stream = await settings.data_connector.connect(
                     settings.local_ip, endpoint.ip, endpoint.port
                 )

@@ -19,6 +19,7 @@ from ..filesystems import AbstractedFS
 from ..protocol.commands import COMMANDS, proto_cmds
 from ..protocol.framing import DEFAULT_MAX_LINE
 from .auditlog import AUDITED_COMMANDS
+from .dataconn import ActiveDTP, PassiveDTP
 from .digestcache import DigestCache
 from .sites import Site, SiteTable
 from .transfers import DataMover
@@ -73,8 +74,14 @@ class SessionSettings:
     log_cmds_list: Sequence[str] = AUDITED_COMMANDS
     #: Seconds to wait before answering a failed login (slows guessing).
     auth_failed_timeout: float = 3
-    #: trioftp: seconds to wait for a data connection to be made.
+    #: trioftp: seconds to wait for a data connection to be made (0: no
+    #: limit); ``passive_dtp.timeout`` and ``active_dtp.timeout`` override it.
     data_connect_timeout: float = 30
+    #: pyftpdlib's classes of the data listener and connector: their
+    #: ``timeout`` is how long a PASV/EPSV listener waits for the client,
+    #: and how long connecting to a PORT/EPRT address may take.
+    passive_dtp: type[PassiveDTP] = PassiveDTP
+    active_dtp: type[ActiveDTP] = ActiveDTP
     #: trioftp: longest accepted command line, in bytes.
     max_line_length: int = DEFAULT_MAX_LINE
     #: trioftp: commands a session may send per second on average (0: no

@@ -177,7 +177,8 @@ class Transfers:
 
         ``425`` if no PASV/EPSV/PORT/EPRT prepared a connection (so a transfer
         never hangs); FTPS answers ``522`` when data must be protected.
-        Transfer commands ask before they open anything.
+        Transfer commands ask once their file and REST marker passed their
+        checks (a RETR closes the file it opened when refused).
         """
         ctx = self._ctx
         refusal = ctx.transfer_refusal()

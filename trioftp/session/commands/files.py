@@ -38,8 +38,6 @@ class FileCommands:
     async def ftp_RETR(self: CommandContext, file: str) -> None:
         """Send a file, from the REST offset if one was given."""
         offset = self.session_state.take_restart_position()
-        if self.transfers.refuse():
-            return
         perm, fs = perm_of(self, "RETR"), self.vfs
 
         def open_for_reading() -> IO[bytes]:
@@ -47,17 +45,22 @@ class FileCommands:
             handle = fs.open(file, "rb")
             if offset:
                 try:
-                    past_end = offset > fs.getsize(file)
+                    size = fs.getsize(file)
                 except BaseException:
                     handle.close()
                     raise
-                if past_end:
+                if offset > size:
                     handle.close()
-                    raise Refused(f"554 Invalid REST parameter: offset {offset} is past the end.")
+                    raise Refused(_past_the_end(offset, size))
             return handle
 
+        # The file is checked before the data connection (as pyftpdlib does):
+        # a missing file or a bad REST is the more useful answer.
         handle = await run_or_reply(self, open_for_reading)
         if handle is None:
+            return
+        if self.transfers.refuse():
+            handle.close()
             return
         ascii = self.session_state.transfer_type == "a"
 
@@ -75,8 +78,6 @@ class FileCommands:
         """
         offset = self.session_state.take_restart_position()
         command = "APPE" if "a" in mode else "STOR"
-        if self.transfers.refuse():
-            return
         perm, fs, quota = perm_of(self, command), self.vfs, self.quota
         appending = command == "APPE"
         atomic = AtomicUpload(fs, file, self.username) if self.atomic_uploads else None
@@ -96,12 +97,15 @@ class FileCommands:
             if atomic is not None:
                 atomic.prepare(offset, append=appending, expire_before=cutoff)
             elif offset:
-                size = fs.getsize(file) if fs.isfile(file) else -1
+                if not fs.isfile(file):
+                    raise Refused("550 No such file or directory.")
+                size = fs.getsize(file)
                 if offset > size:
-                    raise Refused(f"554 Invalid REST parameter: offset {offset} is past the end.")
+                    raise Refused(_past_the_end(offset, size))
             return True
 
-        if not await run_or_reply(self, preflight):
+        # The target is checked before the data connection, as for RETR.
+        if not await run_or_reply(self, preflight) or self.transfers.refuse():
             return
 
         def open_for_writing() -> IO[bytes]:
@@ -149,8 +153,6 @@ class FileCommands:
         if self.session_state.restart_position:
             self.respond("450 Can't STOU while REST request is pending.")
             return
-        if self.transfers.refuse():
-            return
         fs = self.vfs
         if line:
             directory, prefix = os.path.split(fs.ftp2fs(line))
@@ -158,6 +160,15 @@ class FileCommands:
         else:
             directory, prefix = fs.ftp2fs(fs.cwd), "ftpd."
         perm, quota = perm_of(self, "STOU"), self.quota
+
+        # Permission first, as for RETR and STOR; the file is made only once
+        # a data connection is prepared.
+        def permitted() -> bool:
+            check_or_refuse(self, directory, perm)
+            return True
+
+        if not await run_or_reply(self, permitted) or self.transfers.refuse():
+            return
 
         def create() -> IO[bytes]:
             check_or_refuse(self, directory, perm)
@@ -212,6 +223,11 @@ class FileCommands:
             self.respond("225 ABOR command successful; data channel closed.")
         else:
             self.respond("225 No transfer to abort.")
+
+
+def _past_the_end(offset: int, size: int) -> str:
+    """The refusal of a REST offset beyond the file's end (pyftpdlib's wording)."""
+    return f"554 Invalid REST parameter: position {offset} > file size {size}."
 
 
 def _receive(session: CommandContext) -> Callable[[DataMover, IO[bytes] | None], Awaitable[None]]:
