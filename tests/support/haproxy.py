@@ -97,6 +97,8 @@ def haproxy_config(
     """
     lines = [
         "global",
+        # Without it two processes can bind one port and share its connections.
+        "    noreuseport",
         "    log stdout format raw local0 info",
         f"    stats socket {stats} mode 600 level admin",
         "defaults",
@@ -228,24 +230,31 @@ async def haproxy(tmp_path: Path) -> AsyncIterator[StartHAProxy]:
         check_ssl: bool = False,
         passive: Mapping[str, PassiveRoute] | None = None,
     ) -> HAProxy:
-        directory = tmp_path / f"haproxy{len(running)}"
-        directory.mkdir()
-        frontends = {name: ("127.0.0.1", free_port()) for name in routes}
-        stats = sockets / f"stats{len(running)}.sock"
-        log, config = directory / "log", directory / "cfg"
-        config.write_text(
-            haproxy_config(
-                frontends, routes, stats, check=check, check_ssl=check_ssl, passive=passive
+        for attempt in range(3):  # a free port may be taken before HAProxy binds it
+            directory = tmp_path / f"haproxy{len(running)}-{attempt}"
+            directory.mkdir()
+            frontends = {name: ("127.0.0.1", free_port()) for name in routes}
+            stats = sockets / f"stats{len(running)}-{attempt}.sock"
+            log, config = directory / "log", directory / "cfg"
+            config.write_text(
+                haproxy_config(
+                    frontends, routes, stats, check=check, check_ssl=check_ssl, passive=passive
+                )
             )
-        )
-        with log.open("wb") as output:
-            process = await trio.lowlevel.open_process(
-                [binary, "-f", str(config), "-db"], stdout=output, stderr=subprocess.STDOUT
-            )
-        balancer = HAProxy(frontends, stats, log, process)
-        running.append(balancer)
-        await _wait_for_stats(balancer)
-        return balancer
+            with log.open("wb") as output:
+                process = await trio.lowlevel.open_process(
+                    [binary, "-f", str(config), "-db"], stdout=output, stderr=subprocess.STDOUT
+                )
+            balancer = HAProxy(frontends, stats, log, process)
+            running.append(balancer)
+            try:
+                await _wait_for_stats(balancer)
+            except RuntimeError:
+                if attempt == 2 or "Address already in use" not in log.read_text():
+                    raise
+                continue
+            return balancer
+        raise AssertionError("unreachable")
 
     yield start
     for balancer in running:

@@ -13,7 +13,6 @@ assembles with this class into pyftpdlib's façade.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -23,11 +22,10 @@ import trio
 
 from .._eventloop import IOLoop
 from .._util import call_maybe_async, replaces
-from ..auditevent import host_port
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
 from ..protocol.commands import method_name
-from ..protocol.replies import Reply, sanitize
+from ..protocol.replies import Reply
 from . import dispatch
 from .accounting import SessionAccounting
 from .auditlog import AuditLog, new_session_number
@@ -36,14 +34,14 @@ from .commandhook import CommandHook
 from .control import ControlChannel, ControlClosed, socket_descriptor, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
-from .logprefix import PrefixValues
 from .pacing import CommandPacer
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .proxied import ProxyGate
 from .runner import Runner, ThreadRunner, runner_for_login
+from .sessionlog import SessionLog
 from .settings import SessionSettings
-from .sites import Site
+from .siteselection import SiteSelection
 from .state import SessionState
 from .status import session_statistics, status_lines
 from .tls import TLSHost, TLSProtection
@@ -61,7 +59,15 @@ _DEBUG = logger.debug
 _THREADS = ThreadRunner()
 
 
-class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog, CommandHook):
+class Session(
+    SessionSettings,
+    SessionCallbacks,
+    SessionAccounting,
+    AuditLog,
+    CommandHook,
+    SiteSelection,
+    SessionLog,
+):
     """One FTP session: its parts, its life, its replies and log lines."""
 
     #: The FTPS protection policy class (``TLS_FTPHandler`` sets it).
@@ -376,48 +382,6 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog, Co
         self.fs = self.abstracted_fs(home, self)
         state.authenticated = True
 
-    # --- virtual hosts (RFC 7151; see .sites)
-
-    #: The site in use (None: the handler's own settings, the default site).
-    site: Site | None = None
-    #: The names of the attributes the site in use set on this session.
-    _site_settings: tuple[str, ...] = ()
-
-    def select_site(self, site: Site | None) -> None:
-        """Use *site*'s settings from now on (None: the handler's own).
-
-        The site's settings become attributes of this session, over the
-        handler's class attributes, so everything that reads a setting
-        (``self.authorizer``, ``self.banner``...) reads the site's.
-        """
-        for name in self._site_settings:
-            delattr(self, name)
-        chosen = site.handler_settings() if site is not None else {}
-        for name, value in chosen.items():
-            setattr(self, name, value)
-        self._site_settings = tuple(chosen)
-        self.site = site
-
-    def adopt_server_name_site(self, site: Site | None) -> bool:
-        """A TLS handshake named *site* by SNI: select it; False if it can't be.
-
-        Before ``USER`` and ``HOST`` the server name selects the site; after
-        them it must name the site already selected (RFC 7151 section 3.2.2).
-        """
-        if site is self.site:
-            return True
-        state = self.session_state
-        if state.username or state.authenticated or state.requested_host is not None:
-            return False
-        self.select_site(site)
-        return True
-
-    def forget_site(self) -> None:
-        """Back to the site of the connection (REIN): the TLS server name's, or the default."""
-        self.session_state.requested_host = None
-        tls = self.tls_protection
-        self.select_site(tls.handshake_site if tls is not None and tls.control_protected else None)
-
     def flush_account(self) -> None:
         """Forget the logged-in user and per-login state (REIN, a new USER)."""
         self.session_state.new_login(
@@ -502,87 +466,3 @@ class Session(SessionSettings, SessionCallbacks, SessionAccounting, AuditLog, Co
         cls._log_replaced = replaces(cls, Session, "log")
         cls._log_cmd_replaced = replaces(cls, Session, "log_cmd")
         cls._log_transfer_replaced = replaces(cls, Session, "log_transfer")
-
-    _respond_replaced: ClassVar[bool] = False
-
-    def respond(self, resp: str, logfun: Callable[[str], None] = _DEBUG) -> None:
-        """Queue a reply (``"CODE text"``) to the client.
-
-        Replies are written when the current command finishes, or at the next
-        explicit flush. Text with line breaks becomes a well-formed multi-line
-        reply, so client-chosen names can never forge a reply. Text without a
-        reply code is sent as one line, its control characters replaced.
-        """
-        try:
-            reply = Reply.parse(resp)
-        except ValueError:
-            self.log(f"Reply without a code: {sanitize(resp)!r}", logfun=logger.warning)
-            self.control_channel.push_raw(sanitize(resp) + "\r\n")
-            return
-        self._queue(reply, logfun)
-
-    def reply(self, reply: Reply, logfun: Callable[[str], None] = _DEBUG) -> None:
-        """Queue a typed reply; through :meth:`respond` if a subclass replaced it."""
-        if self._respond_replaced:
-            self.respond(str(reply), logfun)
-        else:
-            self._queue(reply, logfun)
-
-    def _queue(self, reply: Reply, logfun: Callable[[str], None]) -> None:
-        self.control_channel.push(reply)
-        if logger.isEnabledFor(logging.DEBUG):
-            self.logline(f"-> {reply.code} " + sanitize(reply.text), logfun=logfun)
-        elif logfun is not _DEBUG and logfun != logger.debug:  # a bound method: equal
-            self.log(sanitize(reply.text), logfun=logfun)
-
-    async def reply_now(self, reply: Reply | str) -> None:
-        """Send a reply immediately (before a long operation starts)."""
-        if isinstance(reply, Reply):
-            self.reply(reply)
-        else:
-            self.respond(reply)
-        await self.control_channel.flush()
-
-    # --- logging
-
-    def _prefix(self) -> str:
-        try:
-            return self.log_prefix % PrefixValues(self, self.session_state.username)
-        except (KeyError, TypeError, ValueError):
-            return host_port(self.remote_ip, self.remote_port)
-
-    def log(self, msg: str, logfun: Callable[[str], None] = logger.info) -> None:
-        """Log a message with the session prefix."""
-        if logfun != logger.info or logger.isEnabledFor(logging.INFO):
-            logfun(f"{self._prefix()} {msg}")
-
-    def logline(self, msg: str, logfun: Callable[[str], None] = logger.debug) -> None:
-        """Log a protocol line (only at DEBUG level)."""
-        if logger.isEnabledFor(logging.DEBUG):
-            logfun(f"{self._prefix()} {msg}")
-
-    def logerror(self, msg: str) -> None:
-        """Log an error with the session prefix."""
-        logger.error("%s %s", self._prefix(), msg)
-
-    def log_exception(self, msg: str) -> None:
-        """Log an error with the session prefix and the current traceback."""
-        logger.exception("%s %s", self._prefix(), msg)
-
-    def _warn(self, msg: str) -> None:
-        self.log(msg, logfun=logger.warning)
-
-    def log_transfer(
-        self, cmd: str, filename: str, receive: bool, completed: bool, elapsed: float, bytes: int
-    ) -> None:
-        """Log one finished transfer in pyftpdlib's format.
-
-        Sessions log their transfers through :meth:`audit_transfer` (with the
-        rate and the reason of a failure); a subclass that replaces this
-        method gets it called instead, with pyftpdlib's arguments.
-        """
-        shown = self.fs.fs2ftp(filename) if self.fs is not None else filename
-        self.log(
-            f"{cmd} {sanitize(shown)} completed={int(completed)} bytes={bytes} "
-            f"seconds={elapsed:.3f}"
-        )
