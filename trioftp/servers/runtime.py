@@ -11,9 +11,10 @@ Two ways to run a server:
   server and every session.
 
 This module owns a run's lifetime (the nursery every session runs in,
-signals - which ones, :mod:`.signals` says -, :meth:`FTPServer.close` and
-:meth:`FTPServer.close_all`, ``blocking=False``) and its shared resources:
-the runner whose worker threads do the sessions' blocking work. Accepting
+:meth:`FTPServer.close` and :meth:`FTPServer.close_all`) and its shared
+resources: the runner whose worker threads do the sessions' blocking work.
+``serve_forever()`` (signals, ``blocking=False``, pre-fork) is in
+:mod:`.forever`. Accepting
 and admitting connections is :mod:`.listener`'s job; where an admitted
 session runs is :meth:`FTPServer.serve_connection`'s (a task here, a thread
 in :mod:`.threaded`, a process in :mod:`.multiproc`).
