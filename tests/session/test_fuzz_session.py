@@ -279,7 +279,8 @@ def parse_replies(sent: bytes) -> list[Reply]:
     for line in lines:
         # CR NUL is Telnet's bare CR (RFC 959 for a CR in a pathname); nothing else.
         unescaped = line.replace(b"\r\x00", b"")
-        assert b"\r" not in unescaped and b"\n" not in unescaped, line
+        assert b"\r" not in unescaped, line
+        assert b"\n" not in unescaped, line
     replies: list[Reply] = []
     index = 0
     while index < len(lines):
