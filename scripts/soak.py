@@ -12,8 +12,10 @@ server's disk byte for byte, every download of such a file must have been
 exact, and the server's descriptors, threads and memory (sampled every
 ``--interval`` seconds from ``/proc``) must be flat: descriptors back near
 the first sample once the clients are gone, threads within the worker pool,
-RSS grown by less than 64 MiB. It prints the figures (and one JSON line
-with ``--json``); the exit status is 0 only if every check held.
+RSS grown by less than 64 MiB once the server has collected garbage and
+trimmed its allocator (the last sample; the one before is untrimmed). It
+prints the figures (and one JSON line with ``--json``); the exit status is 0
+only if every check held.
 
     python scripts/soak.py --minutes 3 --sessions 100
 """
@@ -143,10 +145,14 @@ async def one_session(host: str, port: int, rng: random.Random, number: int, tal
                         tally.downloads_wrong.append(name)
             if rng.random() < 0.3 and await download(host, control, rng, "LIST", tally):
                 tally.listings += 1
-            deleting = name in tally.stored and rng.random() < 0.5
-            if deleting and (await control.cmd(f"DELE {name}")).startswith(b"250"):
-                del tally.stored[name]
-                tally.deletes += 1
+            if name in tally.stored and rng.random() < 0.5:
+                # Out of the checked files until the answer is known: a DELE
+                # cut short by the deadline may or may not have been done.
+                content = tally.stored.pop(name)
+                if (await control.cmd(f"DELE {name}")).startswith(b"250"):
+                    tally.deletes += 1
+                else:
+                    tally.stored[name] = content
         await control.cmd("QUIT")
     except Dropped:
         tally.abrupt_closes += 1
@@ -209,16 +215,17 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             trio.run(run, server, args, tally, samples)
             elapsed = time.monotonic() - started
-            settled = server.settle(samples[0])
-            samples.append(settled)
+            samples.append(server.settle(samples[0]))
+            samples.append(server.trimmed())
             check_normal_service(server.host, server.port, KNOWN_FILE, KNOWN_CONTENT)
+            missing = [name for name in tally.stored if not (served / name).is_file()]
             damaged = [
                 name
                 for name, content in tally.stored.items()
-                if not (served / name).is_file() or (served / name).read_bytes() != content
+                if name not in missing and (served / name).read_bytes() != content
             ]
             crashes = server.crashes()
-    return report(args, tally, elapsed, samples, damaged, crashes)
+    return report(args, tally, elapsed, samples, damaged, missing, crashes)
 
 
 def report(
@@ -227,9 +234,10 @@ def report(
     elapsed: float,
     samples: list[Sample],
     damaged: list[str],
+    missing: list[str],
     crashes: list[str],
 ) -> int:
-    first, last = samples[0], samples[-1]
+    first, settled, last = samples[0], samples[-2], samples[-1]
     highest = Sample(
         last.seconds,
         max(s.fds for s in samples),
@@ -241,7 +249,7 @@ def report(
         and last.threads <= THREAD_BOUND
         and last.rss_kib - first.rss_kib <= RSS_SLACK_KIB
     )
-    ok = flat and not damaged and not tally.downloads_wrong and not crashes
+    ok = flat and not damaged and not missing and not tally.downloads_wrong and not crashes
     ok = ok and tally.uploads_complete > 0
     figures = {
         "ok": ok,
@@ -251,6 +259,8 @@ def report(
         **{k: v for k, v in asdict(tally).items() if k != "stored"},
         "kept_on_disk_checked": len(tally.stored),
         "damaged": damaged[:20],
+        "missing": missing[:20],
+        "settled_untrimmed": asdict(settled),
         "crashes": crashes[:20],
         "first": asdict(first),
         "last": asdict(last),
@@ -270,11 +280,14 @@ def report(
             f"abrupt closes: {tally.abrupt_closes}, client-side errors: {tally.client_errors}"
         )
         print(f"  files kept and checked byte for byte on disk: {len(tally.stored)}")
-        print(f"  damaged or missing: {len(damaged)} {damaged[:5]}")
+        print(f"  damaged: {len(damaged)} {damaged[:5]}, missing: {len(missing)} {missing[:5]}")
         for sample in samples:
             print(f"  t={sample.seconds:7.1f}s  {sample}")
         print(f"server first: {first}")
-        print(f"server last:  {last} (threads: the worker pool, at most {THREAD_BOUND})")
+        print(f"server after the clients: {settled}")
+        print(
+            f"server last:  {last} (after gc + malloc_trim; threads: the pool, <= {THREAD_BOUND})"
+        )
         print(f"server max:   {highest}")
         print(f"tracebacks/errors in the server log: {len(crashes)}")
         for line in crashes[:20]:

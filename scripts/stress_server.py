@@ -7,6 +7,8 @@ over FTP on 127.0.0.1 (a free port) with the stock ``FTPHandler`` and
 tracebacks included, go to stderr. ``--no-pacing`` sets
 ``max_commands_per_second = 0`` on the handler class (there is no command
 line option for it): one client connection may then send as fast as it can.
+``SIGUSR1`` makes it collect garbage and trim the C allocator
+(:func:`release_free_memory`), so that RSS shows what it still holds.
 
 Imported, :class:`ServerUnderTest` starts that program as a subprocess and
 reads its descriptors, threads and memory from ``/proc``;
@@ -18,7 +20,10 @@ client pieces the two scripts share.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import ftplib
+import gc
 import io
 import logging
 import os
@@ -49,7 +54,20 @@ RSS_SLACK_KIB = 64 * 1024
 _URL = re.compile(rb"ftp://([0-9.]+):(\d+)/")
 
 
+def release_free_memory(signum: int = 0, frame: object = None) -> None:
+    """Collect garbage and give the C allocator's free pages back to the system.
+
+    glibc keeps freed memory in per-thread arenas (one per worker thread):
+    without this, RSS after a load shows what the allocator kept, not what
+    the server still holds.
+    """
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def serve(directory: str, pacing: bool) -> None:
+    signal.signal(signal.SIGUSR1, release_free_memory)
     authorizer = DummyAuthorizer()
     authorizer.add_user(USER, PASSWORD, directory, perm="elradfmwMT")
     authorizer.add_anonymous(directory)
@@ -124,6 +142,12 @@ class ServerUnderTest:
             if settled or time.monotonic() > deadline:
                 return now
             time.sleep(0.5)
+
+    def trimmed(self) -> Sample:
+        """A sample after the server collected garbage and trimmed its allocator (SIGUSR1)."""
+        self.process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        return self.sample()
 
     def thread_names(self) -> list[str]:
         tasks = Path(f"/proc/{self.pid}/task")
