@@ -19,8 +19,8 @@ Then it checks that the server still serves an ordinary client (login, LIST,
 RETR of a known file, with ``ftplib``), that its descriptors are back near
 the baseline, its threads within its worker pool, its memory (once it has
 collected garbage and trimmed its allocator) within 64 MiB of the baseline,
-and that its log holds no traceback. It prints the figures, and one JSON line with ``--json``. The exit
-status is 0 only if every check held.
+and that its log holds no traceback. It prints the figures, and one JSON
+line with ``--json``. The exit status is 0 only if every check held.
 
     python scripts/fuzz_server.py --commands 1000000 --sessions 50 --seconds 600
 """
