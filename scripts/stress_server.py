@@ -49,6 +49,9 @@ USER, PASSWORD = "user", "pass"
 #: The server keeps a pool of worker threads (``FTPServer.max_worker_threads``)
 #: once they were needed: threads up to this many are that pool, not a leak.
 THREAD_BOUND = 1 + FTPServer.max_worker_threads
+#: Seconds without progress (a reply line, a send accepted) that count as a
+#: stalled session: the clients fail it with ``trio.TooSlowError``.
+STALLED = 60
 #: RSS growth past this after a run counts as a leak (the allocator keeps some).
 RSS_SLACK_KIB = 64 * 1024
 _URL = re.compile(rb"ftp://([0-9.]+):(\d+)/")
@@ -218,7 +221,8 @@ class Replies:
 
     async def line(self) -> bytes:
         while b"\r\n" not in self.buffer:
-            data = await self.stream.receive_some(65536)
+            with trio.fail_after(STALLED):
+                data = await self.stream.receive_some(65536)
             if not data:
                 raise EOFError
             self.buffer += data
