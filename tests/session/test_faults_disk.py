@@ -148,3 +148,28 @@ async def test_real_tmpfs_full_during_upload(
     assert (await client.stor("small.bin", b"fits now")).first == "226 Transfer complete."
     assert (tiny_tmpfs / "small.bin").read_bytes() == b"fits now"
     await client.aclose()
+
+
+async def test_disk_full_during_atomic_upload_leaves_the_target_alone(
+    start_server: StartServer,
+) -> None:
+    """With ``atomic_uploads`` what fit stays in the user's hidden partial file (to resume)."""
+    events: list[tuple[str, str]] = []
+    server = await start_server(
+        abstracted_fs=full_disk_fs(FREE), atomic_uploads=True, **recorder(events)
+    )
+    (server.home / "up.bin").write_bytes(b"previous version\n")
+    sent = random.Random(2).randbytes(3 * FREE)
+    client = await server.client()
+    final = await upload(client, "STOR up.bin", sent)
+    assert final.first.startswith(
+        "452 No space left on device; transfer aborted, partial file kept ("
+    ), final
+    assert (server.home / "up.bin").read_bytes() == b"previous version\n"
+    [partial] = [path for path in server.home.iterdir() if path.name != "up.bin"]
+    assert partial.name.startswith(".trioftp-partial.")
+    assert partial.read_bytes() == sent[:FREE]
+    assert events == [("incomplete received", partial.name)]
+    listing, _ = await client.listing("NLST")
+    assert listing.split() == ["up.bin"]
+    await client.aclose()
