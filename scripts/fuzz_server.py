@@ -354,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                 served_ok = False
             crashes = server.crashes()
             alive = server.process.poll() is None
-        samples = {"before": before, "peak": during, "untrimmed": untrimmed, "after": after}
-        return report(args, tally, elapsed, samples, served_ok, crashes, alive)
+        figures = {"before": before, "peak": during, "untrimmed": untrimmed, "after": after}
+        return report(args, tally, elapsed, figures, served_ok, crashes, alive)
 
 
 def report(

@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
@@ -363,7 +364,7 @@ def check(root: Path, script: Script, outcome: Outcome, records: list[logging.Lo
         assert cwd == home or cwd.startswith(home + os.sep), cwd
 
 
-def fuzz(script: Script, base: type[FTPHandler] = FTPHandler, **attributes: object) -> None:
+def fuzz(script: Script, base: type[FTPHandler] = FTPHandler, **attributes: Any) -> None:
     with served_tree() as root:
         outside = snapshot(root)
         with log_records() as records:
