@@ -77,7 +77,7 @@ def serve(directory: str, pacing: bool) -> None:
     attributes: dict[str, object] = {"authorizer": authorizer, "auth_failed_timeout": 0}
     if not pacing:
         attributes["max_commands_per_second"] = 0
-    handler = type("StressHandler", (FTPHandler,), attributes)
+    handler: type[FTPHandler] = type("StressHandler", (FTPHandler,), attributes)
     server = FTPServer(("127.0.0.1", 0), handler)
     server.max_cons = 1024
     host, port = server.address[:2]
