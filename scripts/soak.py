@@ -23,6 +23,7 @@ only if every check held.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -61,8 +62,13 @@ class Tally:
     abors: int = 0
     abrupt_closes: int = 0
     client_errors: dict[str, int] = field(default_factory=dict)
-    #: name -> content of every upload that got 226 and was not deleted
+    #: name -> SHA-256 of every upload that got 226 and was not deleted
     stored: dict[str, bytes] = field(default_factory=dict)
+
+
+def digest(data: bytes) -> bytes:
+    """SHA-256 of *data*, with its length: what the checks compare."""
+    return hashlib.sha256(data).digest() + len(data).to_bytes(8, "big")
 
 
 class Dropped(Exception):
@@ -93,7 +99,7 @@ async def upload(host: str, control: Replies, rng: random.Random, name: str, tal
     await data.aclose()
     if (await control.reply()).startswith(b"226"):
         tally.uploads_complete += 1
-        tally.stored[name] = content
+        tally.stored[name] = digest(content)
     else:
         tally.uploads_failed += 1
 
@@ -147,7 +153,7 @@ async def one_session(host: str, port: int, rng: random.Random, number: int, tal
             if name in tally.stored:
                 received = await download(host, control, rng, f"RETR {name}", tally)
                 if received is not None:
-                    if received == tally.stored[name]:
+                    if digest(received) == tally.stored[name]:
                         tally.downloads_exact += 1
                     else:
                         tally.downloads_wrong.append(name)
@@ -160,7 +166,7 @@ async def one_session(host: str, port: int, rng: random.Random, number: int, tal
                 if (await control.cmd(f"DELE {name}")).startswith(b"250"):
                     tally.deletes += 1
                 else:
-                    tally.stored[name] = content
+                    tally.stored[name] = digest(content)
         await control.cmd("QUIT")
     except Dropped:
         tally.abrupt_closes += 1
@@ -230,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             damaged = [
                 name
                 for name, content in tally.stored.items()
-                if name not in missing and (served / name).read_bytes() != content
+                if name not in missing and digest((served / name).read_bytes()) != content
             ]
             crashes = server.crashes()
     return report(args, tally, elapsed, samples, damaged, missing, crashes)
