@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         (served / "victim.bin").write_bytes(b"renamed, deleted, chmodded by the fuzz")
         with ServerUnderTest(served, root / "server.log", pacing=args.pacing) as server:
             check_normal_service(server.host, server.port, KNOWN_FILE, KNOWN_CONTENT)
-            before = server.sample()
+            before = server.trimmed()
             tally = Tally()
             samples: list[Sample] = []
             elapsed = trio.run(run_clients, server, args, tally, samples)

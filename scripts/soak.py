@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         (served / KNOWN_FILE).write_bytes(KNOWN_CONTENT)
         with ServerUnderTest(served, root / "server.log") as server:
             check_normal_service(server.host, server.port, KNOWN_FILE, KNOWN_CONTENT)
-            samples = [server.sample()]
+            samples = [server.trimmed()]
             tally = Tally()
             started = time.monotonic()
             trio.run(run, server, args, tally, samples)

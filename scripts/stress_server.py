@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import ftplib
 import gc
 import io
@@ -54,6 +55,7 @@ THREAD_BOUND = 1 + FTPServer.max_worker_threads
 STALLED = 60
 #: RSS growth past this after a run counts as a leak (the allocator keeps some).
 RSS_SLACK_KIB = 64 * 1024
+_OBJECTS = "gc objects: "
 _URL = re.compile(rb"ftp://([0-9.]+):(\d+)/")
 
 
@@ -67,6 +69,8 @@ def release_free_memory(signum: int = 0, frame: object = None) -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    sys.stderr.write(f"{_OBJECTS}{len(gc.get_objects())}\n")
+    sys.stderr.flush()
 
 
 def serve(directory: str, pacing: bool) -> None:
@@ -93,9 +97,11 @@ class Sample:
     fds: int  #: open file descriptors (/proc/PID/fd)
     threads: int  #: threads (/proc/PID/task)
     rss_kib: int  #: resident memory (VmRSS in /proc/PID/status)
+    objects: int | None = None  #: objects the garbage collector tracks (trimmed samples)
 
     def __str__(self) -> str:
-        return f"{self.fds} fds, {self.threads} threads, {self.rss_kib / 1024:.1f} MiB RSS"
+        text = f"{self.fds} fds, {self.threads} threads, {self.rss_kib / 1024:.1f} MiB RSS"
+        return text if self.objects is None else f"{text}, {self.objects} Python objects"
 
 
 class ServerUnderTest:
@@ -150,7 +156,9 @@ class ServerUnderTest:
         """A sample after the server collected garbage and trimmed its allocator (SIGUSR1)."""
         self.process.send_signal(signal.SIGUSR1)
         time.sleep(1)
-        return self.sample()
+        counts = [line for line in self.log.read_text().splitlines() if line.startswith(_OBJECTS)]
+        objects = int(counts[-1].removeprefix(_OBJECTS)) if counts else None
+        return dataclasses.replace(self.sample(), objects=objects)
 
     def thread_names(self) -> list[str]:
         tasks = Path(f"/proc/{self.pid}/task")
