@@ -353,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"normal service after the fuzz failed: {exc!r}", file=sys.stderr)
                 served_ok = False
             crashes = server.crashes()
+            print(f"Python objects that grew most: {server.object_growth()}", file=sys.stderr)
             alive = server.process.poll() is None
         figures = {"before": before, "peak": during, "untrimmed": untrimmed, "after": after}
         return report(args, tally, elapsed, figures, served_ok, crashes, alive)

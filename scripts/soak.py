@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                 if name not in missing and digest((served / name).read_bytes()) != content
             ]
             crashes = server.crashes()
+            growth = server.object_growth()
+    print(f"Python objects that grew most: {growth}", file=sys.stderr)
     return report(args, tally, elapsed, samples, damaged, missing, crashes)
 
 

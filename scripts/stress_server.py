@@ -20,12 +20,14 @@ client pieces the two scripts share.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ctypes
 import dataclasses
 import ftplib
 import gc
 import io
+import json
 import logging
 import os
 import re
@@ -69,7 +71,8 @@ def release_free_memory(signum: int = 0, frame: object = None) -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    sys.stderr.write(f"{_OBJECTS}{len(gc.get_objects())}\n")
+    kinds = collections.Counter(type(thing).__qualname__ for thing in gc.get_objects())
+    sys.stderr.write(f"{_OBJECTS}{kinds.total()} {json.dumps(dict(kinds))}\n")
     sys.stderr.flush()
 
 
@@ -157,8 +160,21 @@ class ServerUnderTest:
         self.process.send_signal(signal.SIGUSR1)
         time.sleep(1)
         counts = [line for line in self.log.read_text().splitlines() if line.startswith(_OBJECTS)]
-        objects = int(counts[-1].removeprefix(_OBJECTS)) if counts else None
+        objects = int(counts[-1].removeprefix(_OBJECTS).split()[0]) if counts else None
         return dataclasses.replace(self.sample(), objects=objects)
+
+    def object_growth(self, top: int = 8) -> dict[str, int]:
+        """The kinds of Python objects whose number grew most between the first and
+        the last trimmed sample."""
+        counts = [
+            json.loads(line.removeprefix(_OBJECTS).split(" ", 1)[1])
+            for line in self.log.read_text().splitlines()
+            if line.startswith(_OBJECTS)
+        ]
+        if len(counts) < 2:
+            return {}
+        first, last = collections.Counter(counts[0]), collections.Counter(counts[-1])
+        return dict((last - first).most_common(top))
 
     def thread_names(self) -> list[str]:
         tasks = Path(f"/proc/{self.pid}/task")
