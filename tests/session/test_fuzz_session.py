@@ -233,9 +233,7 @@ async def drain_data_connections(session_peers: trio.MemoryReceiveChannel[trio.a
             nursery.start_soon(play, stream)
 
 
-def run_session(
-    root: Path, script: Script, base: type[FTPHandler], **attributes: object
-) -> Outcome:
+def run_session(root: Path, script: Script, base: type[FTPHandler], **attributes: Any) -> Outcome:
     """Run one session on *script*'s bytes (home: *root*/home) to its end."""
 
     async def main() -> Outcome:
