@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pacing", action="store_true", help="keep the default command pacing")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--log", type=Path, help="keep the server's log (stderr) in this file")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as directory:
@@ -337,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         (served / "sub").mkdir(parents=True)
         (served / KNOWN_FILE).write_bytes(KNOWN_CONTENT)
         (served / "victim.bin").write_bytes(b"renamed, deleted, chmodded by the fuzz")
-        with ServerUnderTest(served, root / "server.log", pacing=args.pacing) as server:
+        log = args.log or root / "server.log"
+        with ServerUnderTest(served, log, pacing=args.pacing) as server:
             check_normal_service(server.host, server.port, KNOWN_FILE, KNOWN_CONTENT)
             before = server.trimmed()
             tally = Tally()

@@ -234,3 +234,25 @@ async def test_file_removed_while_downloaded_is_sent_whole(
     data, reply = await client.retr("big.bin")
     assert (data, reply.first) == (b"", "550 No such file or directory.")
     await client.aclose()
+
+
+# --- the control connection reset while a reply streams
+
+
+async def test_control_reset_during_a_streamed_stat(
+    start_server: StartServer, hooks: Hooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client gone in the middle of a long ``STAT dir`` is a disconnect, not a server error."""
+    server = await start_server(**hooks.attributes())
+    directory = server.home / "many"
+    directory.mkdir()
+    for index in range(5000):
+        (directory / f"file-with-a-long-name-{index:05}.txt").touch()
+    fds = open_fds()
+    client = await server.client()
+    await client.send("STAT many")
+    assert (await client.read_line()) == 'Status of "/many":'.join(["213-", ""])
+    reset_connection(client.stream)
+    await hooks.wait_disconnect()
+    assert open_fds() <= fds
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
