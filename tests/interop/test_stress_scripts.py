@@ -35,7 +35,7 @@ def test_socket_fuzzer_short_run() -> None:
 
 
 def test_soak_short_run() -> None:
-    figures = run_script("soak.py", "--minutes", "0.1", "--sessions", "8", "--interval", "1")
+    figures = run_script("soak.py", "--minutes", "0.05", "--sessions", "8", "--interval", "1")
     assert figures["crashes"] == []
     assert figures["damaged"] == []
     assert figures["downloads_wrong"] == []
