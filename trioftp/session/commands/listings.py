@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from ...filesystems import AbstractedFS, FilesystemError
 from ...protocol.replies import middle_line, multiline_reply, sanitize
 from ..context import CommandContext
+from ..control import ControlClosed
 from ..errors import Refused, os_error_text, run_or_reply
 from ..partials import visible_names
 from ..paths import check_or_refuse, path_command, perm_of
@@ -157,6 +158,8 @@ async def _stream_status(
             control.push_raw("".join(middle_line(sanitize(line)) for line in lines_text))
             await control.flush()
             chunk = await session.run_blocking(take_lines, lines, limit)
+    except ControlClosed:
+        raise  # the client is gone (or reads nothing): the session ends quietly
     except (OSError, FilesystemError) as exc:
         ending = f"End of status (incomplete: {os_error_text(exc)})."
     except Exception:
