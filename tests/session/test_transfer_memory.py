@@ -1,0 +1,173 @@
+"""The server-wide budget of transfer buffer memory (FTPServer.max_transfer_memory)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+import trio.testing
+
+from trioftp.dtp import DTPHandler
+from trioftp.limits import MemoryBudget
+from trioftp.servers import FTPServer
+
+from ..support.ftpclient import read_all
+from ..support.servers import RunningServer, make_handler
+
+T = TypeVar("T")
+BLOCK = 64 << 10
+
+
+class SmallBlocks(DTPHandler):
+    disk_block_size = BLOCK
+
+
+async def start_budgeted_server(
+    nursery: trio.Nursery, home: Path, blocks: int
+) -> tuple[FTPServer, RunningServer]:
+    handler = make_handler(home, dtp_handler=SmallBlocks)
+    server = FTPServer(("127.0.0.1", 0), handler)
+    server.max_transfer_memory = blocks * BLOCK
+    host, port = await nursery.start(server.serve)
+    return server, RunningServer(host, port, handler, home)
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll the server's state (it runs in this test's run) for up to 10 seconds."""
+    for _ in range(2000):
+        if condition():
+            return
+        await trio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+async def test_uploads_wait_for_budget_while_others_are_served(
+    nursery: trio.Nursery, home: Path
+) -> None:
+    server, running = await start_budgeted_server(nursery, home, blocks=2)
+    budget = server.transfer_memory
+    assert isinstance(budget, MemoryBudget)
+    assert budget.capacity == 2 * BLOCK
+    contents = {f"up{i}.bin": bytes([i]) * (5 * BLOCK + 1000 * i) for i in range(5)}
+    finish = trio.Event()
+    replies: dict[str, int] = {}
+
+    async def slow_upload(name: str, data: bytes) -> None:
+        client = await running.client()
+        assert (await client.cmd("TYPE I")).code == 200
+        data_stream = await client.pasv()
+        assert (await client.cmd(f"STOR {name}")).code in (125, 150)
+        await data_stream.send_all(data[:1000])  # then stall, holding its block
+        await finish.wait()
+        await data_stream.send_all(data[1000:])
+        await data_stream.aclose()
+        replies[name] = (await client.reply()).code
+        await client.aclose()
+
+    async with trio.open_nursery() as uploads:
+        for name, data in contents.items():
+            uploads.start_soon(slow_upload, name, data)
+        # Two uploads hold a block each: the budget is spent, three wait.
+        await wait_until(lambda: budget.in_use == budget.capacity and budget.waiting == 3)
+
+        # Another client is served meanwhile: a listing, a download, an
+        # ASCII download (buffered: it reads small pieces outside the budget).
+        (home / "other.txt").write_bytes(b"line\n" * 50_000)
+        other = await running.client()
+        listing, reply = await other.listing()
+        assert reply.code == 226
+        assert "other.txt" in listing
+        assert (await other.cmd("TYPE I")).code == 200
+        data, reply = await other.retr("other.txt")
+        assert reply.code == 226
+        assert data == b"line\n" * 50_000
+        assert (await other.cmd("TYPE A")).code == 200
+        data, reply = await other.retr("other.txt")
+        assert reply.code == 226
+        assert data == b"line\r\n" * 50_000
+        await other.aclose()
+        assert budget.waiting == 3
+        finish.set()
+
+    assert replies == dict.fromkeys(contents, 226)
+    for name, data in contents.items():
+        assert (home / name).read_bytes() == data
+    assert budget.peak == budget.capacity
+    assert budget.in_use == 0
+
+
+async def test_no_budget_when_the_setting_is_zero(nursery: trio.Nursery, home: Path) -> None:
+    handler = make_handler(home)
+    server = FTPServer(("127.0.0.1", 0), handler)
+    server.max_transfer_memory = 0
+    host, port = await nursery.start(server.serve)
+    assert server.transfer_memory is None
+    client = await RunningServer(host, port, handler, home).client()
+    assert (await client.stor("f.bin", b"x" * 100_000)).code == 226
+    assert (home / "f.bin").read_bytes() == b"x" * 100_000
+    await client.aclose()
+
+
+# --- downloads: the read-ahead shrinks when the budget is short
+
+
+class RecordingFile(io.BytesIO):
+    """A file that records the size of every read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[int] = []
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self.reads.append(-1 if size is None else size)
+        return super().read(size)
+
+
+class BudgetedChannel:
+    """What a DTPHandler asks of its session: blocking calls inline, a budget."""
+
+    use_sendfile = False
+    bandwidth = None
+
+    def __init__(self, budget: MemoryBudget) -> None:
+        self.transfer_memory = budget
+
+    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
+        return function(*args)
+
+
+async def download_reads(budget: MemoryBudget, data: bytes) -> list[int]:
+    sending, receiving = trio.testing.memory_stream_pair()
+    file = RecordingFile(data)
+    handler = DTPHandler(sending, BudgetedChannel(budget))  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        results: list[bytes] = []
+
+        async def read() -> None:
+            results.append(await read_all(receiving))
+
+        nursery.start_soon(read)
+        await handler.send_file(file)
+        await handler.aclose()
+    assert results == [data]
+    return file.reads
+
+
+async def test_a_download_reads_ahead_in_large_blocks_when_the_budget_has_room() -> None:
+    budget = MemoryBudget(8 << 20)
+    reads = await download_reads(budget, b"d" * (3 << 20))
+    assert reads[:3] == [1 << 20] * 3
+    assert budget.in_use == 0
+    assert budget.peak >= 1 << 20
+
+
+async def test_a_download_reads_small_pieces_when_the_budget_is_spent() -> None:
+    budget = MemoryBudget(8 << 20)
+    await budget.acquire(8 << 20)  # all held by uploads
+    reads = await download_reads(budget, b"d" * (1 << 20))
+    assert set(reads) == {64 << 10}
+    assert len(reads) == 17  # 16 pieces and the empty read at the end
+    assert budget.in_use == 8 << 20
