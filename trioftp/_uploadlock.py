@@ -1,0 +1,62 @@
+"""One upload at a time per file: the stock filesystem's advisory upload lock.
+
+Without atomic uploads, an upload writes into its target in place. Two
+uploads to the same name at once would each truncate and write the one
+file, leaving bytes of both and a file that matches neither. So
+:meth:`AbstractedFS.open_upload <trioftp.filesystems.AbstractedFS.open_upload>`
+opens the target without truncating it, takes an exclusive ``flock`` lock on
+it without waiting, and only then truncates: a second upload finds the lock
+taken and is refused (:class:`~trioftp.exceptions.FileBusy`, ``450``) before
+it changes a byte. The lock lives as long as the file is open, and works
+across processes (pre-forked workers, other programs that use ``flock``;
+Linux maps it onto NFS locks). Refusing, rather than waiting as vsftpd's
+``lock_upload_files`` does, keeps a pile of sessions from queueing behind a
+slow upload; the client can try again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from trioftp.exceptions import FileBusy
+
+if sys.platform != "win32":  # Windows has no flock: uploads are not locked there
+    import fcntl
+
+__all__ = ["BUSY_MESSAGE", "lock_upload", "upload_flags"]
+
+#: The reply text of an upload refused because another one holds its file.
+BUSY_MESSAGE = "File busy: another upload to it is in progress"
+
+# Upload modes and how to open them without truncating (the truncation
+# waits until the lock is held).
+_FLAGS = {
+    "wb": os.O_WRONLY | os.O_CREAT,
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    "r+b": os.O_RDWR,
+}
+# flock errors meaning "this filesystem can't lock": the upload goes on unlocked.
+_CANT_LOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
+
+
+def upload_flags(mode: str) -> int:
+    """The :func:`os.open` flags of an upload *mode* (``wb``, ``ab``, ``r+b``), no ``O_TRUNC``."""
+    try:
+        return _FLAGS[mode]
+    except KeyError:
+        raise ValueError(f"not an upload mode: {mode!r} (wb, ab or r+b)") from None
+
+
+def lock_upload(fd: int) -> None:
+    """Take the exclusive upload lock on *fd*; :class:`FileBusy` if another holds it."""
+    if sys.platform == "win32":
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FileBusy(BUSY_MESSAGE) from None
+    except OSError as exc:
+        if exc.errno not in _CANT_LOCK:
+            raise
