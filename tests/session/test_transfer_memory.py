@@ -171,3 +171,29 @@ async def test_a_download_reads_small_pieces_when_the_budget_is_spent() -> None:
     assert set(reads) == {64 << 10}
     assert len(reads) == 17  # 16 pieces and the empty read at the end
     assert budget.in_use == 8 << 20
+
+
+# --- uploads: waiting for budget is not the client stalling
+
+
+async def test_an_upload_waiting_for_budget_longer_than_the_timeout_is_not_stalled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    budget = MemoryBudget(4 * BLOCK)
+    await budget.acquire(4 * BLOCK)  # held by other uploads
+    client_end, server_end = trio.testing.memory_stream_pair()
+    handler = SmallBlocks(server_end, BudgetedChannel(budget))  # type: ignore[arg-type]
+    handler.timeout = 10
+    file = io.BytesIO()
+    data = b"u" * (3 * BLOCK + 5)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(handler.receive_file, file)
+        await client_end.send_all(data)
+        await client_end.aclose()
+        await trio.sleep(60)  # six stall timeouts, waiting for budget
+        assert budget.waiting == 1
+        assert file.getvalue() == b""
+        budget.release(4 * BLOCK)
+    assert file.getvalue() == data
+    assert budget.in_use == 0
+    assert budget.peak == 4 * BLOCK
