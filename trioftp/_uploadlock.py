@@ -7,7 +7,8 @@ file, leaving bytes of both and a file that matches neither. So
 opens the target without truncating it, takes an exclusive ``flock`` lock on
 it without waiting, and only then truncates: a second upload finds the lock
 taken and is refused (:class:`~trioftp.exceptions.FileBusy`, ``450``) before
-it changes a byte. The lock lives as long as the file is open, and works
+it changes a byte (:func:`upload_locked` lets the session refuse even
+before its ``150``, in the common case). The lock lives as long as the file is open, and works
 across processes (pre-forked workers, other programs that use ``flock``;
 Linux maps it onto NFS locks). Refusing, rather than waiting as vsftpd's
 ``lock_upload_files`` does, keeps a pile of sessions from queueing behind a
@@ -25,7 +26,7 @@ from trioftp.exceptions import FileBusy
 if sys.platform != "win32":  # Windows has no flock: uploads are not locked there
     import fcntl
 
-__all__ = ["BUSY_MESSAGE", "lock_upload", "upload_flags"]
+__all__ = ["BUSY_MESSAGE", "lock_upload", "upload_flags", "upload_locked"]
 
 #: The reply text of an upload refused because another one holds its file.
 BUSY_MESSAGE = "File busy: another upload to it is in progress"
@@ -60,3 +61,17 @@ def lock_upload(fd: int) -> None:
     except OSError as exc:
         if exc.errno not in _CANT_LOCK:
             raise
+
+
+def upload_locked(fd: int) -> bool:
+    """Whether another holds the upload lock on *fd* now (taken and given back at once)."""
+    if sys.platform == "win32":
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False  # a filesystem that can't lock: nothing holds it
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False

@@ -37,7 +37,7 @@ from typing import BinaryIO, cast
 
 from trioftp._beneath import Beneath
 from trioftp._fslisting import ls_lines, mlsx_lines
-from trioftp._uploadlock import lock_upload, upload_flags
+from trioftp._uploadlock import lock_upload, upload_flags, upload_locked
 from trioftp.exceptions import FilesystemError
 
 if sys.platform != "win32":
@@ -235,6 +235,31 @@ class AbstractedFS:
             os.close(fd)
             raise
         return cast(BinaryIO, file)
+
+    def upload_in_progress(self, filename: str) -> bool:
+        """Whether an upload holds *filename* now (see :meth:`open_upload`).
+
+        Asked before the ``150`` of an upload, so that a busy file is refused
+        before the transfer starts; :meth:`open_upload` decides in the end.
+        False for a subclass with its own :meth:`open`, and for anything that
+        can't be opened for writing (the upload's own open will say why).
+        """
+        if type(self).open is not AbstractedFS.open:
+            return False
+        flags = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY  # a FIFO must not block
+        where = self._beneath(filename)
+        try:
+            if where is None:
+                fd = os.open(filename, flags | os.O_CLOEXEC)
+            else:
+                lookups, relative = where
+                fd = lookups.open(relative, flags)
+        except OSError:
+            return False
+        try:
+            return upload_locked(fd)
+        finally:
+            os.close(fd)
 
     def mkstemp(
         self,

@@ -29,6 +29,9 @@ def test_a_second_upload_is_refused_and_changes_nothing(fs: AbstractedFS, home: 
                 fs.open_upload(str(target), mode)
         # The refused opens neither truncated nor wrote anything.
         assert target.read_bytes() == b"new"
+        assert fs.upload_in_progress(str(target))
+    assert not fs.upload_in_progress(str(target))
+    assert not fs.upload_in_progress(str(home / "missing"))
     with fs.open_upload(str(target), "wb") as again:  # the lock ends with the file
         again.write(b"third")
     assert target.read_bytes() == b"third"
@@ -60,6 +63,7 @@ def test_a_lock_taken_elsewhere_refuses_the_upload(fs: AbstractedFS, home: Path)
         fcntl.flock(fd, fcntl.LOCK_EX)
         with pytest.raises(FileBusy):
             fs.open_upload(str(target), "wb")
+        assert fs.upload_in_progress(str(target))
     finally:
         os.close(fd)
     assert target.read_bytes() == b"kept"
@@ -84,5 +88,10 @@ def test_a_subclass_with_its_own_open_gets_it_called(home: Path) -> None:
 
     fs = OwnOpen(str(home), None)
     with fs.open_upload(str(home / "a"), "wb"), fs.open_upload(str(home / "a"), "wb"):
-        pass  # not locked: the subclass's files need not be OS files
+        assert not fs.upload_in_progress(str(home / "a"))  # not locked: maybe not OS files
     assert opened == [("a", "wb"), ("a", "wb")]
+
+
+def test_asking_about_a_fifo_does_not_block(fs: AbstractedFS, home: Path) -> None:
+    os.mkfifo(home / "pipe")
+    assert not fs.upload_in_progress(str(home / "pipe"))  # no reader: ENXIO, not a hang

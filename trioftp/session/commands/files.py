@@ -93,6 +93,8 @@ class FileCommands:
                 over_quota = quota.refusal(creating=not fs.lexists(file))
                 if over_quota is not None:
                     raise Refused(over_quota)
+            if atomic is None and fs.upload_in_progress(file):
+                raise Refused("450 File busy: another upload to it is in progress.")
             if atomic is not None:
                 atomic.prepare(offset, append=appending, expire_before=cutoff)
             elif offset:
