@@ -12,10 +12,10 @@ import trio.testing
 
 from trioftp.dtp import DTPHandler
 from trioftp.limits import MemoryBudget
-from trioftp.servers import FTPServer
+from trioftp.servers import FTPServer, ThreadedFTPServer
 
 from ..support.ftpclient import read_all
-from ..support.servers import RunningServer, make_handler
+from ..support.servers import RunningServer, make_handler, serve_in_thread
 
 T = TypeVar("T")
 BLOCK = 64 << 10
@@ -197,3 +197,50 @@ async def test_an_upload_waiting_for_budget_longer_than_the_timeout_is_not_stall
     assert file.getvalue() == data
     assert budget.in_use == 0
     assert budget.peak == 4 * BLOCK
+
+
+# --- the multi-thread model: one budget shared by sessions in separate Trio runs
+
+
+def test_sessions_in_threads_share_the_budget(home: Path) -> None:
+    handler = make_handler(home, dtp_handler=SmallBlocks)
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    server.max_transfer_memory = BLOCK
+    contents = {f"t{i}.bin": bytes([i]) * (2 * BLOCK + 7 * i) for i in range(3)}
+    replies: dict[str, str] = {}
+    seen: list[int] = []
+
+    async def clients(target: RunningServer) -> None:
+        finish = trio.Event()
+
+        async def slow_upload(name: str, data: bytes) -> None:
+            client = await target.client()
+            assert (await client.cmd("TYPE I")).code == 200
+            data_stream = await client.pasv()
+            assert (await client.cmd(f"STOR {name}")).code in (125, 150)
+            await data_stream.send_all(data[:100])
+            await finish.wait()
+            await data_stream.send_all(data[100:])
+            await data_stream.aclose()
+            replies[name] = (await client.reply()).first
+            await client.aclose()
+
+        async with trio.open_nursery() as nursery:
+            for name, data in contents.items():
+                nursery.start_soon(slow_upload, name, data)
+            # One session holds the only block; the two others wait in their own runs.
+            await wait_until(lambda: repr(server.transfer_memory).endswith(" 2 waiting>"))
+            assert server.transfer_memory is not None
+            seen.append(server.transfer_memory.in_use)
+            finish.set()
+
+    with serve_in_thread(server, home) as running:
+        trio.run(clients, RunningServer(running.host, running.port, handler, home))
+    assert seen == [BLOCK]
+    assert replies == dict.fromkeys(contents, "226 Transfer complete.")
+    for name, data in contents.items():
+        assert (home / name).read_bytes() == data
+    budget = server.transfer_memory
+    assert budget is not None
+    assert budget.peak == BLOCK
+    assert budget.in_use == 0
