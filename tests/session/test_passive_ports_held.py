@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import stat
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -12,27 +14,29 @@ from ..support.ftpclient import read_all
 from ..support.servers import RunningServer
 
 StartServer = Callable[..., Awaitable[RunningServer]]
-_LISTEN = "0A"
 
 
 def listening_ports() -> set[int]:
-    """The TCP ports this process's sockets listen on (from /proc)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+    """The TCP ports this process's sockets listen on (its descriptors in /proc)."""
     ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            next(lines)
-            for line in lines:
-                fields = line.split()
-                if fields[3] == _LISTEN and fields[9] in inodes:
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fd = os.dup(int(name))
+        except OSError:  # the listing's own descriptor, already closed
+            continue
+        try:
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            sock = socket.socket(fileno=fd)
+            fd = -1  # the socket object owns the duplicate now
+            with sock:
+                if sock.type == socket.SOCK_STREAM and sock.getsockopt(
+                    socket.SOL_SOCKET, socket.SO_ACCEPTCONN
+                ):
+                    ports.add(sock.getsockname()[1])
+        finally:
+            if fd >= 0:
+                os.close(fd)
     return ports
 
 
