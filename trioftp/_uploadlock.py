@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 
 from trioftp.exceptions import FileBusy
 
@@ -38,6 +39,9 @@ _FLAGS = {
     "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
     "r+b": os.O_RDWR,
 }
+# A lock found taken is tried this many times, this many seconds apart.
+_TRIES = 3
+_RETRY_AFTER = 0.002
 # flock errors meaning "this filesystem can't lock": the upload goes on unlocked.
 _CANT_LOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 
@@ -54,13 +58,21 @@ def lock_upload(fd: int) -> None:
     """Take the exclusive upload lock on *fd*; :class:`FileBusy` if another holds it."""
     if sys.platform == "win32":
         return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise FileBusy(BUSY_MESSAGE) from None
-    except OSError as exc:
-        if exc.errno not in _CANT_LOCK:
-            raise
+    for attempt in range(_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if attempt == _TRIES - 1:
+                raise FileBusy(BUSY_MESSAGE) from None
+            # Maybe another session's upload_locked() check, which holds the
+            # lock for microseconds; an upload holds it for its whole length.
+            time.sleep(_RETRY_AFTER)
+        except OSError as exc:
+            if exc.errno not in _CANT_LOCK:
+                raise
+            return
+        else:
+            return
 
 
 def upload_locked(fd: int) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import trio
 
+from ..support.ftpclient import wait_transmitted
 from ..support.servers import RunningServer
 
 UPLOADS = 16
@@ -83,6 +84,7 @@ async def test_an_upload_in_progress_refuses_stor_appe_and_rest_before_150(
     data_stream = await first.pasv()
     assert (await first.cmd("STOR busy.bin")).code in (125, 150)
     await data_stream.send_all(b"first part ")
+    await wait_transmitted(first, 11)  # its file is open (and locked): bytes arrived
 
     other = await server.client()
     assert (await other.cmd("TYPE I")).code == 200
