@@ -11,10 +11,12 @@ exist at once, so a slow disk slows the client down instead of filling
 memory; whatever ends the upload, every byte received is written first.
 
 Each block is paid for from the server's buffer memory budget (see
-:mod:`trioftp.limits.memory`) before it is made: the first one waits for
-budget, the next two are made only if the budget has them free at once
-(otherwise the upload goes on with the blocks it has). A block is never
-larger than the whole budget.
+:mod:`trioftp.limits.memory`) before it is made. The first one is small
+(:data:`FIRST_BLOCK`) and waits for budget; the next two are full blocks,
+made only if the budget has them free at once (otherwise the upload goes on
+with the blocks it has). So an upload that stalls at once holds little of
+the budget, and many can wait on slow clients before the budget runs out.
+A block is never larger than the whole budget.
 
 The transfer handler keeps what is its own (see :class:`Receiver`): the byte
 count, the stall timeout and the throttling hooks.
@@ -31,16 +33,28 @@ import trio
 from .limits import MemoryShare
 from .protocol.ascii import ToDisk
 
-__all__ = ["BUFFERS", "WRITE_SIZE", "Block", "Receiver", "receive_upload", "write_chunks"]
+__all__ = [
+    "BUFFERS",
+    "FIRST_BLOCK",
+    "WRITE_SIZE",
+    "Block",
+    "Receiver",
+    "receive_upload",
+    "write_chunks",
+]
 
 T = TypeVar("T")
 
+#: A block's place: its buffer (received into, reused once written), or -
+#: for a block gathered from received chunks - just its size.
+Place = bytearray | int
 #: What the receiving side hands the disk writer: the chunks to write, and
-#: the block buffer to hand back for reuse once they are written (None: the
-#: block was a list of received chunks, and only its place is handed back).
-Block = tuple[list[bytes | bytearray | memoryview], bytearray | None]
+#: the block's place, handed back for reuse once they are written.
+Block = tuple[list[bytes | bytearray | memoryview], Place]
 #: Block buffers per upload: one being received into, one queued, one being written.
 BUFFERS = 3
+#: Bytes of an upload's first block (``disk_block_size`` if smaller).
+FIRST_BLOCK = 256 << 10
 #: Bytes per write(2) call: a block is written in pieces, still in one runner
 #: call. Writes of 256 KiB or more often took 3-4x the kernel time per byte
 #: here (1 GiB in 1 MiB writes: 0.9-2.1 s, in 128 KiB writes: 0.25-0.3 s);
@@ -123,11 +137,11 @@ async def receive_upload(dtp: Receiver, file: IO[bytes], *, ascii: bool) -> None
         try:
             async with to_disk:
                 if ascii or not isinstance(dtp.socket, trio.SocketStream):
-                    made = _Blocks(dtp, recycled, buffers=False)
-                    await _receive_chunks(dtp, to_disk, made, ToDisk() if ascii else None)
+                    places = _Blocks(dtp, recycled, buffers=False)
+                    await _receive_chunks(dtp, to_disk, places, ToDisk() if ascii else None)
                 else:
-                    made = _Blocks(dtp, recycled, buffers=True)
-                    await _receive_into_blocks(dtp, dtp.socket.socket, to_disk, made)
+                    places = _Blocks(dtp, recycled, buffers=True)
+                    await _receive_into_blocks(dtp, dtp.socket.socket, to_disk, places)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             broken = exc
     if write_errors:
@@ -142,9 +156,9 @@ def _start_writer(
     file: IO[bytes],
     blocks: trio.MemoryReceiveChannel[Block],
     errors: list[Exception],
-) -> trio.MemoryReceiveChannel[bytearray | None]:
-    """Start the disk writer; return the channel that hands written blocks back."""
-    give_back, recycled = trio.open_memory_channel[bytearray | None](BUFFERS)
+) -> trio.MemoryReceiveChannel[Place]:
+    """Start the disk writer; return the channel that hands written blocks' places back."""
+    give_back, recycled = trio.open_memory_channel[Place](BUFFERS)
     nursery.start_soon(
         _write_blocks, session, file, blocks, give_back, errors, nursery.cancel_scope
     )
@@ -155,21 +169,21 @@ async def _write_blocks(
     session: _Runs,
     file: IO[bytes],
     blocks: trio.MemoryReceiveChannel[Block],
-    give_back: trio.MemorySendChannel[bytearray | None],
+    give_back: trio.MemorySendChannel[Place],
     errors: list[Exception],
     receiving: trio.CancelScope,
 ) -> None:
     """Write each received block; after a disk error, stop the receiving side."""
     with trio.CancelScope(shield=True):  # queued bytes are written whatever happens
         async with blocks:
-            async for chunks, buffer in blocks:
+            async for chunks, place in blocks:
                 if not errors:
                     try:
                         await session.run_blocking(write_chunks, file, chunks)
                     except Exception as exc:  # OSError, or a filesystem's own error
                         errors.append(exc)
                         receiving.cancel()
-                give_back.send_nowait(buffer)
+                give_back.send_nowait(place)
 
 
 class _Blocks:
@@ -177,13 +191,13 @@ class _Blocks:
 
     *buffers*: blocks are ``bytearray`` buffers received into (reused once
     written); otherwise a block is a list of received chunks, and what is
-    handed back and reused is only its place (None).
+    handed back and reused is only its place, its size.
     """
 
     def __init__(
         self,
         dtp: Receiver,
-        recycled: trio.MemoryReceiveChannel[bytearray | None],
+        recycled: trio.MemoryReceiveChannel[Place],
         *,
         buffers: bool,
     ) -> None:
@@ -194,12 +208,13 @@ class _Blocks:
         #: Bytes per block: ``disk_block_size``, never more than the whole budget.
         self.size = dtp.memory.fit(dtp.disk_block_size)
 
-    async def next(self) -> bytearray | None:
+    async def next(self) -> Place:
         """The next block to fill: one written and handed back, or a new one.
 
-        The first block waits for budget (the stall timeout paused: the wait
-        is the server's, not the client's); more are made only if the budget
-        has them free now, otherwise the upload waits for one of its own.
+        The first block (:data:`FIRST_BLOCK`) waits for budget (the stall
+        timeout paused: the wait is the server's, not the client's); full
+        blocks are made only if the budget has them free now, otherwise the
+        upload waits for one of its own.
         """
         try:
             return self._recycled.receive_nowait()
@@ -207,13 +222,16 @@ class _Blocks:
             pass
         memory = self._dtp.memory
         if self._made == 0:
+            size = min(self.size, FIRST_BLOCK)
             with self._dtp._waiting_for_memory():
-                await memory.take(self.size)
-        elif self._made >= BUFFERS or not memory.try_take(self.size):
+                await memory.take(size)
+        elif self._made < BUFFERS and memory.try_take(self.size):
+            size = self.size
+        else:
             return await self._recycled.receive()
         self._made += 1
         # Made as needed: a small upload touches only the pages it fills.
-        return bytearray(self.size) if self._buffers else None
+        return bytearray(size) if self._buffers else size
 
 
 async def _receive_into_blocks(
@@ -225,7 +243,7 @@ async def _receive_into_blocks(
     """Binary upload on a plain socket: ``recv_into`` reused block buffers, no copies."""
     while True:
         buffer = await blocks.next()
-        assert buffer is not None
+        assert isinstance(buffer, bytearray)
         view, filled, at_eof = memoryview(buffer), 0, False
         try:
             while filled < len(buffer):
@@ -264,7 +282,8 @@ async def _receive_chunks(
     place = await blocks.next()
     try:
         while True:
-            wanted = max(1, min(dtp._receive_size(), blocks.size - pending_size))
+            assert isinstance(place, int)
+            wanted = max(1, min(dtp._receive_size(), place - pending_size))
             data = await dtp.socket.receive_some(wanted)
             if not data:
                 break
@@ -275,7 +294,7 @@ async def _receive_chunks(
             pending.append(data)
             pending_size += len(data)
             await dtp._after_receive(len(data))
-            if pending_size >= blocks.size:
+            if pending_size >= place:
                 # Only forget the block once the writer has it: a cancel
                 # here leaves it in *pending* for the shielded send below.
                 await to_disk.send((pending, place))

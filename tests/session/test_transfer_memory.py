@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import trio
 import trio.testing
 
+from trioftp._upload import FIRST_BLOCK
 from trioftp.dtp import DTPHandler
 from trioftp.limits import MemoryBudget
 from trioftp.servers import FTPServer, ThreadedFTPServer
@@ -96,6 +97,42 @@ async def test_uploads_wait_for_budget_while_others_are_served(
     for name, data in contents.items():
         assert (home / name).read_bytes() == data
     assert budget.peak == budget.capacity
+    assert budget.in_use == 0
+
+
+async def test_an_upload_that_stalls_at_once_holds_only_a_small_first_block(
+    nursery: trio.Nursery, home: Path
+) -> None:
+    # Default blocks (4 MiB): the first block of each upload is FIRST_BLOCK.
+    handler = make_handler(home)
+    server = FTPServer(("127.0.0.1", 0), handler)
+    server.max_transfer_memory = 4 * FIRST_BLOCK
+    host, port = await nursery.start(server.serve)
+    running = RunningServer(host, port, handler, home)
+    finish = trio.Event()
+
+    async def stalled_upload(name: str) -> None:
+        client = await running.client()
+        assert (await client.cmd("TYPE I")).code == 200
+        data_stream = await client.pasv()
+        assert (await client.cmd(f"STOR {name}")).code in (125, 150)
+        await data_stream.send_all(b"first bytes")
+        await finish.wait()
+        await data_stream.aclose()
+        assert (await client.reply()).first == "226 Transfer complete."
+        await client.aclose()
+
+    async with trio.open_nursery() as uploads:
+        for i in range(5):
+            uploads.start_soon(stalled_upload, f"s{i}.bin")
+        budget = server.transfer_memory
+        assert budget is not None
+        # Four stalled uploads fit in a budget of one 4 MiB block; the fifth waits.
+        await wait_until(lambda: budget.waiting == 1)
+        assert budget.in_use == 4 * FIRST_BLOCK
+        finish.set()
+    for i in range(5):
+        assert (home / f"s{i}.bin").read_bytes() == b"first bytes"
     assert budget.in_use == 0
 
 
