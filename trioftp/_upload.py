@@ -10,6 +10,14 @@ otherwise) while the next block is being received. At most three blocks
 exist at once, so a slow disk slows the client down instead of filling
 memory; whatever ends the upload, every byte received is written first.
 
+Each block is paid for from the server's buffer memory budget (see
+:mod:`trioftp.limits.memory`) before it is made. The first one is small
+(:data:`FIRST_BLOCK`) and waits for budget; the next two are full blocks,
+made only if the budget has them free at once (otherwise the upload goes on
+with the blocks it has). So an upload that stalls at once holds little of
+the budget, and many can wait on slow clients before the budget runs out.
+A block is never larger than the whole budget.
+
 The transfer handler keeps what is its own (see :class:`Receiver`): the byte
 count, the stall timeout and the throttling hooks.
 """
@@ -17,21 +25,36 @@ count, the stall timeout and the throttling hooks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol, TypeVar
 
 import trio
 
+from .limits import MemoryShare
 from .protocol.ascii import ToDisk
 
-__all__ = ["BUFFERS", "WRITE_SIZE", "Block", "Receiver", "receive_upload", "write_chunks"]
+__all__ = [
+    "BUFFERS",
+    "FIRST_BLOCK",
+    "WRITE_SIZE",
+    "Block",
+    "Receiver",
+    "receive_upload",
+    "write_chunks",
+]
 
 T = TypeVar("T")
 
+#: A block's place: its buffer (received into, reused once written), or -
+#: for a block gathered from received chunks - just its size.
+Place = bytearray | int
 #: What the receiving side hands the disk writer: the chunks to write, and
-#: the block buffer to hand back for reuse once they are written (if any).
-Block = tuple[list[bytes | bytearray | memoryview], bytearray | None]
+#: the block's place, handed back for reuse once they are written.
+Block = tuple[list[bytes | bytearray | memoryview], Place]
 #: Block buffers per upload: one being received into, one queued, one being written.
 BUFFERS = 3
+#: Bytes of an upload's first block (``disk_block_size`` if smaller).
+FIRST_BLOCK = 256 << 10
 #: Bytes per write(2) call: a block is written in pieces, still in one runner
 #: call. Writes of 256 KiB or more often took 3-4x the kernel time per byte
 #: here (1 GiB in 1 MiB writes: 0.9-2.1 s, in 128 KiB writes: 0.25-0.3 s);
@@ -54,6 +77,8 @@ class Receiver(Protocol):
     """
 
     transmitted: int
+    #: The transfer's part of the server's buffer memory budget.
+    memory: MemoryShare
 
     @property
     def socket(self) -> trio.abc.Stream: ...
@@ -66,6 +91,7 @@ class Receiver(Protocol):
     async def _after_receive(self, nbytes: int) -> None: ...
     def _receive_size(self) -> int: ...
     def _receive_limit(self) -> int: ...
+    def _waiting_for_memory(self) -> AbstractContextManager[None]: ...
 
 
 def write_chunks(file: IO[bytes], chunks: list[bytes | bytearray | memoryview]) -> None:
@@ -111,9 +137,11 @@ async def receive_upload(dtp: Receiver, file: IO[bytes], *, ascii: bool) -> None
         try:
             async with to_disk:
                 if ascii or not isinstance(dtp.socket, trio.SocketStream):
-                    await _receive_chunks(dtp, to_disk, ToDisk() if ascii else None)
+                    places = _Blocks(dtp, recycled, buffers=False)
+                    await _receive_chunks(dtp, to_disk, places, ToDisk() if ascii else None)
                 else:
-                    await _receive_into_blocks(dtp, dtp.socket.socket, to_disk, recycled)
+                    places = _Blocks(dtp, recycled, buffers=True)
+                    await _receive_into_blocks(dtp, dtp.socket.socket, to_disk, places)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             broken = exc
     if write_errors:
@@ -128,9 +156,9 @@ def _start_writer(
     file: IO[bytes],
     blocks: trio.MemoryReceiveChannel[Block],
     errors: list[Exception],
-) -> trio.MemoryReceiveChannel[bytearray]:
-    """Start the disk writer; return the channel that hands written buffers back."""
-    give_back, recycled = trio.open_memory_channel[bytearray](BUFFERS)
+) -> trio.MemoryReceiveChannel[Place]:
+    """Start the disk writer; return the channel that hands written blocks' places back."""
+    give_back, recycled = trio.open_memory_channel[Place](BUFFERS)
     nursery.start_soon(
         _write_blocks, session, file, blocks, give_back, errors, nursery.cancel_scope
     )
@@ -141,44 +169,81 @@ async def _write_blocks(
     session: _Runs,
     file: IO[bytes],
     blocks: trio.MemoryReceiveChannel[Block],
-    give_back: trio.MemorySendChannel[bytearray],
+    give_back: trio.MemorySendChannel[Place],
     errors: list[Exception],
     receiving: trio.CancelScope,
 ) -> None:
     """Write each received block; after a disk error, stop the receiving side."""
     with trio.CancelScope(shield=True):  # queued bytes are written whatever happens
         async with blocks:
-            async for chunks, buffer in blocks:
+            async for chunks, place in blocks:
                 if not errors:
                     try:
                         await session.run_blocking(write_chunks, file, chunks)
                     except Exception as exc:  # OSError, or a filesystem's own error
                         errors.append(exc)
                         receiving.cancel()
-                if buffer is not None:
-                    give_back.send_nowait(buffer)
+                give_back.send_nowait(place)
+
+
+class _Blocks:
+    """The blocks of one upload: at most :data:`BUFFERS`, each paid for before it is made.
+
+    *buffers*: blocks are ``bytearray`` buffers received into (reused once
+    written); otherwise a block is a list of received chunks, and what is
+    handed back and reused is only its place, its size.
+    """
+
+    def __init__(
+        self,
+        dtp: Receiver,
+        recycled: trio.MemoryReceiveChannel[Place],
+        *,
+        buffers: bool,
+    ) -> None:
+        self._dtp = dtp
+        self._recycled = recycled
+        self._buffers = buffers
+        self._made = 0
+        #: Bytes per block: ``disk_block_size``, never more than the whole budget.
+        self.size = dtp.memory.fit(dtp.disk_block_size)
+
+    async def next(self) -> Place:
+        """The next block to fill: one written and handed back, or a new one.
+
+        The first block (:data:`FIRST_BLOCK`) waits for budget (the stall
+        timeout paused: the wait is the server's, not the client's); full
+        blocks are made only if the budget has them free now, otherwise the
+        upload waits for one of its own.
+        """
+        try:
+            return self._recycled.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        memory = self._dtp.memory
+        if self._made == 0:
+            size = min(self.size, FIRST_BLOCK)
+            with self._dtp._waiting_for_memory():
+                await memory.take(size)
+        elif self._made < BUFFERS and memory.try_take(self.size):
+            size = self.size
+        else:
+            return await self._recycled.receive()
+        self._made += 1
+        # Made as needed: a small upload touches only the pages it fills.
+        return bytearray(size) if self._buffers else size
 
 
 async def _receive_into_blocks(
     dtp: Receiver,
     sock: trio.socket.SocketType,
     to_disk: trio.MemorySendChannel[Block],
-    recycled: trio.MemoryReceiveChannel[bytearray],
+    blocks: _Blocks,
 ) -> None:
-    """Binary upload on a plain socket: ``recv_into`` reused block buffers, no copies.
-
-    Buffers are made as the upload needs them (a small upload touches only
-    the pages it fills), at most three, then reused.
-    """
-    made = 0
+    """Binary upload on a plain socket: ``recv_into`` reused block buffers, no copies."""
     while True:
-        try:
-            buffer = recycled.receive_nowait()
-        except trio.WouldBlock:
-            if made < BUFFERS:
-                buffer, made = bytearray(dtp.disk_block_size), made + 1
-            else:
-                buffer = await recycled.receive()
+        buffer = await blocks.next()
+        assert isinstance(buffer, bytearray)
         view, filled, at_eof = memoryview(buffer), 0, False
         try:
             while filled < len(buffer):
@@ -202,13 +267,26 @@ async def _receive_into_blocks(
 
 
 async def _receive_chunks(
-    dtp: Receiver, to_disk: trio.MemorySendChannel[Block], converter: ToDisk | None
+    dtp: Receiver,
+    to_disk: trio.MemorySendChannel[Block],
+    blocks: _Blocks,
+    converter: ToDisk | None,
 ) -> None:
-    """Any other upload (TYPE A, TLS): ``receive_some`` chunks gathered into blocks."""
+    """Any other upload (TYPE A, TLS): ``receive_some`` chunks gathered into blocks.
+
+    A block is asked for no more than it can still hold, so it never grows
+    past its size.
+    """
     pending: list[bytes | bytearray | memoryview] = []
     pending_size = 0
+    place = await blocks.next()
     try:
-        while data := await dtp.socket.receive_some(dtp._receive_size()):
+        while True:
+            assert isinstance(place, int)
+            wanted = max(1, min(dtp._receive_size(), place - pending_size))
+            data = await dtp.socket.receive_some(wanted)
+            if not data:
+                break
             dtp.transmitted += len(data)
             dtp._progress()
             if converter is not None:
@@ -216,13 +294,15 @@ async def _receive_chunks(
             pending.append(data)
             pending_size += len(data)
             await dtp._after_receive(len(data))
-            if pending_size >= dtp.disk_block_size:
+            if pending_size >= place:
                 # Only forget the block once the writer has it: a cancel
                 # here leaves it in *pending* for the shielded send below.
-                await to_disk.send((pending, None))
+                await to_disk.send((pending, place))
                 pending, pending_size = [], 0
+                place = await blocks.next()
         if converter is not None:
             pending.append(converter.flush())
     finally:
-        with trio.CancelScope(shield=True):
-            await to_disk.send((pending, None))
+        if pending:
+            with trio.CancelScope(shield=True):
+                await to_disk.send((pending, place))

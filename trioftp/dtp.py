@@ -30,7 +30,7 @@ import trio
 
 from ._upload import receive_upload
 from .filesystems import FilesystemError
-from .limits import Bandwidth
+from .limits import Bandwidth, MemoryShare
 from .protocol.ascii import ToNetwork
 from .session.core import Session
 from .session.transfers import DataStalled
@@ -48,6 +48,9 @@ _SENDFILE_CHUNK = 1 << 20
 # Bytes per disk read for buffered downloads: one block is sent while the next
 # is read, so a stalled download holds about two of them.
 _READ_AHEAD = 1 << 20
+# Bytes per disk read for a buffered download that finds the server's buffer
+# memory budget short: taken outside the budget, so a download always goes on.
+_SHORT_READ = 64 << 10
 
 
 class DTPHandler:
@@ -84,6 +87,8 @@ class DTPHandler:
         #: The shared rate limits of this transfer: the user's and the
         #: server's token buckets (see :mod:`trioftp.limits`), if any.
         self.bandwidth: Bandwidth | None = getattr(cmd_channel, "bandwidth", None)
+        #: This transfer's part of the server's buffer memory budget.
+        self.memory = MemoryShare(getattr(cmd_channel, "transfer_memory", None))
 
     # --- what the session asks
 
@@ -106,7 +111,10 @@ class DTPHandler:
             if not done:
                 if offset:
                     await self.cmd_channel.run_blocking(file.seek, offset)
-                await self._send_blocks(file, ToNetwork() if ascii else None)
+                try:
+                    await self._send_blocks(file, ToNetwork() if ascii else None)
+                finally:
+                    self.memory.close()
                 if size_at_open is not None:
                     # At EOF the descriptor's position is where the file ended.
                     offset = os.lseek(file.fileno(), 0, os.SEEK_CUR)
@@ -117,15 +125,22 @@ class DTPHandler:
             )
 
     async def _send_blocks(self, file: IO[bytes], converter: ToNetwork | None) -> None:
-        """Buffered send: the next block is read from disk while this one is sent."""
+        """Buffered send: the next block is read from disk while this one is sent.
+
+        Each block read is paid for from the server's buffer memory budget
+        until it is sent; when the budget has no room, the download reads
+        pieces of 64 KiB instead (outside the budget), so it never stops.
+        """
         failures: list[Exception] = []
-        to_network, blocks = trio.open_memory_channel[bytes](0)
+        to_network, blocks = trio.open_memory_channel[tuple[bytes, int]](0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._read_blocks, file, to_network, failures)
             try:
                 async with blocks:
-                    async for data in blocks:
+                    async for data, paid in blocks:
                         await self._send(converter.convert(data) if converter else data)
+                        del data
+                        self.memory.give_back(paid)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 failures.append(exc)
                 nursery.cancel_scope.cancel()
@@ -133,19 +148,27 @@ class DTPHandler:
             raise failures[0]
 
     async def _read_blocks(
-        self, file: IO[bytes], to_network: trio.MemorySendChannel[bytes], failures: list[Exception]
+        self,
+        file: IO[bytes],
+        to_network: trio.MemorySendChannel[tuple[bytes, int]],
+        failures: list[Exception],
     ) -> None:
-        size = self._send_block_size()
+        memory = self.memory
+        size = memory.fit(self._send_block_size())
         async with to_network:
             while True:
+                paid = size if memory.try_take(size) else 0
                 try:
-                    data = await self.cmd_channel.run_blocking(file.read, size)
+                    data = await self.cmd_channel.run_blocking(
+                        file.read, size if paid else min(size, _SHORT_READ)
+                    )
                 except Exception as exc:  # OSError, or a filesystem's own error
                     failures.append(exc)
-                    return
+                    return  # what it paid is given back when the transfer ends
                 if not data:
+                    memory.give_back(paid)
                     return
-                await to_network.send(data)
+                await to_network.send((data, paid))
 
     async def send_chunks(self, next_chunk: Callable[[], Awaitable[bytes]]) -> None:
         """Send what *next_chunk* returns until it returns ``b""`` (LIST, NLST, MLSD)."""
@@ -159,7 +182,8 @@ class DTPHandler:
         Blocks of :attr:`disk_block_size` bytes are written through the
         session's runner while the next block is being received (see
         :mod:`trioftp._upload`); at most three blocks exist at once, so a
-        slow disk slows the client down instead of filling memory.
+        slow disk slows the client down instead of filling memory, and each
+        is paid for from the server's buffer memory budget before it is made.
         A clean EOF ends the file; a reset connection raises
         :class:`trio.BrokenResourceError` and a stalled one :class:`DataStalled`.
         Whatever ends the transfer - ABOR, a reset, a stall - every byte
@@ -167,8 +191,11 @@ class DTPHandler:
         """
         self.receive = True
         self.file_obj = file
-        with self._transfer():
-            await receive_upload(self, file, ascii=ascii)
+        try:
+            with self._transfer():
+                await receive_upload(self, file, ascii=ascii)
+        finally:
+            self.memory.close()
         await self.cmd_channel.run_blocking(file.flush)
 
     async def aclose(self) -> None:
@@ -201,6 +228,22 @@ class DTPHandler:
 
     def _send_block_size(self) -> int:
         return min(self.disk_block_size, _READ_AHEAD)
+
+    @contextlib.contextmanager
+    def _waiting_for_memory(self) -> Iterator[None]:
+        """Pause the stall timeout while the transfer waits for buffer memory.
+
+        The wait is the server's doing, not the client's: it must not count
+        as the client stalling.
+        """
+        scope = self._stall_scope
+        if scope is not None:
+            scope.deadline = math.inf
+        try:
+            yield
+        finally:
+            self._next_refresh = -math.inf
+            self._progress()
 
     def _receive_size(self) -> int:
         bandwidth = self.bandwidth

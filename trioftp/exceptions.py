@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AuthenticationFailed", "AuthorizerError", "FilesystemError"]
+__all__ = ["AuthenticationFailed", "AuthorizerError", "FileBusy", "FilesystemError"]
 
 
 class AuthenticationFailed(Exception):
@@ -31,6 +31,10 @@ class FilesystemError(Exception):
     subclass's) to refuse an operation: the handler sends ``str(exc)`` to the
     client in a ``550`` reply, so it must not reveal server paths.
     """
+
+
+class FileBusy(FilesystemError):
+    """The file is in use by another transfer (another upload to it): ``450``, try later."""
 
 
 class _RetryError(Exception):

@@ -37,6 +37,7 @@ from typing import BinaryIO, cast
 
 from trioftp._beneath import Beneath
 from trioftp._fslisting import ls_lines, mlsx_lines
+from trioftp._uploadlock import lock_upload, upload_flags, upload_locked
 from trioftp.exceptions import FilesystemError
 
 if sys.platform != "win32":
@@ -204,6 +205,61 @@ class AbstractedFS:
             BinaryIO,
             open(filename, mode, opener=lambda _path, flags: lookups.open(relative, flags)),
         )
+
+    def open_upload(self, filename: str, mode: str) -> BinaryIO:
+        """Open *filename* to receive an upload: *mode* ``"wb"`` (STOR),
+        ``"ab"`` (APPE) or ``"r+b"`` (STOR after REST: the caller seeks).
+
+        The stock filesystem locks the file for the upload (see
+        :mod:`trioftp._uploadlock`) before it truncates anything: while it
+        is open, another upload to it raises
+        :class:`~trioftp.exceptions.FileBusy` (``450``). A subclass that
+        overrides :meth:`open` gets its own ``open`` called instead, unlocked.
+        """
+        if type(self).open is not AbstractedFS.open:
+            return self.open(filename, mode)
+        flags = upload_flags(mode)
+        where = self._beneath(filename)
+        if where is None:
+            fd = os.open(filename, flags | os.O_CLOEXEC, 0o666)
+        else:
+            lookups, relative = where
+            fd = lookups.open(relative, flags, 0o666)
+        try:
+            lock_upload(fd)
+            if mode == "wb":
+                os.ftruncate(fd, 0)
+            # The descriptor is opened already: open() neither truncates nor reopens.
+            file = open(filename, mode, opener=lambda _path, _flags: fd)  # noqa: SIM115
+        except BaseException:
+            os.close(fd)
+            raise
+        return cast(BinaryIO, file)
+
+    def upload_in_progress(self, filename: str) -> bool:
+        """Whether an upload holds *filename* now (see :meth:`open_upload`).
+
+        Asked before the ``150`` of an upload, so that a busy file is refused
+        before the transfer starts; :meth:`open_upload` decides in the end.
+        False for a subclass with its own :meth:`open`, and for anything that
+        can't be opened for writing (the upload's own open will say why).
+        """
+        if type(self).open is not AbstractedFS.open:
+            return False
+        flags = os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY  # a FIFO must not block
+        where = self._beneath(filename)
+        try:
+            if where is None:
+                fd = os.open(filename, flags | os.O_CLOEXEC)
+            else:
+                lookups, relative = where
+                fd = lookups.open(relative, flags)
+        except OSError:
+            return False
+        try:
+            return upload_locked(fd)
+        finally:
+            os.close(fd)
 
     def mkstemp(
         self,

@@ -239,6 +239,10 @@ class TLS_FTPHandler(TLSCommands, FTPHandler):
     #: and no name of the handler's own (``host_names``, ``tls_sni_hosts``),
     #: or names nothing at all (an ``unrecognized_name`` alert).
     tls_strict_sni: bool = False
+    #: trioftp: an upload under ``PROT P`` must end with the client's TLS
+    #: close_notify; a bare TCP FIN ends it with ``426`` (the partial file is
+    #: kept, as after any cut-short upload). vsftpd's ``strict_ssl_read_eof``.
+    tls_strict_eof: bool = False
 
     protection = TLSProtection
     dtp_handler = TLS_DTPHandler

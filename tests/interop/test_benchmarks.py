@@ -99,3 +99,10 @@ def test_proxy_cost_reports_parsing_and_logins() -> None:
         "  HAProxy",
         "  HAProxy + PROXY v2",
     ]
+
+
+def test_transfer_memory_cost_reports_both_settings() -> None:
+    out = _run_module("benchmarks.transfer_memory_cost", "--mib", "4", "--rounds", "1")
+    lines = out.splitlines()
+    assert lines[0] == "4 MiB, medians of 1 rounds"
+    assert [line.split()[0] for line in lines[2:]] == [str(256 << 20), "0"]

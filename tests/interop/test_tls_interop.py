@@ -703,3 +703,24 @@ def permissive_handshake(client: ssl.SSLContext, files: TLSFiles) -> str:
     assert not errors, errors
     assert version is not None
     return version
+
+
+# --- tls_strict_eof: real clients end their uploads with close_notify
+
+
+def test_clients_upload_under_strict_eof(start: StartServer, curl: Curl, lftp: Lftp) -> None:
+    server = start(tls_strict_eof=True)
+    with ftps_login(server) as ftp:
+        assert ftp.prot_p() == "200 Protection set to Private."
+        assert ftp.storbinary("STOR ftplib.bin", io.BytesIO(DATA)) == "226 Transfer complete."
+    source = put(curl.workdir / "source.bin", DATA)
+    result = curl(
+        "--ssl-reqd", "--cacert", str(server.files.ca), "-T", str(source), url(server, "curl.bin")
+    )
+    assert_ok(result)
+    assert "226 Transfer complete." in curl_replies(result)
+    result = lftp(server, f"put {source} -o lftp.bin")
+    assert_ok(result)
+    assert "226 Transfer complete." in lftp_replies(result)
+    for name in ("ftplib.bin", "curl.bin", "lftp.bin"):
+        assert (server.home / name).read_bytes() == DATA, name

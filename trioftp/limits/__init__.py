@@ -7,11 +7,14 @@
 * :class:`QuotaUsage` and :class:`QuotaTracker` - a user's bytes and files,
   counted once per user and kept up to date by their sessions (:mod:`.quota`);
 * :class:`Accounts` - the server-wide registry that holds all of them
-  (:mod:`.accounts`).
+  (:mod:`.accounts`);
+* :class:`MemoryBudget` - the server-wide bytes of transfer buffers, and
+  :class:`MemoryShare`, one transfer's part of it (:mod:`.memory`).
 """
 
 from .accounts import NO_LIMITS, Account, Accounts, UserLimits
 from .buckets import Bandwidth, TokenBucket
+from .memory import MemoryBudget, MemoryShare
 from .quota import NO_QUOTA, QuotaTracker, QuotaUsage, scan_usage
 
 __all__ = [
@@ -20,6 +23,8 @@ __all__ = [
     "Account",
     "Accounts",
     "Bandwidth",
+    "MemoryBudget",
+    "MemoryShare",
     "QuotaTracker",
     "QuotaUsage",
     "TokenBucket",

@@ -32,7 +32,7 @@ from types import TracebackType
 import trio
 
 from .._eventloop import IOLoop
-from ..limits import Accounts
+from ..limits import Accounts, MemoryBudget
 from ..protocol.proxyheader import ProxySource
 from ..session.events import HOOK_GRACE_PERIOD, Observer, SessionEvents
 from ..session.proxied import ProxyGate
@@ -97,6 +97,10 @@ class FTPServer(ServeForever):
     #: trioftp: seconds stopped sessions get to answer (``426``, ``421``) and
     #: run their callbacks before they are cancelled.
     shutdown_timeout: float = 5.0
+    #: trioftp: bytes of transfer buffers all sessions together may hold
+    #: (per process with pre-forked workers; 0: no limit). Uploads wait for
+    #: it before they make a block; downloads read small pieces when it is short.
+    max_transfer_memory: int = 256 << 20
 
     def __init__(
         self,
@@ -146,6 +150,8 @@ class FTPServer(ServeForever):
         self.accounts = Accounts()
         #: trioftp: bounds the password checks in progress (made at each run).
         self.login_limiter: trio.CapacityLimiter | None = None
+        #: trioftp: the transfers' buffer memory (:attr:`max_transfer_memory`; made at each run).
+        self.transfer_memory: MemoryBudget | None = None
         self._nursery: trio.Nursery | None = None
         self._accepting: trio.CancelScope | None = None
         #: When open sessions are stopped once accepting has ended (close()/close_all()).
@@ -231,6 +237,8 @@ class FTPServer(ServeForever):
         self.accounts = Accounts(self.max_download_rate, self.max_upload_rate)
         checks = self.max_login_checks
         self.login_limiter = trio.CapacityLimiter(checks) if checks else None
+        memory = self.max_transfer_memory
+        self.transfer_memory = MemoryBudget(memory) if memory > 0 else None
         if self.bans is not None and self.bans not in self._observers:
             self._observers.append(self.bans)
         self._token = trio.lowlevel.current_trio_token()

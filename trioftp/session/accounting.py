@@ -4,7 +4,8 @@ At login the session enters its user's :class:`~trioftp.limits.Account` in
 its server's :class:`~trioftp.limits.Accounts` (refused at the user's
 ``max_sessions``) and leaves it at logout or at the end; meanwhile the
 account gives the session its bandwidth buckets and its quota. Password
-checks run here too, a few at a time per server.
+checks run here too, a few at a time per server, and transfers find their
+server's buffer memory budget here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any, Protocol, TypeVar
 
 import trio
 
-from ..limits import NO_QUOTA, Account, Accounts, Bandwidth, QuotaTracker, UserLimits
+from ..limits import (
+    NO_QUOTA,
+    Account,
+    Accounts,
+    Bandwidth,
+    MemoryBudget,
+    QuotaTracker,
+    UserLimits,
+)
 
 __all__ = ["SessionAccounting"]
 
@@ -50,6 +59,12 @@ class SessionAccounting:
     def bandwidth(self) -> Bandwidth | None:
         """The buckets limiting this session's transfers (the user's, the server's)."""
         return self.accounts.bandwidth(self.account)
+
+    @property
+    def transfer_memory(self) -> MemoryBudget | None:
+        """The server's budget of transfer buffer memory (None: no server, no limit)."""
+        budget = getattr(self.server, "transfer_memory", None)
+        return budget if isinstance(budget, MemoryBudget) else None
 
     @property
     def quota(self) -> QuotaTracker:

@@ -83,6 +83,16 @@ class ControlChannel:
 
     # --- lines in
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received that are not a whole line yet.
+
+        Never more than the longest line (``max_line_length``) plus one read
+        of the socket: the bytes of a line past the cap are dropped as they
+        come, so a client that never ends its line holds no more memory.
+        """
+        return self._framer.buffered
+
     async def read_line(self) -> Line | None:
         """Return the next line (undecoded), a too-long marker, or None at EOF.
 

@@ -211,7 +211,11 @@ class DataChannel:
         self._endpoint = ActiveEndpoint(ip, port)
 
     async def open_passive(self) -> PassiveEndpoint | None:
-        """Listen on the control connection's local address; None if no port is free."""
+        """Listen on the control connection's local address; None if no port is free.
+
+        The endpoint before, if any, is closed first: a session holds at most
+        one passive listener (and no more than one port of ``passive_ports``).
+        """
         self.close()
         local_ip = self._settings.local_ip
         family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
@@ -226,6 +230,9 @@ class DataChannel:
                 if port == 0:
                     break
                 continue
+            except BaseException:  # cancelled while binding: never leak the socket
+                sock.close()
+                raise
             endpoint = PassiveEndpoint(sock, sock.getsockname()[1])
             self._endpoint = endpoint
             self._nursery.start_soon(self._accept, endpoint)

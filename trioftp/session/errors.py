@@ -3,7 +3,8 @@
 Filesystem and authorizer code runs in the session's runner; what it raises
 becomes the command's reply here, in one place: a :class:`Refused` check
 carries its own reply, a filesystem error becomes ``550`` (or ``451``,
-``452``, ``552`` by its errno), never showing a server path.
+``452``, ``552`` by its errno; ``450`` for a file another upload holds),
+never showing a server path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
+from ..exceptions import FileBusy
 from ..filesystems import FilesystemError
 from ..protocol.replies import sanitize
 
@@ -51,6 +53,8 @@ def os_error_text(exc: OSError | FilesystemError) -> str:
 
 def os_error_code(exc: OSError | FilesystemError, default: int = 550) -> int:
     """Choose the reply code for a filesystem error."""
+    if isinstance(exc, FileBusy):
+        return 450
     if isinstance(exc, OSError):
         if exc.errno in _NO_SPACE:
             return 452

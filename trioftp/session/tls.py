@@ -31,6 +31,7 @@ import trio
 from .._util import error_chain
 from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
+from ..tls.eof import StrictEndOfStream
 from ..tls.sni import ServerNameRouter
 from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
 from .control import ControlChannel
@@ -65,6 +66,7 @@ class TLSHost(EventSource, Protocol):
     tls_data_session_binding: DataSessionBinding | str
     tls_sni_hosts: Collection[str] | None
     tls_strict_sni: bool
+    tls_strict_eof: bool
     sites: SiteTable | Sequence[Site]
     host_names: Sequence[str]
     session_state: SessionState
@@ -299,6 +301,8 @@ class TLSProtection:
         host = self._host
         if not host.session_state.protect_data:
             return stream
+        if host.tls_strict_eof:  # an upload must end with close_notify
+            stream = StrictEndOfStream(stream)
         tls = wrap_server(stream, self._context)
         try:
             try:

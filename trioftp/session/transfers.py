@@ -29,6 +29,7 @@ from ..filesystems import AbstractedFS, FilesystemError
 from ..protocol.commands import COMMANDS, DuringTransfer, split_command
 from ..protocol.framing import LineTooLong
 from ..protocol.replies import Reply, multiline_reply
+from ..tls.eof import UncleanEndOfStream
 from .control import ControlChannel, ControlClosed, Line
 from .dataconn import DataChannel, NoDataConnection
 from .errors import Refused, os_error_code, os_error_text
@@ -372,6 +373,8 @@ class Transfers:
         except DataStalled:
             moved = mover.get_transmitted_bytes()
             return self._failure(transfer, moved, 426, "Data connection timed out")
+        except UncleanEndOfStream as exc:  # tls_strict_eof: the end may be a truncation
+            return self._failure(transfer, mover.get_transmitted_bytes(), 426, str(exc))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return self._failure(transfer, mover.get_transmitted_bytes(), 426, "Connection closed")
         except Refused as refusal:

@@ -5,6 +5,7 @@
 * :mod:`.streams` - putting TLS on a stream and taking it off (stdlib
   contexts through :class:`trio.SSLStream`, pyOpenSSL ones through
   :class:`~.openssl_stream.OpenSSLStream`);
+* :mod:`.eof` - strict end of file on data connections (``tls_strict_eof``);
 * :mod:`.certificates` - the stored self-signed certificate.
 """
 

@@ -37,7 +37,8 @@ class OpenSSLStream(trio.abc.Stream):
     """The server side of a TLS connection over *transport*, using a pyOpenSSL *context*.
 
     Errors of the TLS layer or the transport surface as
-    :class:`trio.BrokenResourceError`. An end of the transport without
+    :class:`trio.BrokenResourceError`; the TLS layer's alert (why a handshake
+    was refused) is sent to the peer first. An end of the transport without
     close_notify reads as a normal end of stream (uploads may end so).
     """
 
@@ -184,11 +185,18 @@ class OpenSSLStream(trio.abc.Stream):
                     raise _EndOfStream() from None
                 raise trio.BrokenResourceError(str(exc)) from exc
             except SSL.Error as exc:
+                await self._send_alert()
                 raise trio.BrokenResourceError(str(exc)) from exc
             if handshake and self.version() == "TLSv1.3":
                 self._delayed = self._queued()
             await self._flush()
             return result
+
+    async def _send_alert(self) -> None:
+        """After a TLS error, send the alert OpenSSL queued (a refused handshake's
+        reason, for the client to show), if the transport still takes it."""
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await self._flush()
 
     def _queued(self) -> bytes:
         """Take everything the TLS layer has queued for the peer (without sending it)."""
@@ -214,7 +222,9 @@ class OpenSSLStream(trio.abc.Stream):
     async def _receive_transport(self) -> bytes:
         try:
             data = await self.transport_stream.receive_some(_CHUNK)
-        except (trio.BrokenResourceError, OSError) as exc:
+        except trio.BrokenResourceError:
+            raise  # as it is: UncleanEndOfStream (tls_strict_eof) must reach the transfer
+        except OSError as exc:
             raise trio.BrokenResourceError(str(exc)) from exc
         return bytes(data)
 

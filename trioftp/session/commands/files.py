@@ -94,6 +94,8 @@ class FileCommands:
                 over_quota = quota.refusal(creating=not fs.lexists(file))
                 if over_quota is not None:
                     raise Refused(over_quota)
+            if atomic is None and fs.upload_in_progress(file):
+                raise Refused("450 File busy: another upload to it is in progress.")
             if atomic is not None:
                 atomic.prepare(offset, append=appending, expire_before=cutoff)
             elif offset:
@@ -127,11 +129,12 @@ class FileCommands:
         def open_file() -> IO[bytes]:
             if atomic is not None:
                 return atomic.open(offset, append=appending)
+            # One upload at a time per file: a second one gets 450 (FileBusy).
             if offset:
-                handle = fs.open(file, "r+b")
+                handle = fs.open_upload(file, "r+b")
                 handle.seek(offset)
                 return handle
-            return fs.open(file, "ab" if command == "APPE" else "wb")
+            return fs.open_upload(file, "ab" if command == "APPE" else "wb")
 
         move = _receive(self)
         if command == "STOR" and not offset:  # a whole new file: hashed if hash_uploads
