@@ -29,8 +29,6 @@ import argparse
 import multiprocessing
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,6 +38,7 @@ from pathlib import Path
 import trio
 
 from .client import AsyncSession, Session
+from .serverprocess import server_process
 
 #: (label, --concurrency, --workers)
 MODELS = [
@@ -53,18 +52,10 @@ MODELS = [
 @contextmanager
 def server(home: Path, concurrency: str, workers: int) -> Iterator[tuple[int, int]]:
     """Run the benchmark server with *concurrency*; yield its (port, pid)."""
-    argv = [sys.executable, "-m", "benchmarks.ftpserver", "trioftp", "--home", str(home)]
-    argv += ["--passive", "40000-40999", "--concurrency", concurrency, "--workers", str(workers)]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"the server did not start: {line!r}")
-        yield int(line.split()[1]), process.pid
-    finally:
-        process.terminate()
-        process.wait(30)
+    arguments = ["trioftp", "--home", str(home), "--passive", "40000-40999"]
+    arguments += ["--concurrency", concurrency, "--workers", str(workers)]
+    with server_process(arguments) as started:
+        yield started
 
 
 def _tree(pid: int) -> list[int]:

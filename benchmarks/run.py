@@ -19,7 +19,6 @@ import os
 import resource
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,10 +29,10 @@ from pathlib import Path
 
 from trioftp.tls.certificates import self_signed_certificate
 
+from .serverprocess import server_process
 from .workloads import RUNS, TARGETS, Bench, Sizes, make_fixtures
 
 IMPLEMENTATIONS = ("trioftp", "pyftpdlib")
-_SERVER_SCRIPT = Path(__file__).with_name("ftpserver.py")
 # figures[implementation][run][figure] -> one value per round
 Figures = dict[str, dict[str, dict[str, list[float]]]]
 
@@ -43,24 +42,12 @@ def server(
     implementation: str, home: Path, *, certfile: str | None = None
 ) -> Iterator[tuple[int, int]]:
     """Run one server process; yield its port and pid."""
-    command = [sys.executable, str(_SERVER_SCRIPT), implementation, "--home", str(home)]
-    command += ["--passive", "50000-50999", "--backlog", "1024"]
+    arguments = [implementation, "--home", str(home), "--passive", "50000-50999"]
+    arguments += ["--backlog", "1024"]
     if certfile:
-        command += ["--certfile", certfile]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"{implementation} did not start: {line!r}")
-        yield int(line.split()[1]), process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        arguments += ["--certfile", certfile]
+    with server_process(arguments) as started:
+        yield started
 
 
 def client_cpu() -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,28 +25,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .client import Session, _check
+from .serverprocess import server_process
 from .workloads import Bench, Sizes, _prime_page_cache
 
-_SERVER_SCRIPT = Path(__file__).with_name("ftpserver.py")
 OFF = "off"
 
 
 @contextmanager
 def trioftp_server(home: Path, algorithm: str) -> Iterator[tuple[int, int]]:
     """One trioftp server process hashing uploads in *algorithm* (or not: ``off``)."""
-    command = [sys.executable, str(_SERVER_SCRIPT), "trioftp", "--home", str(home)]
+    arguments = ["trioftp", "--home", str(home)]
     if algorithm != OFF:
-        command += ["--hash-uploads", algorithm]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"the server did not start: {line!r}")
-        yield int(line.split()[1]), process.pid
-    finally:
-        process.terminate()
-        process.wait(10)
+        arguments += ["--hash-uploads", algorithm]
+    with server_process(arguments) as started:
+        yield started
 
 
 def measure(home: Path, algorithm: str, mib: int) -> dict[str, float]:
