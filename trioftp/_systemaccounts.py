@@ -9,6 +9,7 @@ homes are and how passwords are checked.
 
 from __future__ import annotations
 
+import abc
 import hmac
 import os
 import warnings
@@ -39,7 +40,7 @@ class _Override:
     msg_quit: str
 
 
-class SystemAccounts:
+class SystemAccounts(abc.ABC):
     """The options common to the authorizers of system accounts (see the module)."""
 
     msg_no_such_user = "Authentication failed."
@@ -81,17 +82,17 @@ class SystemAccounts:
 
     # --- what a subclass provides
 
+    @abc.abstractmethod
     def system_user_exists(self, name: str) -> bool:
         """Whether the system has an account *name*."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def system_home(self, name: str) -> str:
         """The home directory of the system account *name* (:exc:`KeyError` if none)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def check_system_password(self, name: str, password: str) -> None:
         """Raise :exc:`AuthenticationFailed` unless *password* is *name*'s."""
-        raise NotImplementedError
 
     # --- configuration
 

@@ -12,7 +12,6 @@ assembles with this class into pyftpdlib's façade.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from .._util import call_maybe_async, replaces
 from ..filesystems import AbstractedFS, FilesystemError
 from ..log import logger
 from ..protocol.commands import method_name
-from ..protocol.replies import Reply
 from . import dispatch
 from .accounting import SessionAccounting
 from .auditlog import AuditLog, new_session_number
@@ -41,6 +39,7 @@ from .proxied import ProxyGate
 from .runner import Runner, ThreadRunner, runner_for_login
 from .sessionlog import SessionLog
 from .settings import SessionSettings
+from .shutdown import ServerShutdown
 from .siteselection import SiteSelection
 from .state import SessionState
 from .status import session_statistics, status_lines
@@ -67,6 +66,7 @@ class Session(
     CommandHook,
     SiteSelection,
     SessionLog,
+    ServerShutdown,
 ):
     """One FTP session: its parts, its life, its replies and log lines."""
 
@@ -297,8 +297,7 @@ class Session(
     async def handle_timeout(self) -> None:
         """Called when the client stays idle longer than :attr:`timeout`; the session ends."""
         self.respond("421 Control connection timed out.", logfun=logger.info)
-        with trio.move_on_after(5), contextlib.suppress(ControlClosed):
-            await self.control_channel.flush()
+        await self._flush_last()
         self._closing = True
 
     async def _end_session(self) -> None:
@@ -340,33 +339,6 @@ class Session(
     def close_when_done(self) -> None:
         """Disconnect the client once the queued replies are sent."""
         self._closing = True
-
-    # --- the server stopping (see trioftp.servers)
-
-    #: The last reply, sent when the server ends the session (``shut_down``).
-    _farewell: Reply | None = None
-
-    def shut_down(self, reason: str = "Server is shutting down.") -> None:
-        """End the session because the server stops; call it in the session's loop.
-
-        A transfer in flight ends with ``426`` (its file closed,
-        ``on_incomplete_file_*`` called), the command being run is cancelled,
-        then the client gets ``421 <reason>`` and the connection closes.
-        """
-        if self._farewell is not None:
-            return
-        self._farewell = Reply.of(421, reason)
-        self._closing = True
-        transfers = self._transfers
-        if transfers is not None and transfers.running:
-            transfers.interrupt()  # the command loop sends the 426, then ends
-        elif self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
-
-    async def _say_farewell(self, reply: Reply) -> None:
-        self.reply(reply, logfun=logger.info)
-        with trio.move_on_after(5), contextlib.suppress(ControlClosed):
-            await self.control_channel.flush()
 
     # --- login and logout (the state, the runner and the filesystem together)
 

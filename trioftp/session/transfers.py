@@ -185,10 +185,9 @@ class Transfers:
         refusal = ctx.transfer_refusal()
         if refusal is None and ctx.data_connections.endpoint is None:
             refusal = "425 Use PORT/EPRT or PASV/EPSV first."
-        if refusal is None:
-            return False
-        ctx.respond(refusal)
-        return True
+        if refusal is not None:
+            ctx.respond(refusal)
+        return refusal is not None
 
     def abort(self) -> None:
         """Cancel the running transfer (``ABOR``): ``426`` then ``226``."""

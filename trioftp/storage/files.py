@@ -22,6 +22,7 @@ never if it is abandoned (:meth:`abandon`):
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import io
 import shutil
@@ -110,9 +111,9 @@ class Upload(io.RawIOBase):
             raise FilesystemError(_NOT_AT_END)
         return offset
 
+    @abc.abstractmethod
     def abandon(self) -> None:
         """Drop the upload: nothing appears under its name (a no-op once closed)."""
-        raise NotImplementedError
 
     def __del__(self) -> None:
         # An upload nobody closed was not finished: never commit it on collection.
