@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import platform
 import sys
@@ -90,8 +91,8 @@ def set_thread_credentials(
     thread that was root loses its privileges for good (it can never switch
     back). With *keep_saved* True only the effective ids change and the real
     and saved ones stay, so :func:`restore_thread_credentials` can switch the
-    thread back. Raises :exc:`OSError` (``EPERM`` without the privilege) and
-    :exc:`NotImplementedError` where the system can't do it.
+    thread back. Raises :exc:`OSError`: ``EPERM`` without the privilege,
+    ``ENOSYS`` where the system can't do it (see :data:`SUPPORTED`).
     """
     setgroups, setresgid, setresuid = _system_calls()
     other_uid = _UNCHANGED if keep_saved else uid
@@ -118,8 +119,9 @@ def restore_thread_credentials(credentials: Credentials) -> None:
 
 def _system_calls() -> tuple[int, int, int]:
     if _numbers is None or _libc is None:
-        raise NotImplementedError(
-            f"per-thread credentials need Linux on a known machine, not {platform.machine()}"
+        raise OSError(
+            errno.ENOSYS,
+            f"per-thread credentials need Linux on a known machine, not {platform.machine()}",
         )
     return _numbers
 
