@@ -24,27 +24,10 @@ import pytest
 import trioftp
 
 from ..support.interop import assert_read_only, assert_shut_down, download
-from ..support.serverprocess import make_share, running, trioftp_command
+from ..support.serverprocess import run_trioftp as run
+from ..support.serverprocess import running, trioftp_command
 
 PASV_REPLY = re.compile(r"\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)")
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m trioftp ARGS`` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "trioftp", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=cwd,
-        check=False,
-    )
-
-
-@pytest.fixture
-def share(tmp_path: Path) -> Path:
-    """A directory to serve, holding one file."""
-    return make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
 
 
 # --- defaults

@@ -10,12 +10,7 @@ from pathlib import Path
 import pytest
 
 from ..support.interop import download
-from ..support.serverprocess import make_share, running, trioftp_command
-
-
-@pytest.fixture
-def share(tmp_path: Path) -> Path:
-    return make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
+from ..support.serverprocess import running, trioftp_command
 
 
 @pytest.mark.parametrize(

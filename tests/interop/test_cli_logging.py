@@ -15,25 +15,8 @@ from pathlib import Path
 import pytest
 
 from ..support.interop import download
-from ..support.serverprocess import ServerProcess, make_share, running, trioftp_command
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m trioftp ARGS`` to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "trioftp", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=cwd,
-        check=False,
-    )
-
-
-@pytest.fixture
-def share(tmp_path: Path) -> Path:
-    """A directory to serve, holding one file."""
-    return make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
+from ..support.serverprocess import ServerProcess, running, trioftp_command
+from ..support.serverprocess import run_trioftp as run
 
 
 def upload_and_download(server: ServerProcess) -> int:

@@ -11,14 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ..support.serverprocess import ServerProcess, make_share, running, trioftp_command
+from ..support.serverprocess import ServerProcess, running, trioftp_command
 from ..support.users import user_table, users_file
 from .test_cli import run
-
-
-@pytest.fixture
-def share(tmp_path: Path) -> Path:
-    return make_share(tmp_path, "hello.txt", b"Hello, FTP!\n")
 
 
 def wait_for_log(server: ServerProcess, text: str, timeout: float = 10) -> str:

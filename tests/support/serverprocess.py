@@ -176,6 +176,18 @@ def running(
             server.close()
 
 
+def run_trioftp(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m trioftp ARGS`` to completion (30 s at most)."""
+    return subprocess.run(
+        [sys.executable, "-m", "trioftp", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=cwd,
+        check=False,
+    )
+
+
 def trioftp_command(*args: str) -> list[str]:
     """``python -m trioftp -p 0 ARGS``."""
     return [sys.executable, "-m", "trioftp", "-p", "0", *args]
