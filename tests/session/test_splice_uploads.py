@@ -344,6 +344,44 @@ async def test_no_descriptor_leaks_after_many_uploads(start_server: StartServer)
     await client.aclose()
 
 
+class CountingRunner:
+    """Runs blocking calls inline, counting them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._inline = InlineRunner()
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        self.calls += 1
+        return await self._inline.run(function, *args)
+
+
+async def test_a_slow_client_costs_a_runner_call_per_batch_not_per_segment(
+    start_server: StartServer,
+) -> None:
+    runner = CountingRunner()
+    handler = recording()
+    server = await start_server(runner=runner, dtp_handler=handler)
+    sent = random_bytes(64 * 1000, seed=11)
+    client = await server.client()
+    assert (await client.cmd("TYPE I")).code == 200
+    stream = await client.pasv()
+    assert (await client.cmd("NOOP")).code == 200
+    assert (await client.cmd("STOR up.bin")).code == 125
+    calls = runner.calls
+    for end in range(1000, len(sent) + 1, 1000):
+        await stream.send_all(sent[end - 1000 : end])
+        await wait_transmitted(client, end)  # the server took this piece alone
+    await stream.aclose()
+    assert (await client.reply()).first == DONE
+    # One write of the pipe into the file, then flush, close and the session's
+    # bookkeeping: not one call per piece.
+    assert runner.calls - calls <= 8
+    assert (server.home / "up.bin").read_bytes() == sent
+    assert uploads(handler) == [(len(sent), len(sent))]
+    await client.aclose()
+
+
 def test_only_unwrapped_os_files_are_spliced(tmp_path: Path) -> None:
     path = tmp_path / "f"
 
