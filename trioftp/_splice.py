@@ -11,9 +11,10 @@ When it is used (:func:`can_splice`): the file object is exactly one of
 Python's own OS files (``io.FileIO``, or a buffered writer straight over
 one) on a regular file - not a wrapper that counts, hashes or converts what
 is written (quotas, ``hash_uploads``, the files of ``FsspecFS`` or of any
-filesystem whose files are not plain OS files: they take the buffered path). A kernel or filesystem that refuses splice(2)
-on first use (``EINVAL``...), and a file opened with ``O_APPEND`` (APPE:
-splice(2) refuses to write to one), fall back to the buffered pipeline: the
+filesystem whose files are not plain OS files: they take the buffered path).
+A kernel or filesystem that refuses splice(2) on first use (``EINVAL``...),
+and a file opened with ``O_APPEND`` (APPE: splice(2) refuses to write to
+one), fall back to the buffered pipeline: the
 bytes already in the pipe are read back and written through the file object
 first.
 
