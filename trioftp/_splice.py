@@ -14,9 +14,8 @@ is written (quotas, ``hash_uploads``, the files of ``FsspecFS`` or of any
 filesystem whose files are not plain OS files: they take the buffered path).
 A kernel or filesystem that refuses splice(2) on first use (``EINVAL``...),
 and a file opened with ``O_APPEND`` (APPE: splice(2) refuses to write to
-one), fall back to the buffered pipeline: the
-bytes already in the pipe are read back and written through the file object
-first.
+one), fall back to the buffered pipeline: the bytes already in the pipe are
+read back and written through the file object first.
 
 How it runs (:func:`splice_upload`): on the event loop, each time the socket
 is readable, a non-blocking splice hands what it holds to the pipe (no copy,
