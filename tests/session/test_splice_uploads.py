@@ -280,6 +280,41 @@ async def test_a_full_disk_fails_a_spliced_upload_with_452(
     await client.aclose()
 
 
+def read_only_fs() -> type[AbstractedFS]:
+    """A filesystem whose upload files are opened read-only: every write fails (EBADF)."""
+
+    def open_upload(self: AbstractedFS, filename: str, mode: str) -> Any:
+        with open(filename, "ab"):
+            pass
+        return open(filename, "rb", buffering=0)  # an io.FileIO: spliceable
+
+    return type("ReadOnlyFS", (AbstractedFS,), {"open_upload": open_upload})
+
+
+async def test_a_failing_splice_into_the_file_is_a_451(start_server: StartServer) -> None:
+    handler = recording()
+    server = await start_server(abstracted_fs=read_only_fs(), dtp_handler=handler)
+    client = await server.client()
+    assert (await client.cmd("TYPE I")).code == 200
+    stream = await client.pasv()
+    assert (await client.cmd("STOR up.bin")).code in (125, 150)
+    try:
+        await stream.send_all(random_bytes(SIZE, seed=12))
+        await stream.aclose()
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the server gave up on the upload first
+    with trio.fail_after(10):
+        reply = await client.reply()
+    assert reply.first.startswith("451 Bad file descriptor; transfer aborted"), reply
+    assert (server.home / "up.bin").read_bytes() == b""
+    [(received, spliced)] = uploads(handler)
+    assert received > 0
+    assert spliced == 0
+    assert (await client.cmd("NOOP")).code == 200
+    await stream.aclose()
+    await client.aclose()
+
+
 @pytest.mark.parametrize(("limit", "size"), [(64 * 1024, 256 * 1024), (10_000, 55_000)])
 async def test_throttled_upload_is_spliced_at_the_limit(
     start_server: StartServer, autojump_clock: trio.testing.MockClock, limit: int, size: int
