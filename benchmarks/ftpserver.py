@@ -41,6 +41,9 @@ def main() -> None:
         help="the concurrency model (pyftpdlib's names)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes for pre-fork")
+    parser.add_argument(
+        "--no-splice", action="store_true", help="trioftp: buffered uploads only, no os.splice"
+    )
     options = parser.parse_args()
     first, last = (int(part) for part in options.passive.split("-"))
 
@@ -64,6 +67,9 @@ def main() -> None:
     if options.hash_uploads:
         attributes["hash_uploads"] = True
         attributes["hash_algorithm"] = options.hash_uploads
+    if options.no_splice:
+        dtp_base = handlers.TLS_DTPHandler if options.certfile else handlers.DTPHandler
+        attributes["dtp_handler"] = type("BufferedDTPHandler", (dtp_base,), {"use_splice": False})
     handler = type("BenchHandler", (base,), attributes)
     server_class = {
         "async": servers.FTPServer,

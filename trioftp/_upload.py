@@ -30,6 +30,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 import trio
 
+from . import _splice
 from .limits import MemoryShare
 from .protocol.ascii import ToDisk
 
@@ -77,6 +78,8 @@ class Receiver(Protocol):
     """
 
     transmitted: int
+    #: Bytes of this upload moved into the file by splice(2) (see :mod:`trioftp._splice`).
+    spliced: int
     #: The transfer's part of the server's buffer memory budget.
     memory: MemoryShare
 
@@ -86,6 +89,8 @@ class Receiver(Protocol):
     def cmd_channel(self) -> _Runs: ...
     @property
     def disk_block_size(self) -> int: ...
+    @property
+    def use_splice(self) -> bool: ...
 
     def _progress(self) -> None: ...
     async def _after_receive(self, nbytes: int) -> None: ...
@@ -127,8 +132,17 @@ async def receive_upload(dtp: Receiver, file: IO[bytes], *, ascii: bool) -> None
     failed, otherwise :class:`trio.BrokenResourceError` (or
     :class:`trio.ClosedResourceError`) if the connection broke; a cancel
     (ABOR, the stall timeout) propagates once the received bytes are written.
-    The file is not flushed.
+    The file is not flushed. A binary upload on a plain socket into an OS
+    file is spliced (see :mod:`trioftp._splice`) where the system allows it.
     """
+    if (
+        not ascii
+        and dtp.use_splice
+        and isinstance(dtp.socket, trio.SocketStream)
+        and _splice.can_splice(file)
+        and await _splice.splice_upload(dtp, file)
+    ):
+        return
     to_disk, blocks = trio.open_memory_channel[Block](1)
     write_errors: list[Exception] = []
     broken: trio.BrokenResourceError | trio.ClosedResourceError | None = None

@@ -74,6 +74,9 @@ class DTPHandler:
     #: Bytes read from or written to disk per runner call; an upload holds at
     #: most three such blocks in memory.
     disk_block_size: int = 4 << 20
+    #: Move binary uploads on plain connections into local files with
+    #: ``os.splice`` where the system offers it (see :mod:`trioftp._splice`).
+    use_splice: bool = True
 
     def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: Session) -> None:
         self.socket = sock_obj
@@ -81,6 +84,8 @@ class DTPHandler:
         self.receive = False
         self.file_obj: IO[bytes] | None = None
         self.transmitted = 0
+        #: Bytes of an upload moved into its file by ``os.splice`` (no copy in Python).
+        self.spliced = 0
         self._transferring = False
         self._stall_scope: trio.CancelScope | None = None
         self._next_refresh = -math.inf

@@ -227,7 +227,9 @@ class AbstractedFS(JailedCalls):
             fd = lookups.open(relative, flags, 0o666)
         try:
             lock_upload(fd)
-            if mode == "wb":
+            # Not when it is empty already (a new file): on ext4, truncating
+            # makes close() start writing the file back, in the closing thread.
+            if mode == "wb" and os.fstat(fd).st_size:
                 os.ftruncate(fd, 0)
             # The descriptor is opened already: open() neither truncates nor reopens.
             file = open(filename, mode, opener=lambda _path, _flags: fd)  # noqa: SIM115
