@@ -11,10 +11,12 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 import trio.testing
+from OpenSSL import SSL
 
 from trioftp.handlers import TLS_FTPHandler
 from trioftp.tls.contexts import TLSSettings, build_context
 from trioftp.tls.datastream import DataTLSStream
+from trioftp.tls.openssl_stream import OpenSSLStream
 
 from ..support.ftpclient import read_all
 from ..support.servers import RunningServer
@@ -234,3 +236,22 @@ async def test_a_failed_handshake_fails_its_waiters_too(
     assert all(isinstance(error.__cause__, ssl.SSLError) for error in errors)
     with pytest.raises(trio.BrokenResourceError):
         await server.receive_some()
+
+
+async def test_pyopenssl_streams_also_return_every_complete_record(certs: Certs) -> None:
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.use_certificate_file(certs.certfile)
+    context.use_privatekey_file(certs.keyfile)
+    client_end, server_end = trio.testing.memory_stream_pair()
+    client = trio.SSLStream(
+        client_end, client_context(certs.ca), server_hostname="127.0.0.1", https_compatible=False
+    )
+    server = OpenSSLStream(server_end, context)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.do_handshake)
+        await server.do_handshake()
+    data = bytes(range(256)) * (4 * RECORD // 256)
+    await client.send_all(data)  # four records
+    await client.aclose()
+    assert await server.receive_some(len(data)) == data
+    assert await server.receive_some() == b""
