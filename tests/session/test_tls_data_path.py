@@ -13,7 +13,9 @@ import trio
 import trio.testing
 from OpenSSL import SSL
 
+from trioftp.dtp import TLS_DTPHandler
 from trioftp.handlers import TLS_FTPHandler
+from trioftp.session.runner import InlineRunner
 from trioftp.tls.contexts import TLSSettings, build_context
 from trioftp.tls.datastream import DataTLSStream
 from trioftp.tls.openssl_stream import OpenSSLStream
@@ -103,6 +105,113 @@ async def test_a_connection_made_under_prot_p_is_not_used_under_prot_c(
     with pytest.raises(trio.BrokenResourceError):  # cut, without a byte or close_notify
         await read_all(tls)
     assert (await client.cmd("NOOP")).code == 200
+
+
+# --- ABOR and timeouts cancel a protected transfer at once, losing no byte
+
+
+async def bytes_transmitted(client: TLSClient) -> int | None:
+    """The running transfer's byte count, as STAT tells it."""
+    status = await client.cmd("STAT")
+    found = [re.search(r"(\d+) bytes transmitted", line) for line in status.lines]
+    moved = [int(m.group(1)) for m in found if m]
+    return moved[0] if moved else None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_abor_during_a_protected_upload_keeps_every_received_byte(
+    start_server: StartServer, certs: Certs, version: str
+) -> None:
+    server, client = await secured(start_server, certs, version)
+    data = bytes(range(251)) * 1000
+    stream = await client.pasv()
+    assert (await client.cmd("STOR up.bin")).code in (125, 150)
+    tls = await client.wrap_data(stream, resume=True)
+    await tls.send_all(data)
+    with trio.fail_after(10):  # the server has every byte; it waits for more
+        while await bytes_transmitted(client) != len(data):
+            pass
+    await client.send("ABOR")
+    assert (await client.reply()).first == (
+        f"426 Transfer aborted, partial file kept ({len(data)} bytes received)."
+    )
+    assert (await client.reply()).first == "226 ABOR command successful."
+    assert (server.home / "up.bin").read_bytes() == data
+    with pytest.raises(trio.BrokenResourceError):  # closed under the client, at once
+        await tls.send_all(data * 40)
+    assert (await client.cmd("NOOP")).code == 200
+
+
+async def test_abor_during_a_protected_download(start_server: StartServer, certs: Certs) -> None:
+    server, client = await secured(start_server, certs)
+    (server.home / "big.bin").write_bytes(bytes(32 << 20))
+    stream = await client.pasv()
+    assert (await client.cmd("RETR big.bin")).code in (125, 150)
+    tls = await client.wrap_data(stream, resume=True)
+    assert await tls.receive_some(65536)  # then read no more: the server's sends block
+    await client.send("ABOR")
+    assert (await client.reply()).first == "426 Transfer aborted."
+    assert (await client.reply()).first == "226 ABOR command successful."
+    with pytest.raises(trio.BrokenResourceError):  # cut short: no close_notify
+        await read_all(tls)
+    assert (await client.cmd("NOOP")).code == 200
+
+
+async def test_abor_while_the_early_handshake_is_awaited(
+    start_server: StartServer, certs: Certs
+) -> None:
+    server, client = await secured(start_server, certs)
+    (server.home / "a.bin").write_bytes(b"original")
+    stream = await client.pasv()  # connected; no ClientHello ever comes
+    assert (await client.cmd("STOR a.bin")).code in (125, 150)
+    await client.send("ABOR")
+    assert (await client.reply()).first == "426 Transfer aborted."
+    assert (await client.reply()).first == "226 ABOR command successful."
+    assert await stream.receive_some(65536) == b""  # closed, nothing sent
+    assert (server.home / "a.bin").read_bytes() == b"original"
+
+
+class ImpatientTLS(TLS_DTPHandler):
+    timeout = 20
+
+
+async def test_stalled_protected_upload_times_out_keeping_the_bytes(
+    start_server: StartServer, certs: Certs, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, client = await secured(
+        start_server, certs, runner=InlineRunner(), dtp_handler=ImpatientTLS,
+        tls_handshake_timeout=10_000,
+    )  # fmt: skip
+    stream = await client.pasv()
+    assert (await client.cmd("STOR up.bin")).code in (125, 150)
+    tls = await client.wrap_data(stream, resume=True)
+    await tls.send_all(b"first part")
+    start = trio.current_time()
+    assert (await client.reply()).first == (  # the client sends nothing more
+        "426 Data connection timed out; transfer aborted, partial file kept (10 bytes received)."
+    )
+    assert trio.current_time() - start == pytest.approx(20, abs=1)
+    assert (server.home / "up.bin").read_bytes() == b"first part"
+
+
+async def test_stalled_protected_download_times_out(
+    start_server: StartServer, certs: Certs, autojump_clock: trio.testing.MockClock
+) -> None:
+    server, client = await secured(
+        start_server, certs, runner=InlineRunner(), dtp_handler=ImpatientTLS,
+        tls_handshake_timeout=10_000,
+    )  # fmt: skip
+    (server.home / "big.bin").write_bytes(bytes(32 << 20))
+    stream = await client.pasv()
+    assert (await client.cmd("RETR big.bin")).code in (125, 150)
+    tls = await client.wrap_data(stream, resume=True)
+    assert await tls.receive_some(65536)  # then read no more
+    start = trio.current_time()
+    assert (await client.reply()).first == "426 Data connection timed out; transfer aborted."
+    # At once: the server does not wait to send a close_notify (nor sends one).
+    assert trio.current_time() - start == pytest.approx(20, abs=1)
+    with pytest.raises(trio.BrokenResourceError):
+        await read_all(tls)
 
 
 # --- why a data handshake failed: the log line

@@ -21,7 +21,8 @@ Its semantics are those the FTPS data path relies on:
   :class:`trio.SSLStream` does (sent at once, they would sit unread on an
   upload's connection and the client's close would reset it, losing the
   upload's tail); ``aclose`` sends them with close_notify, without waiting
-  for the peer's.
+  for the peer's - unless a send was cut off (an aborted download), when
+  it closes without close_notify, at once.
 
 Only one task may use the stream at a time (a transfer receives or sends),
 except that :meth:`do_handshake` may be awaited by a second task while a
@@ -57,6 +58,7 @@ class DataTLSStream(trio.abc.Stream):
         self._held = b""  # TLS 1.3 session tickets, sent with our first record
         self._eof = False
         self._closed = False
+        self._broken = False  # a send was cut off (cancelled, failed)
 
     # --- what the session asks of a TLS stream
 
@@ -220,7 +222,9 @@ class DataTLSStream(trio.abc.Stream):
             return
         self._closed = True
         try:
-            if self._handshake_done.is_set() and self._handshake_error is None:
+            # After a cut-off send (an aborted download) no close_notify:
+            # the peer must not take what it got for the whole file.
+            if self._handshake_done.is_set() and self._handshake_error is None and not self._broken:
                 with contextlib.suppress(ssl.SSLError):
                     self._ssl.unwrap()
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -235,8 +239,16 @@ class DataTLSStream(trio.abc.Stream):
     async def _send(self, records: bytes) -> None:
         if self._held:
             records, self._held = self._held + records, b""
-        if records:
+        if not records:
+            return
+        if self._broken:
+            raise trio.BrokenResourceError("an earlier send on this TLS stream was cut off")
+        try:
             await self.transport_stream.send_all(records)
+        except BaseException:
+            # Part of a record may have gone out: nothing more can follow it.
+            self._broken = True
+            raise
 
     async def _read_transport(self) -> None:
         """Feed the next chunk of the transport to the TLS layer (its end, as EOF)."""
