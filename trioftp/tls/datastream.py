@@ -145,6 +145,8 @@ class DataTLSStream(trio.abc.Stream):
         if not self._handshake_done.is_set():
             await self.do_handshake()
         self._raise_if_handshake_failed()
+        if self._closed:
+            raise trio.ClosedResourceError("the TLS stream is closed")
         await trio.lowlevel.checkpoint_if_cancelled()
         size = max_bytes or DATA_BATCH
         if self._outgoing.pending:  # a TLS 1.3 KeyUpdate's answer, queued by the last read
