@@ -76,6 +76,27 @@ async def test_upload_handshaken_before_the_command_and_closed_at_once(
     assert (server.home / "up.bin").read_bytes() == data
 
 
+def pyopenssl_context(certs: Certs) -> SSL.Context:
+    context = SSL.Context(SSL.TLS_SERVER_METHOD)
+    context.use_certificate_chain_file(certs.certfile)
+    context.use_privatekey_file(certs.keyfile)
+    return context
+
+
+async def test_pyopenssl_upload_handshaken_before_the_command(
+    start_server: StartServer, certs: Certs
+) -> None:
+    server, client = await secured(start_server, certs, ssl_context=pyopenssl_context(certs))
+    stream = await client.pasv()
+    tls = await client.wrap_data(stream, resume=True)
+    assert tls.session_reused
+    assert (await client.cmd("STOR up.bin")).code in (125, 150)
+    await tls.send_all(b"tiny\r\n")
+    await tls.aclose()
+    assert (await client.reply()).first == DONE
+    assert (server.home / "up.bin").read_bytes() == b"tiny\r\n"
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_download_handshaken_before_the_command(
     start_server: StartServer, certs: Certs, version: str
@@ -225,11 +246,12 @@ def tls_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("strict_eof", [False, True])
 async def test_client_leaving_during_the_data_handshake_is_logged_with_the_reason(
-    start_server: StartServer, certs: Certs, caplog: pytest.LogCaptureFixture
+    start_server: StartServer, certs: Certs, caplog: pytest.LogCaptureFixture, strict_eof: bool
 ) -> None:
     caplog.set_level(logging.INFO, logger="trioftp")
-    _, client = await secured(start_server, certs)
+    _, client = await secured(start_server, certs, tls_strict_eof=strict_eof)
     port = client.transport.socket.getsockname()[1]
     stream = await client.pasv()
     assert (await client.cmd("LIST")).code in (125, 150)
@@ -348,9 +370,7 @@ async def test_a_failed_handshake_fails_its_waiters_too(
 
 
 async def test_pyopenssl_streams_also_return_every_complete_record(certs: Certs) -> None:
-    context = SSL.Context(SSL.TLS_SERVER_METHOD)
-    context.use_certificate_file(certs.certfile)
-    context.use_privatekey_file(certs.keyfile)
+    context = pyopenssl_context(certs)
     client_end, server_end = trio.testing.memory_stream_pair()
     client = trio.SSLStream(
         client_end, client_context(certs.ca), server_hostname="127.0.0.1", https_compatible=False

@@ -20,7 +20,6 @@ TLS. It closes the holes pyftpdlib's ``TLS_FTPHandler`` leaves:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import ssl
 from collections.abc import Callable, Collection, Sequence
@@ -295,11 +294,12 @@ class TLSProtection:
         self.control_protected = False
         return True
 
-    async def _handshake(self, tls: TLSStream) -> None:
-        """The TLS handshake, within ``tls_handshake_timeout``; BrokenResourceError if not."""
+    async def _handshake(self, tls: TLSStream, early: _EarlyHandshake | None = None) -> None:
+        """The TLS handshake (or the end of the *early* one), within
+        ``tls_handshake_timeout``; BrokenResourceError if not."""
         try:
             with trio.fail_after(self._host.tls_handshake_timeout):
-                await tls.do_handshake()
+                await (tls.do_handshake() if early is None else early.wait())
         except trio.TooSlowError:
             raise trio.BrokenResourceError("TLS handshake timed out") from None
 
@@ -312,10 +312,9 @@ class TLSProtection:
         handshakes as soon as it connects - before or while it sends the
         transfer command - is answered at once; :meth:`protect_data` (after
         the ``150``) then waits for its end, within ``tls_handshake_timeout``.
-        pyOpenSSL contexts handshake there, as before.
         """
         host = self._host
-        if not host.session_state.protect_data or not isinstance(self._context, ssl.SSLContext):
+        if not host.session_state.protect_data or self._context is None:
             return
         if self._early is not None:
             self._early.scope.cancel()
@@ -346,7 +345,7 @@ class TLSProtection:
         tls = early.tls if early is not None else self._wrap_data(stream)
         try:
             try:
-                await self._handshake(tls)
+                await self._handshake(tls, early)
             except trio.BrokenResourceError as exc:
                 host.session_events.tls_handshake(host, "data", exc)
                 raise
@@ -405,11 +404,29 @@ class _EarlyHandshake:
     transport: trio.abc.Stream
     tls: TLSStream
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: trio.Event = attrs.Factory(trio.Event)
+    error: BaseException | None = None
 
     async def run(self) -> None:
-        """Run the handshake; its outcome is what ``tls.do_handshake()`` tells its waiter."""
-        with self.scope, contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.tls.do_handshake()
+        """Run the handshake in the background; :meth:`wait` tells how it ended."""
+        with self.scope:
+            try:
+                await self.tls.do_handshake()
+            except BaseException as exc:
+                self.error = exc
+                if not isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+                    raise
+            finally:
+                self.done.set()
+
+    async def wait(self) -> None:
+        """Wait for the handshake's end; BrokenResourceError (with its reason) if it failed."""
+        await self.done.wait()
+        error = self.error
+        if isinstance(error, trio.BrokenResourceError):
+            raise trio.BrokenResourceError(*error.args) from error.__cause__
+        if error is not None:
+            raise trio.BrokenResourceError("the data connection was closed") from None
 
 
 def _named_site(context: object, tls: TLSStream) -> tuple[bool, Site | None]:

@@ -37,6 +37,8 @@ from typing import cast
 
 import trio
 
+from .eof import UncleanEndOfStream
+
 __all__ = ["DATA_BATCH", "DataTLSStream"]
 
 #: Bytes read from the socket at once, and at most returned by one ``receive_some``.
@@ -126,7 +128,10 @@ class DataTLSStream(trio.abc.Stream):
                 raise trio.BrokenResourceError from exc
             # Outside the except clause: a transport error's reason is its own.
             await self._send(self._outgoing.read())
-            await self._read_transport()
+            try:
+                await self._read_transport()
+            except UncleanEndOfStream:  # tls_strict_eof: here just an end, as without it
+                self._incoming.write_eof()
         queued = self._outgoing.read()
         if self._ssl.version() == "TLSv1.3":
             self._held = queued  # the server's Finished went out before; these are tickets
