@@ -170,6 +170,8 @@ class DataTLSStream(trio.abc.Stream):
 
     def _decrypt(self, size: int) -> bytearray:
         """Every complete record in the incoming BIO, up to *size* bytes (no I/O)."""
+        # No more plaintext can come out than ciphertext went in.
+        size = max(1, min(size, self._incoming.pending + self._ssl.pending()))
         buffer = bytearray(size)
         view = memoryview(buffer)
         filled = 0
