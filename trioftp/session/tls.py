@@ -31,6 +31,7 @@ import trio
 from .._util import error_chain
 from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
+from ..tls.early import BackgroundHandshake
 from ..tls.eof import StrictEndOfStream
 from ..tls.sni import ServerNameRouter
 from ..tls.streams import (
@@ -111,7 +112,7 @@ class TLSProtection:
         self._host = host
         self._context: object = None
         self._control_session_id: bytes | None = None
-        self._early: _EarlyHandshake | None = None
+        self._early: BackgroundHandshake | None = None
         #: True while the control connection runs over TLS.
         self.control_protected = False
         #: The site whose certificate the control connection's handshake
@@ -294,7 +295,7 @@ class TLSProtection:
         self.control_protected = False
         return True
 
-    async def _handshake(self, tls: TLSStream, early: _EarlyHandshake | None = None) -> None:
+    async def _handshake(self, tls: TLSStream, early: BackgroundHandshake | None = None) -> None:
         """The TLS handshake (or the end of the *early* one), within
         ``tls_handshake_timeout``; BrokenResourceError if not."""
         try:
@@ -318,7 +319,7 @@ class TLSProtection:
             return
         if self._early is not None:
             self._early.scope.cancel()
-        early = self._early = _EarlyHandshake(stream, self._wrap_data(stream))
+        early = self._early = BackgroundHandshake(stream, self._wrap_data(stream))
         host.nursery.start_soon(early.run)
 
     async def protect_data(self, stream: trio.abc.Stream) -> trio.abc.Stream:
@@ -395,38 +396,6 @@ class TLSProtection:
             return False
         data_id = session_id(tls)
         return data_id is None or data_id == self._control_session_id
-
-
-@attrs.define(eq=False)
-class _EarlyHandshake:
-    """A data connection's handshake, started as the connection was accepted."""
-
-    transport: trio.abc.Stream
-    tls: TLSStream
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    done: trio.Event = attrs.Factory(trio.Event)
-    error: BaseException | None = None
-
-    async def run(self) -> None:
-        """Run the handshake in the background; :meth:`wait` tells how it ended."""
-        with self.scope:
-            try:
-                await self.tls.do_handshake()
-            except BaseException as exc:
-                self.error = exc
-                if not isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
-                    raise
-            finally:
-                self.done.set()
-
-    async def wait(self) -> None:
-        """Wait for the handshake's end; BrokenResourceError (with its reason) if it failed."""
-        await self.done.wait()
-        error = self.error
-        if isinstance(error, trio.BrokenResourceError):
-            raise trio.BrokenResourceError(*error.args) from error.__cause__
-        if error is not None:
-            raise trio.BrokenResourceError("the data connection was closed") from None
 
 
 def _named_site(context: object, tls: TLSStream) -> tuple[bool, Site | None]:
