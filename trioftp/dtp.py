@@ -439,10 +439,14 @@ class TLS_DTPHandler(DTPHandler):
     The session puts TLS on the connection before this handler gets it (and
     closing that stream sends the close_notify FileZilla requires); this
     class sends in pieces of :attr:`ac_out_buffer_size`, the sizes at which
-    Trio's TLS stream is fastest (64-256 KiB).
+    Trio's TLS stream is fastest (64-256 KiB), and receives as much per call
+    as the data connection's TLS stream decrypts per wakeup.
     """
 
     ac_out_buffer_size: int = 262144
+    #: Bytes asked of the TLS stream per receive on uploads: as many as the
+    #: data stream decrypts per wakeup (:data:`~trioftp.tls.datastream.DATA_BATCH`).
+    ac_in_buffer_size: int = 262144
 
     def _piece_size(self, total: int) -> int:
         return self._shared_piece(max(self.ac_out_buffer_size, 1))

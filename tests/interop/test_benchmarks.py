@@ -51,11 +51,14 @@ def test_binding_cost_reports_both_ways() -> None:
     assert "logins/s" in out
 
 
-def test_tls_receive_cost_reports_both_receivers() -> None:
+def test_tls_receive_cost_reports_every_stream_both_ways() -> None:
     out = _run_module("benchmarks.tls_receive_cost", "--mib", "8", "--rounds", "1")
     lines = out.splitlines()
-    assert lines[0] == "receiving 8 MiB of TLS, medians of 1 rounds"
-    assert [line.split()[0] for line in lines[1:]] == ["trio.SSLStream", "blocking"]
+    assert lines[0] == "moving 8 MiB of TLS, medians of 1 rounds"
+    kinds = ["trio.SSLStream", "DataTLSStream", "blocking"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        [direction, kind] for direction in ("receive", "send") for kind in kinds
+    ]
     assert all("MB/s" in line and "CPU s/GiB" in line for line in lines[1:])
 
 

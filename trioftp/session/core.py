@@ -172,7 +172,8 @@ class Session(
         if self._data is None:
             tls = self.tls_protection
             protect = tls.protect_data if tls is not None else unprotected
-            self._data = DataChannel(self, self.nursery, protect, self._warn)
+            connected = tls.data_connected if tls is not None else None
+            self._data = DataChannel(self, self.nursery, protect, self._warn, connected)
         return self._data
 
     @property

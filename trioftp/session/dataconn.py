@@ -168,10 +168,11 @@ class DataChannel:
 
     *protect* turns a new data connection into the stream a transfer uses
     (plain FTP: as it is; FTPS under PROT P: a TLS stream). *warn* logs a
-    warning with the session's prefix.
+    warning with the session's prefix. *connected*, if given, is told of a
+    passive connection as soon as it is accepted (FTPS starts its handshake).
     """
 
-    __slots__ = ("_endpoint", "_nursery", "_protect", "_settings", "_warn")
+    __slots__ = ("_connected", "_endpoint", "_nursery", "_protect", "_settings", "_warn")
 
     def __init__(
         self,
@@ -179,8 +180,10 @@ class DataChannel:
         nursery: trio.Nursery,
         protect: Callable[[trio.abc.Stream], Awaitable[trio.abc.Stream]],
         warn: Callable[[str], None],
+        connected: Callable[[trio.abc.Stream], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._connected = connected
         self._nursery = nursery
         self._protect = protect
         self._warn = warn
@@ -271,6 +274,8 @@ class DataChannel:
                         raise
                     if ip is not None and not self.foreign(ip):
                         endpoint.accepted = trio.SocketStream(sock)
+                        if self._connected is not None:
+                            self._connected(endpoint.accepted)
                         break
                     if ip is not None:
                         self._warn(f"Rejected passive data connection from foreign address {ip}.")

@@ -31,9 +31,18 @@ import trio
 from .._util import error_chain
 from ..log import logger
 from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
+from ..tls.early import BackgroundHandshake
 from ..tls.eof import StrictEndOfStream
 from ..tls.sni import ServerNameRouter
-from ..tls.streams import TLSStream, is_tls, session_id, session_reused, unwrap, wrap_server
+from ..tls.streams import (
+    TLSStream,
+    is_tls,
+    session_id,
+    session_reused,
+    unwrap,
+    wrap_data_server,
+    wrap_server,
+)
 from .control import ControlChannel
 from .dataconn import NoDataConnection
 from .events import EventSource, SessionEvents
@@ -75,6 +84,8 @@ class TLSHost(EventSource, Protocol):
 
     @property
     def site(self) -> Site | None: ...
+    @property
+    def nursery(self) -> trio.Nursery: ...
     def adopt_server_name_site(self, site: Site | None) -> bool: ...
 
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
@@ -91,6 +102,7 @@ class TLSProtection:
     __slots__ = (
         "_context",
         "_control_session_id",
+        "_early",
         "_host",
         "control_protected",
         "handshake_site",
@@ -100,6 +112,7 @@ class TLSProtection:
         self._host = host
         self._context: object = None
         self._control_session_id: bytes | None = None
+        self._early: BackgroundHandshake | None = None
         #: True while the control connection runs over TLS.
         self.control_protected = False
         #: The site whose certificate the control connection's handshake
@@ -282,31 +295,58 @@ class TLSProtection:
         self.control_protected = False
         return True
 
-    async def _handshake(self, tls: TLSStream) -> None:
-        """The TLS handshake, within ``tls_handshake_timeout``; BrokenResourceError if not."""
+    async def _handshake(self, tls: TLSStream, early: BackgroundHandshake | None = None) -> None:
+        """The TLS handshake (or the end of the *early* one), within
+        ``tls_handshake_timeout``; BrokenResourceError if not."""
         try:
             with trio.fail_after(self._host.tls_handshake_timeout):
-                await tls.do_handshake()
+                await (tls.do_handshake() if early is None else early.wait())
         except trio.TooSlowError:
             raise trio.BrokenResourceError("TLS handshake timed out") from None
 
     # --- data connections
 
+    def data_connected(self, stream: trio.abc.Stream) -> None:
+        """A passive data connection was just accepted: under PROT P, start its handshake.
+
+        The handshake runs in the background from here, so a client that
+        handshakes as soon as it connects - before or while it sends the
+        transfer command - is answered at once; :meth:`protect_data` (after
+        the ``150``) then waits for its end, within ``tls_handshake_timeout``.
+        """
+        host = self._host
+        if not host.session_state.protect_data or self._context is None:
+            return
+        if self._early is not None:
+            self._early.scope.cancel()
+        early = self._early = BackgroundHandshake(stream, self._wrap_data(stream))
+        host.nursery.start_soon(early.run)
+
     async def protect_data(self, stream: trio.abc.Stream) -> trio.abc.Stream:
         """Under PROT P: TLS on a new data connection, bound to this session if required.
 
-        Done after the ``150``, since clients such as ftplib start the
-        handshake only then.
+        Awaited after the ``150``, since clients such as ftplib start the
+        handshake only then (a passive connection's handshake may have begun
+        already, see :meth:`data_connected`).
         """
         host = self._host
+        early, self._early = self._early, None
+        if early is not None and early.transport is not stream:
+            early.scope.cancel()  # a connection never used (its socket is closed)
+            early = None
         if not host.session_state.protect_data:
+            if early is not None:  # its handshake has read from the connection already
+                early.scope.cancel()
+                await trio.aclose_forcefully(early.tls)
+                raise NoDataConnection(
+                    "data connection was made under PROT P, used under PROT C",
+                    "425 The data connection was opened under another protection level.",
+                )
             return stream
-        if host.tls_strict_eof:  # an upload must end with close_notify
-            stream = StrictEndOfStream(stream)
-        tls = wrap_server(stream, self._context)
+        tls = early.tls if early is not None else self._wrap_data(stream)
         try:
             try:
-                await self._handshake(tls)
+                await self._handshake(tls, early)
             except trio.BrokenResourceError as exc:
                 host.session_events.tls_handshake(host, "data", exc)
                 raise
@@ -337,6 +377,12 @@ class TLSProtection:
                 await trio.aclose_forcefully(tls)
             raise
         return tls
+
+    def _wrap_data(self, stream: trio.abc.Stream) -> TLSStream:
+        """TLS (not yet negotiated) on data connection *stream*."""
+        if self._host.tls_strict_eof:  # an upload must end with close_notify
+            stream = StrictEndOfStream(stream)
+        return wrap_data_server(stream, self._context)
 
     def _resumes_control_session(self, tls: TLSStream) -> bool:
         """True if *tls* resumed this control connection's own TLS session.

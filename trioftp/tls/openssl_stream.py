@@ -28,6 +28,8 @@ __all__ = ["OpenSSLStream"]
 T = TypeVar("T")
 
 _CHUNK = 65536
+#: Bytes read from the transport at once (many records, decrypted in one batch).
+_TRANSPORT_CHUNK = 262144
 #: OpenSSL's name for the server state that sends the Certificate message
 #: (``SSL_state_string_long`` of ``TLS_ST_SW_CERT``), in TLS 1.2 and 1.3 alike.
 _WRITING_CERTIFICATE = b"SSLv3/TLS write certificate"
@@ -67,10 +69,22 @@ class OpenSSLStream(trio.abc.Stream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         await self.do_handshake()
+        size = max_bytes or _CHUNK
         try:
-            return await self._drive(self._conn.recv, max_bytes or _CHUNK)
+            data = await self._drive(self._conn.recv, size)
         except _EndOfStream:
             return b""
+        # Every further record already read comes along: one wakeup for all.
+        # What stops the batch (the end, an error) is met again by the next call.
+        pieces, received = [data], len(data)
+        while received < size:
+            try:
+                more = self._conn.recv(size - received)
+            except SSL.Error:
+                break
+            pieces.append(more)
+            received += len(more)
+        return b"".join(pieces) if len(pieces) > 1 else data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self.do_handshake()
@@ -221,7 +235,7 @@ class OpenSSLStream(trio.abc.Stream):
 
     async def _receive_transport(self) -> bytes:
         try:
-            data = await self.transport_stream.receive_some(_CHUNK)
+            data = await self.transport_stream.receive_some(_TRANSPORT_CHUNK)
         except trio.BrokenResourceError:
             raise  # as it is: UncleanEndOfStream (tls_strict_eof) must reach the transfer
         except OSError as exc:

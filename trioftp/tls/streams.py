@@ -1,5 +1,9 @@
 """Putting TLS on a stream and taking it off, for stdlib and pyOpenSSL contexts alike.
 
+The control connection runs over :class:`trio.SSLStream`; data connections
+with a stdlib context over :class:`.datastream.DataTLSStream`, which moves
+whole batches of records per wakeup (:func:`wrap_data_server`).
+
 pyOpenSSL is optional: :mod:`.openssl_stream` (which imports it) is loaded
 only when a context that is not a stdlib :class:`ssl.SSLContext` is used.
 """
@@ -12,14 +16,15 @@ from typing import TYPE_CHECKING, TypeAlias, TypeGuard
 
 import trio
 
+from .datastream import DataTLSStream
 from .records import TLS_RECORD_TYPES
 
 if TYPE_CHECKING:
     from .openssl_stream import OpenSSLStream
 
-__all__ = ["TLSStream", "is_tls", "session_reused", "unwrap", "wrap_server"]
+__all__ = ["TLSStream", "is_tls", "session_reused", "unwrap", "wrap_data_server", "wrap_server"]
 
-TLSStream: TypeAlias = "trio.SSLStream[trio.abc.Stream] | OpenSSLStream"
+TLSStream: TypeAlias = "trio.SSLStream[trio.abc.Stream] | DataTLSStream | OpenSSLStream"
 _OPENSSL_STREAM = f"{__package__}.openssl_stream"
 
 
@@ -31,6 +36,21 @@ def wrap_server(transport: trio.abc.Stream, context: object) -> TLSStream:
     """
     if isinstance(context, ssl.SSLContext):
         return trio.SSLStream(transport, context, server_side=True, https_compatible=False)
+    return _openssl_stream(transport, context)
+
+
+def wrap_data_server(transport: trio.abc.Stream, context: object) -> TLSStream:
+    """The server side of TLS over a data connection (no I/O until the handshake).
+
+    With a stdlib context: a :class:`DataTLSStream` (batches of records per
+    wakeup); with a pyOpenSSL context, as :func:`wrap_server`.
+    """
+    if isinstance(context, ssl.SSLContext):
+        return DataTLSStream(transport, context)
+    return _openssl_stream(transport, context)
+
+
+def _openssl_stream(transport: trio.abc.Stream, context: object) -> OpenSSLStream:
     try:
         from .openssl_stream import OpenSSLStream  # noqa: PLC0415 (pyOpenSSL: only when used)
     except ImportError as exc:
@@ -58,7 +78,7 @@ def session_id(stream: TLSStream) -> bytes | None:
     Under TLS 1.2 without tickets a resumed session keeps its id, so equal
     ids mean the same session; TLS 1.3 gives every resumption a new id.
     """
-    if not isinstance(stream, trio.SSLStream) or stream.version() != "TLSv1.2":
+    if not isinstance(stream, trio.SSLStream | DataTLSStream) or stream.version() != "TLSv1.2":
         return None
     session = stream.session
     return bytes(session.id) if session is not None and session.id else None
@@ -66,7 +86,7 @@ def session_id(stream: TLSStream) -> bytes | None:
 
 def is_tls(stream: trio.abc.Stream) -> TypeGuard[TLSStream]:
     """True if *stream* is a TLS stream."""
-    return isinstance(stream, trio.SSLStream) or _is_openssl_stream(stream)
+    return isinstance(stream, trio.SSLStream | DataTLSStream) or _is_openssl_stream(stream)
 
 
 async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
@@ -79,6 +99,8 @@ async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
     if _is_openssl_stream(stream):
         transport, trailing = await stream.unwrap()
         return transport, bytes(trailing)
+    if not isinstance(stream, trio.SSLStream):
+        raise TypeError("only a control connection's TLS can be taken off")
     watch = _ClearTextWatch(stream.transport_stream)
     stream.transport_stream = watch
     try:
