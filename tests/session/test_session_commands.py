@@ -549,7 +549,7 @@ async def test_opts_mlst_chooses_facts(client: FTPClient, tree: Path) -> None:
     assert done.code == 226
     lines = listing.splitlines()
     assert "type=file;size=1; g.txt" in lines
-    assert sorted(line.split(" ", 1)[1] for line in lines) == [".", "..", "g.txt", "inner"]
+    assert sorted(line.split(" ", 1)[1] for line in lines) == ["g.txt", "inner"]
     for line in listing.splitlines():
         facts = line.split(" ", 1)[0]
         assert [fact.split("=")[0] for fact in facts.split(";") if fact] == ["type", "size"]
@@ -561,6 +561,26 @@ async def test_opts_mlst_other_facts(client: FTPClient, tree: Path) -> None:
     os.chmod(tree / "f.txt", 0o640)
     mlst = await client.cmd("MLST f.txt")
     assert mlst.lines[1:-1] == (f" modify={MTIME_TEXT};unix.mode=0640; /f.txt",)
+
+
+@pytest.mark.parametrize(
+    ("argument", "reply"),
+    [
+        ("bogus", "501 Invalid argument: OPTS MLST takes fact;fact;... (RFC 3659)."),
+        ("type ;", "501 Invalid number of arguments."),
+        ("fish;cakes;", "200 MLST OPTS "),
+        ("", "200 MLST OPTS "),
+    ],
+)
+async def test_opts_mlst_fact_list_syntax(
+    client: FTPClient, tree: Path, argument: str, reply: str
+) -> None:
+    # RFC 3659 7.9: a fact list ends each fact with ";"; unknown facts are ignored.
+    assert (await client.cmd(f"OPTS MLST {argument}".rstrip())).lines == (reply,)
+
+
+async def test_opts_of_an_unknown_command(client: FTPClient, tree: Path) -> None:
+    assert (await client.cmd("OPTS FOO bar")).lines == ("501 Unsupported command 'FOO' for OPTS.",)
 
 
 async def test_mlst_default_facts(client: FTPClient, tree: Path) -> None:

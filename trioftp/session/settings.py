@@ -130,3 +130,13 @@ class SessionSettings:
     #: trioftp: seconds after which a partial file nobody resumed is removed
     #: (at the next upload to its directory); ``0`` keeps them forever.
     atomic_upload_expiry: float = 24 * 3600
+
+    # Choices where pyftpdlib's behaviour is the default (docs/compatibility.md).
+    #: Connect to a PORT/EPRT address at once: ``200`` once connected, ``425``
+    #: if it can't (pyftpdlib; RFC 959 leaves the moment to the server).
+    #: False: record the address (``200``) and connect when a transfer needs
+    #: it, so the PORT reply never tells whether a port is open.
+    active_connect_at_port: bool = True
+    #: trioftp: MLSD also lists ``.`` (``type=cdir``) and ``..`` (``type=pdir``),
+    #: entries RFC 3659 7.2 allows but does not require; pyftpdlib lists none.
+    mlsd_dot_entries: bool = False

@@ -70,6 +70,13 @@ class InfoCommands:
         elif command == "UTF8":
             self.respond("504 UTF8 cannot be turned off.")
         elif command == "MLST" and "MLST" in self.proto_cmds:
+            # RFC 3659 7.9: a fact list is "fact;fact;..."; unknown facts are ignored.
+            if " " in value.strip():
+                self.respond("501 Invalid number of arguments.")
+                return
+            if value.strip() and ";" not in value:
+                self.respond("501 Invalid argument: OPTS MLST takes fact;fact;... (RFC 3659).")
+                return
             wanted = {fact.lower() for fact in value.strip().split(";") if fact}
             facts = self.session_state.facts = [fact for fact in ALL_FACTS if fact in wanted]
             shown = "".join(f"{fact};" for fact in facts)
@@ -80,7 +87,7 @@ class InfoCommands:
             reply, state.hash_algorithm = hash_option(value, current)
             self.respond(reply)
         else:
-            self.respond(f"501 Invalid OPTS argument {sanitize(command)!r}.")
+            self.respond(f"501 Unsupported command {sanitize(command)!r} for OPTS.")
 
     def ftp_FEAT(self: CommandContext, line: str) -> None:
         """List the extensions (RFC 2389), each on its own line after a space."""
