@@ -229,7 +229,7 @@ async def test_mdtm(server: RunningServer, client: FTPClient, tree: Path) -> Non
     directory = await client.cmd("MDTM sub")
     assert directory.code == 550
     missing = await client.cmd("MDTM nope")
-    assert missing.lines == ("550 No such file or directory.",)
+    assert missing.lines == ('550 "/nope" is not retrievable: no such file or directory.',)
     for reply in (directory, missing):
         no_server_path(reply, server)
 

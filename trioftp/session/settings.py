@@ -140,3 +140,8 @@ class SessionSettings:
     #: trioftp: MLSD also lists ``.`` (``type=cdir``) and ``..`` (``type=pdir``),
     #: entries RFC 3659 7.2 allows but does not require; pyftpdlib lists none.
     mlsd_dot_entries: bool = False
+    #: QUIT sent during a transfer is answered at once (``221``, pyftpdlib) and
+    #: the session closes after the transfer's final reply (RFC 959 4.1.1);
+    #: commands after it are not run. False: QUIT waits its turn behind the
+    #: transfer's reply. A QUIT behind other held commands always waits.
+    quit_answered_during_transfer: bool = True
