@@ -27,7 +27,7 @@ MTIME = 1234567890
 MTIME_TEXT = "20090213233130"
 
 FEATURES = ["EPRT", "EPSV", "HOST", "MDTM", "MFMT", "REST STREAM", "SIZE", "TVFS", "UTF8"]
-ALL_FACTS_FEAT = "MLST type*;size*;modify*;perm*;unique*;unix.mode;unix.uid;unix.gid;"
+ALL_FACTS_FEAT = "MLST type*;perm*;size*;modify*;unique*;unix.mode;unix.uid;unix.gid;"
 
 
 def no_server_path(reply: Reply, server: RunningServer) -> None:
@@ -541,7 +541,7 @@ async def test_opts_mlst_chooses_facts(client: FTPClient, tree: Path) -> None:
     assert (await client.cmd("OPTS MLST type;size;")).lines == ("200 MLST OPTS type;size;",)
     features = [line[1:] for line in (await client.cmd("FEAT")).lines[1:-1]]
     mlst = [feature for feature in features if feature.startswith("MLST ")]
-    assert mlst == ["MLST type*;size*;modify;perm;unique;unix.mode;unix.uid;unix.gid;"]
+    assert mlst == ["MLST type*;perm;size*;modify;unique;unix.mode;unix.uid;unix.gid;"]
     reply = await client.cmd("MLST f.txt")
     assert reply.code == 250
     assert reply.lines[1:-1] == (" type=file;size=10; /f.txt",)

@@ -12,6 +12,11 @@ from ..digests import hash_feature, hash_option, selected_algorithm
 
 __all__ = ["InfoCommands", "features"]
 
+#: The facts in the order FEAT lists them, pyftpdlib's; MLSx lines show them
+#: in :data:`ALL_FACTS` order (RFC 3659 sets no order for either).
+_PYFTPDLIB_FIRST = ("type", "perm", "size", "modify")
+_FEAT_FACT_ORDER = (*_PYFTPDLIB_FIRST, *(f for f in ALL_FACTS if f not in _PYFTPDLIB_FIRST))
+
 _TYPES = {"A": "a", "AN": "a", "I": "i", "L8": "i"}
 
 
@@ -154,7 +159,7 @@ def features(session: CommandContext) -> list[str]:
     if "MLST" in lines:
         lines.discard("MLST")
         selected = session.session_state.facts
-        facts = "".join(f"{fact}{'*' if fact in selected else ''};" for fact in ALL_FACTS)
+        facts = "".join(f"{fact}{'*' if fact in selected else ''};" for fact in _FEAT_FACT_ORDER)
         lines.add(f"MLST {facts}")
     if "HASH" in lines:
         lines.discard("HASH")
