@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def check_options(
     parser: argparse.ArgumentParser, options: argparse.Namespace
 ) -> tuple[type[FTPServer], int | None]:
-    """Check the parsed options (``parser.error`` on a bad one); return the server class and workers."""
+    """Check parsed options (``parser.error`` on a bad one); return server class and workers."""
     check_user_options(parser, options)
     if options.username and options.password is None:
         parser.error("-u/--username needs -P/--password")
