@@ -238,7 +238,7 @@ def test_permit_options(
         with server.ftp("anonymous", "x@y") as ftp:
             if permit:
                 # Accepted: the server connects at once; nothing listens there.
-                with pytest.raises(ftplib.error_temp, match="^425 Can't connect"):
+                with pytest.raises(ftplib.error_temp, match=r"^425 Can't connect"):
                     ftp.sendcmd(port_command)
             else:
                 with pytest.raises(ftplib.error_perm, match=refusal):
