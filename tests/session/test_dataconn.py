@@ -291,6 +291,22 @@ async def eprt_to_listener(client: FTPClient) -> trio.SocketStream:
     return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
 
 
+async def test_permitted_foreign_port_connects_only_for_a_transfer(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(permit_foreign_addresses=True)
+    client = await server.client()
+    listener = Listener("127.0.0.2")
+    port = listener.port
+    listener.close()  # nothing listens there: the reply must not tell
+    assert (await client.cmd(f"PORT 127,0,0,2,{port >> 8},{port & 255}")).first == (
+        "200 Active data connection established."
+    )
+    assert (await client.cmd("NLST")).code == 150
+    assert (await client.reply()).first == "425 Can't open data connection."
+    await client.aclose()
+
+
 async def test_port_connects_at_once(server: RunningServer, client: FTPClient) -> None:
     (server.home / "a.txt").write_bytes(b"hello")
     data = await eprt_to_listener(client)

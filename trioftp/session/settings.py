@@ -133,9 +133,10 @@ class SessionSettings:
 
     # Choices where pyftpdlib's behaviour is the default (docs/compatibility.md).
     #: Connect to a PORT/EPRT address at once: ``200`` once connected, ``425``
-    #: if it can't (pyftpdlib; RFC 959 leaves the moment to the server).
-    #: False: record the address (``200``) and connect when a transfer needs
-    #: it, so the PORT reply never tells whether a port is open.
+    #: if it can't (pyftpdlib; RFC 959 leaves the moment to the server). Only
+    #: the client's own address: a foreign one (``permit_foreign_addresses``)
+    #: is connected when a transfer needs it, so PORT can't probe other hosts.
+    #: False: always so, and the PORT reply never tells whether a port is open.
     active_connect_at_port: bool = True
     #: trioftp: MLSD also lists ``.`` (``type=cdir``) and ``..`` (``type=pdir``),
     #: entries RFC 3659 7.2 allows but does not require; pyftpdlib lists none.

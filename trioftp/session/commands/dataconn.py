@@ -114,7 +114,10 @@ async def _set_active(session: CommandContext, ip: str, port: int) -> None:
     if not session.permit_privileged_ports and port < 1024:
         session.respond_w_warning(f"501 PORT against the privileged port {port} refused.")
         return
-    if not session.active_connect_at_port:
+    # Only the client's own address is connected at once: a permitted foreign
+    # one waits for a transfer, so that PORT can't probe other hosts' ports.
+    own_address = normalize_ip(ip) == normalize_ip(session.remote_ip)
+    if not (session.active_connect_at_port and own_address):
         session.data_connections.set_active(ip, port)
         session.respond("200 Active data connection established.")
     elif await session.data_connections.connect_active(ip, port):
