@@ -224,20 +224,33 @@ def test_disable_sendfile_still_downloads(share: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flag", "port_command", "refusal"),
+    ("flag", "port_command", "refusal", "permitted"),
     [
-        ("--permit-foreign-addresses", "PORT 10,1,2,3,200,1", r"^501 Rejected data connection"),
-        ("--permit-privileged-ports", "PORT 127,0,0,1,0,21", r"^501 .*privileged port 21"),
+        # Another host's address is connected only for a transfer: 200.
+        (
+            "--permit-foreign-addresses",
+            "PORT 10,1,2,3,200,1",
+            r"^501 Rejected data connection",
+            "200 Active data connection established.",
+        ),
+        # The client's own address is connected at once; nothing listens there.
+        (
+            "--permit-privileged-ports",
+            "PORT 127,0,0,1,0,1",
+            r"^501 .*privileged port 1\b",
+            "425 Can't connect to specified address.",
+        ),
     ],
 )
 @pytest.mark.parametrize("permit", [False, True])
 def test_permit_options(
-    share: Path, flag: str, port_command: str, refusal: str, permit: bool
+    share: Path, flag: str, port_command: str, refusal: str, permitted: str, permit: bool
 ) -> None:
     with running(trioftp_command(*([flag] if permit else [])), cwd=share) as server:
         with server.ftp("anonymous", "x@y") as ftp:
             if permit:
-                assert ftp.sendcmd(port_command).startswith("200")
+                ftp.putcmd(port_command)
+                assert ftp.getmultiline() == permitted
             else:
                 with pytest.raises(ftplib.error_perm, match=refusal):
                     ftp.sendcmd(port_command)

@@ -323,8 +323,8 @@ def test_custom_list_command(curl: Curl) -> None:
     result = curl("-X", "MLSD", curl.url("dir/"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.decode().splitlines()
-    assert [line.split(" ", 1)[1] for line in lines] == [".", "..", "inner.txt"]
-    assert lines[2].startswith("type=file;size=5;modify=20200102030405;perm=rwadf;unique=")
+    assert [line.split(" ", 1)[1] for line in lines] == ["inner.txt"]
+    assert lines[0].startswith("type=file;size=5;modify=20200102030405;perm=rwadf;unique=")
 
 
 # --- quote commands

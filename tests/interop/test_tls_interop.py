@@ -168,7 +168,6 @@ def test_ftplib_protected_transfers(tls_server: TLSServer, passive: bool) -> Non
             ls_line(home / "up.bin"),
         ]
         facts = dict(ftp.mlsd(facts=["type", "size"]))
-        assert (facts.pop(".")["type"], facts.pop("..")["type"]) == ("cdir", "pdir")
         assert facts == {
             "listed.txt": {"type": "file", "size": "7"},
             "up.bin": {"type": "file", "size": str(len(DATA))},

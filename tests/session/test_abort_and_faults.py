@@ -323,23 +323,56 @@ async def test_noop_after_a_held_command_keeps_reply_order(
     ]
 
 
-async def test_quit_during_transfer_lets_it_finish(
+async def test_quit_during_transfer_is_answered_at_once_and_lets_it_finish(
     server: RunningServer, client: FTPClient
 ) -> None:
+    replies = await run_pipelined_after_retr(server, client, "QUIT")
+    assert [reply.code for reply in replies] == [221, 226]
+    assert replies[1].first == DONE
+    assert await client.at_eof()
+
+
+async def test_quit_held_during_transfer_when_so_configured(start_server: StartServer) -> None:
+    server = await start_server(quit_answered_during_transfer=False)
+    client = await server.client()
     replies = await run_pipelined_after_retr(server, client, "QUIT")
     assert [reply.code for reply in replies] == [226, 221]
     assert replies[0].first == DONE
     assert await client.at_eof()
 
 
+async def test_quit_behind_a_held_command_keeps_reply_order(
+    server: RunningServer, client: FTPClient
+) -> None:
+    (server.home / "sub").mkdir()
+    replies = await run_pipelined_after_retr(server, client, "CWD sub", "QUIT")
+    assert [reply.code for reply in replies] == [226, 250, 221]
+    assert await client.at_eof()
+
+
+async def test_commands_after_an_answered_quit_are_not_run(
+    server: RunningServer, client: FTPClient
+) -> None:
+    first, rest = b"a" * 1000, random_bytes(3 * 1024 * 1024, seed=8)
+    stream = await start_stor(client, "up.bin", first)
+    await client.send("QUIT")
+    assert (await client.reply()).code == 221
+    await client.send("DELE up.bin")
+    await stream.send_all(rest)
+    await stream.aclose()
+    assert (await client.reply()).first == DONE
+    assert await client.at_eof()
+    assert (server.home / "up.bin").read_bytes() == first + rest
+
+
 async def test_quit_during_upload_lets_it_finish(server: RunningServer, client: FTPClient) -> None:
     first, rest = b"a" * 1000, random_bytes(3 * 1024 * 1024, seed=6)
     stream = await start_stor(client, "up.bin", first)
     await client.send("QUIT")
+    assert (await client.reply()).code == 221
     await stream.send_all(rest)
     await stream.aclose()
     assert (await client.reply()).first == DONE
-    assert (await client.reply()).code == 221
     assert await client.at_eof()
     assert (server.home / "up.bin").read_bytes() == first + rest
 

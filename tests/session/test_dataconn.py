@@ -258,7 +258,18 @@ async def test_privileged_port_refused(client: FTPClient, command: str) -> None:
 async def test_privileged_port_permitted(start_server: StartServer) -> None:
     server = await start_server(permit_privileged_ports=True)
     client = await server.client()
-    # Port 1 accepted as an address; nothing listens there, so the connection fails.
+    # Port 1 accepted as an address; nothing listens there, so connecting fails.
+    assert (await client.cmd("PORT 127,0,0,1,0,1")).first == (
+        "425 Can't connect to specified address."
+    )
+    assert (await client.cmd("NLST")).first == "425 Use PORT/EPRT or PASV/EPSV first."
+    assert (await client.cmd("NOOP")).code == 200
+    await client.aclose()
+
+
+async def test_privileged_port_permitted_connecting_at_transfer(start_server: StartServer) -> None:
+    server = await start_server(permit_privileged_ports=True, active_connect_at_port=False)
+    client = await server.client()
     assert (await client.cmd("PORT 127,0,0,1,0,1")).first == (
         "200 Active data connection established."
     )
@@ -268,7 +279,67 @@ async def test_privileged_port_permitted(start_server: StartServer) -> None:
     await client.aclose()
 
 
-async def test_active_connection_refused_is_425(server: RunningServer, client: FTPClient) -> None:
+async def eprt_to_listener(client: FTPClient) -> trio.SocketStream:
+    """EPRT to a fresh listener; return the data connection the server made at once."""
+    listener = Listener()
+    reply = await client.cmd(f"EPRT |1|127.0.0.1|{listener.port}|")
+    assert reply.first == "200 Active data connection established."
+    # Already connected, before any transfer command: a non-blocking accept finds it.
+    sock, _ = listener.sock.accept()
+    listener.close()
+    sock.setblocking(False)
+    return trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+
+
+async def test_permitted_foreign_port_connects_only_for_a_transfer(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(permit_foreign_addresses=True)
+    client = await server.client()
+    listener = Listener("127.0.0.2")
+    port = listener.port
+    listener.close()  # nothing listens there: the reply must not tell
+    assert (await client.cmd(f"PORT 127,0,0,2,{port >> 8},{port & 255}")).first == (
+        "200 Active data connection established."
+    )
+    assert (await client.cmd("NLST")).code == 150
+    assert (await client.reply()).first == "425 Can't open data connection."
+    await client.aclose()
+
+
+async def test_port_connects_at_once(server: RunningServer, client: FTPClient) -> None:
+    (server.home / "a.txt").write_bytes(b"hello")
+    data = await eprt_to_listener(client)
+    assert (await client.cmd("RETR a.txt")).code == 150
+    assert await read_all(data) == b"hello"
+    assert (await client.reply()).first == DONE
+
+
+async def test_port_connection_unused_is_closed_by_the_next_pasv(
+    server: RunningServer, client: FTPClient
+) -> None:
+    data = await eprt_to_listener(client)
+    assert (await client.cmd("PASV")).code == 227
+    assert await read_all(data) == b""  # the server closed it
+
+
+async def test_active_connection_refused_at_port_is_425(
+    server: RunningServer, client: FTPClient
+) -> None:
+    (server.home / "a.txt").write_bytes(b"keep")
+    listener = Listener()
+    port = listener.port
+    listener.close()  # now nothing listens there
+    assert (await client.cmd(f"EPRT |1|127.0.0.1|{port}|")).first == (
+        "425 Can't connect to specified address."
+    )
+    assert (await client.cmd("STOR a.txt")).first == "425 Use PORT/EPRT or PASV/EPSV first."
+    assert (server.home / "a.txt").read_bytes() == b"keep"
+
+
+async def test_active_connection_refused_at_transfer_is_425(start_server: StartServer) -> None:
+    server = await start_server(active_connect_at_port=False)
+    client = await server.client()
     (server.home / "a.txt").write_bytes(b"keep")
     listener = Listener()
     port = listener.port

@@ -437,5 +437,5 @@ async def test_hashes_removed_from_the_table(start_server: StartServer) -> None:
     client = await server.client()
     listed = await features(client)
     assert not [line for line in listed if line.split(" ")[0] in names]
-    assert (await client.cmd("OPTS HASH")).lines == ("501 Invalid OPTS argument 'HASH'.",)
+    assert (await client.cmd("OPTS HASH")).lines == ("501 Unsupported command 'HASH' for OPTS.",)
     assert (await client.cmd("HASH data.bin")).lines == ('500 Command "HASH" not understood.',)

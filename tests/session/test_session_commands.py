@@ -27,7 +27,7 @@ MTIME = 1234567890
 MTIME_TEXT = "20090213233130"
 
 FEATURES = ["EPRT", "EPSV", "HOST", "MDTM", "MFMT", "REST STREAM", "SIZE", "TVFS", "UTF8"]
-ALL_FACTS_FEAT = "MLST type*;size*;modify*;perm*;unique*;unix.mode;unix.uid;unix.gid;"
+ALL_FACTS_FEAT = "MLST type*;perm*;size*;modify*;unique*;unix.mode;unix.uid;unix.gid;"
 
 
 def no_server_path(reply: Reply, server: RunningServer) -> None:
@@ -229,7 +229,7 @@ async def test_mdtm(server: RunningServer, client: FTPClient, tree: Path) -> Non
     directory = await client.cmd("MDTM sub")
     assert directory.code == 550
     missing = await client.cmd("MDTM nope")
-    assert missing.lines == ("550 No such file or directory.",)
+    assert missing.lines == ('550 "/nope" is not retrievable: no such file or directory.',)
     for reply in (directory, missing):
         no_server_path(reply, server)
 
@@ -541,7 +541,7 @@ async def test_opts_mlst_chooses_facts(client: FTPClient, tree: Path) -> None:
     assert (await client.cmd("OPTS MLST type;size;")).lines == ("200 MLST OPTS type;size;",)
     features = [line[1:] for line in (await client.cmd("FEAT")).lines[1:-1]]
     mlst = [feature for feature in features if feature.startswith("MLST ")]
-    assert mlst == ["MLST type*;size*;modify;perm;unique;unix.mode;unix.uid;unix.gid;"]
+    assert mlst == ["MLST type*;perm;size*;modify;unique;unix.mode;unix.uid;unix.gid;"]
     reply = await client.cmd("MLST f.txt")
     assert reply.code == 250
     assert reply.lines[1:-1] == (" type=file;size=10; /f.txt",)
@@ -549,7 +549,7 @@ async def test_opts_mlst_chooses_facts(client: FTPClient, tree: Path) -> None:
     assert done.code == 226
     lines = listing.splitlines()
     assert "type=file;size=1; g.txt" in lines
-    assert sorted(line.split(" ", 1)[1] for line in lines) == [".", "..", "g.txt", "inner"]
+    assert sorted(line.split(" ", 1)[1] for line in lines) == ["g.txt", "inner"]
     for line in listing.splitlines():
         facts = line.split(" ", 1)[0]
         assert [fact.split("=")[0] for fact in facts.split(";") if fact] == ["type", "size"]
@@ -561,6 +561,26 @@ async def test_opts_mlst_other_facts(client: FTPClient, tree: Path) -> None:
     os.chmod(tree / "f.txt", 0o640)
     mlst = await client.cmd("MLST f.txt")
     assert mlst.lines[1:-1] == (f" modify={MTIME_TEXT};unix.mode=0640; /f.txt",)
+
+
+@pytest.mark.parametrize(
+    ("argument", "reply"),
+    [
+        ("bogus", "501 Invalid argument: OPTS MLST takes fact;fact;... (RFC 3659)."),
+        ("type ;", "501 Invalid number of arguments."),
+        ("fish;cakes;", "200 MLST OPTS "),
+        ("", "200 MLST OPTS "),
+    ],
+)
+async def test_opts_mlst_fact_list_syntax(
+    client: FTPClient, tree: Path, argument: str, reply: str
+) -> None:
+    # RFC 3659 7.9: a fact list ends each fact with ";"; unknown facts are ignored.
+    assert (await client.cmd(f"OPTS MLST {argument}".rstrip())).lines == (reply,)
+
+
+async def test_opts_of_an_unknown_command(client: FTPClient, tree: Path) -> None:
+    assert (await client.cmd("OPTS FOO bar")).lines == ("501 Unsupported command 'FOO' for OPTS.",)
 
 
 async def test_mlst_default_facts(client: FTPClient, tree: Path) -> None:

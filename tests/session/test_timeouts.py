@@ -132,10 +132,13 @@ async def test_passive_listener_closes_after_its_timeout_without_a_transfer(
     assert trio.current_time() == start
 
 
+@pytest.mark.parametrize("at_port", [True, False])
 async def test_active_target_that_never_answers(
-    start_server: StartServer, clock: trio.testing.MockClock
+    start_server: StartServer, clock: trio.testing.MockClock, at_port: bool
 ) -> None:
-    server = await start_server(runner=InlineRunner(), data_connect_timeout=15)
+    server = await start_server(
+        runner=InlineRunner(), data_connect_timeout=15, active_connect_at_port=at_port
+    )
     (server.home / "a.txt").write_bytes(b"data")
     client = await server.client()
     # A listener whose accept queue is full drops new SYNs: connecting to it hangs.
@@ -150,11 +153,14 @@ async def test_active_target_that_never_answers(
             filler.setblocking(False)
             filler.connect_ex(("127.0.0.1", port))
             fillers.append(filler)
-        reply = await client.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}")
-        assert reply.code == 200
         start = trio.current_time()
-        assert (await client.cmd("RETR a.txt")).code == 150
-        assert (await client.reply()).first == "425 Can't open data connection."
+        reply = await client.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}")
+        if at_port:
+            assert reply.first == "425 Can't connect to specified address."
+        else:
+            assert reply.code == 200
+            assert (await client.cmd("RETR a.txt")).code == 150
+            assert (await client.reply()).first == "425 Can't open data connection."
         assert trio.current_time() - start == pytest.approx(15)
         assert (await client.cmd("NOOP")).code == 200
     finally:
@@ -179,8 +185,8 @@ async def test_quit_then_close_lets_the_transfer_finish(
     await client.send("QUIT")
     await client.stream.send_eof()  # half-close: the client will send nothing more
     assert await read_all(data_stream) == payload
+    assert (await client.reply()).first == "221 Goodbye."  # answered at once
     assert (await client.reply()).first == "226 Transfer complete."
-    assert (await client.reply()).first == "221 Goodbye."
     assert await client.at_eof()
 
 

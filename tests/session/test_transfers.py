@@ -676,7 +676,7 @@ async def test_listings_show_hidden_files_and_names_with_spaces(
     assert (listing, final.first) == ("".join(f"{n}\r\n" for n in sorted(names)), DONE)
     listing, final = await client.listing("MLSD")
     assert final.first == DONE
-    assert [line.split("; ", 1)[1] for line in listing.split("\r\n")[2:-1]] == sorted(names)
+    assert [line.split("; ", 1)[1] for line in listing.split("\r\n")[:-1]] == sorted(names)
 
 
 async def test_list_of_directory_with_spaces(server: RunningServer, client: FTPClient) -> None:
@@ -697,7 +697,18 @@ async def test_nlst_names_only(server: RunningServer, client: FTPClient) -> None
     assert (listing, final.first) == ("a.txt\r\nb.txt\r\ndir\r\n", DONE)
 
 
-async def test_mlsd_facts(server: RunningServer, client: FTPClient) -> None:
+async def test_mlsd_lists_no_dot_entries_by_default(
+    server: RunningServer, client: FTPClient
+) -> None:
+    make_file(server.home / "a.txt", b"hello")
+    listing, final = await client.listing("MLSD")
+    assert final.first == DONE
+    assert [line.split("; ", 1)[1] for line in listing.splitlines()] == ["a.txt"]
+
+
+async def test_mlsd_facts(start_server: StartServer) -> None:
+    server = await start_server(mlsd_dot_entries=True)
+    client = await server.client()
     a = make_file(server.home / "a.txt", b"hello")
     os.link(a, server.home / "hard.txt")
     c = make_file(server.home / "c.txt", b"other!")
@@ -721,6 +732,7 @@ async def test_mlsd_facts(server: RunningServer, client: FTPClient) -> None:
         f"unique={unique(sub)}; sub",
     ]
     assert unique(a) != unique(c)
+    await client.aclose()
 
 
 async def test_mlsd_perm_of_read_only_user(server: RunningServer) -> None:
@@ -731,7 +743,7 @@ async def test_mlsd_perm_of_read_only_user(server: RunningServer) -> None:
     listing, final = await client.listing("MLSD")
     assert final.first == DONE
     perms = [re.search(r"perm=(\w*);", line).group(1) for line in listing.splitlines()]  # type: ignore[union-attr]
-    assert perms == ["el", "el", "r", "el"]
+    assert perms == ["r", "el"]
     await client.aclose()
 
 
@@ -744,7 +756,7 @@ async def test_mlsd_unix_facts_after_opts(server: RunningServer, client: FTPClie
     st = a.stat()
     listing, final = await client.listing("MLSD")
     assert final.first == DONE
-    assert listing.splitlines()[2] == (
+    assert listing.splitlines()[0] == (
         f"type=file;size=5;modify=20010909014640;perm=rwadf;unique={unique(a)};"
         f"unix.mode=4750;unix.uid={st.st_uid};unix.gid={st.st_gid}; a.txt"
     )
@@ -752,7 +764,7 @@ async def test_mlsd_unix_facts_after_opts(server: RunningServer, client: FTPClie
         "200 MLST OPTS type;unix.mode;"
     )
     listing, _ = await client.listing("MLSD")
-    assert listing.splitlines()[2] == "type=file;unix.mode=4750; a.txt"
+    assert listing.splitlines()[0] == "type=file;unix.mode=4750; a.txt"
 
 
 async def test_mlst_on_control_connection(server: RunningServer, client: FTPClient) -> None:
@@ -809,7 +821,7 @@ async def test_five_thousand_entries_list_completely(
     assert (listing, final.first) == ("".join(f"{n}\r\n" for n in names), DONE)
     listing, final = await client.listing("MLSD")
     assert final.first == DONE
-    assert [line.split("; ", 1)[1] for line in listing.splitlines()[2:]] == names
+    assert [line.split("; ", 1)[1] for line in listing.splitlines()] == names
 
 
 async def test_empty_directory_listings(server: RunningServer, client: FTPClient) -> None:
@@ -821,11 +833,7 @@ async def test_empty_directory_listings(server: RunningServer, client: FTPClient
         listing, final = await client.listing(command, "empty")
         assert (listing, final.first) == ("", DONE)
     listing, final = await client.listing("MLSD", "empty")
-    assert final.first == DONE
-    lines = listing.splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("type=cdir;")
-    assert lines[1].startswith("type=pdir;")
+    assert (listing, final.first) == ("", DONE)
 
 
 async def test_listing_in_active_mode(server: RunningServer, client: FTPClient) -> None:

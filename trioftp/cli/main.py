@@ -47,7 +47,9 @@ def _tls_attributes(options: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
+def _make_handler(
+    options: argparse.Namespace, warn_anonymous_write: bool = False
+) -> type[FTPHandler]:
     directory = os.path.abspath(options.directory)
     perm = "elradfmwMT" if options.write else "elr"
     # With --users-file, users, homes and permissions all come from the file.
@@ -58,7 +60,8 @@ def _make_handler(options: argparse.Namespace) -> type[FTPHandler]:
             authorizer.add_user(options.username, options.password, directory, perm=perm)
         else:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
+                if not warn_anonymous_write:
+                    warnings.simplefilter("ignore", RuntimeWarning)
                 authorizer.add_anonymous(directory, perm=perm)
     attributes = {
         "authorizer": authorizer,
@@ -146,9 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _main(arguments: list[str]) -> int:
-    parser = build_parser()
-    options = parser.parse_args(arguments)
+def check_options(
+    parser: argparse.ArgumentParser, options: argparse.Namespace
+) -> tuple[type[FTPServer], int | None]:
+    """Check parsed options (``parser.error`` on a bad one); return server class and workers."""
     check_user_options(parser, options)
     if options.username and options.password is None:
         parser.error("-u/--username needs -P/--password")
@@ -162,13 +166,37 @@ def _main(arguments: list[str]) -> int:
     for path in (options.certfile, options.keyfile):
         if path is not None and not os.path.isfile(path):
             parser.error(f"no such file: {path!r}")
-    server_class, workers = concurrency(parser, options)
+    return concurrency(parser, options)
+
+
+def make_server(
+    options: argparse.Namespace,
+    server_class: type[FTPServer],
+    warn_anonymous_write: bool = False,
+) -> FTPServer:
+    """The configured server of checked *options* (not serving yet).
+
+    Raises :exc:`~trioftp._clichecks.CannotStart`, :exc:`HandlerNotPortable`
+    or :exc:`StorageUnavailable` when it can't be made.
+    """
+    if not options.storage:
+        checks.check_directory(os.path.abspath(options.directory))
+    handler = _make_handler(options, warn_anonymous_write)
+    server = _make_server(options, handler, server_class)
+    server.max_cons = options.max_cons
+    server.max_cons_per_ip = options.max_cons_per_ip
+    apply_user_and_limit_options(server, options)
+    server.proxy_protocol_from = options.proxy_protocol_from
+    return server
+
+
+def _main(arguments: list[str]) -> int:
+    parser = build_parser()
+    options = parser.parse_args(arguments)
+    server_class, workers = check_options(parser, options)
     start_logging(options, parser)
     try:
-        if not options.storage:
-            checks.check_directory(os.path.abspath(options.directory))
-        handler = _make_handler(options)
-        server = _make_server(options, handler, server_class)
+        server = make_server(options, server_class)
     except checks.CannotStart as exc:
         print(f"trioftp: {exc}", file=sys.stderr)
         return 1
@@ -178,10 +206,6 @@ def _main(arguments: list[str]) -> int:
     except StorageUnavailable as exc:
         print(f"trioftp: --storage: {exc}", file=sys.stderr)
         return 1
-    server.max_cons = options.max_cons
-    server.max_cons_per_ip = options.max_cons_per_ip
-    apply_user_and_limit_options(server, options)
-    server.proxy_protocol_from = options.proxy_protocol_from
     host, port = server.address
     shown_host = f"[{host}]" if ":" in host else host
     who = f"user {options.username!r}" if options.username else "anonymous users"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from .. import servers
 from ..protocol.proxyheader import TrustedProxies
-from ..servers import FTPServer, MultiprocessFTPServer, ThreadedFTPServer
+from ..servers import FTPServer
 
-#: ``--concurrency`` (pyftpdlib's names): the server class of each model.
-CONCURRENCY_MODELS: dict[str, type[FTPServer]] = {
-    "async": FTPServer,
-    "pre-fork": FTPServer,
-    "multi-thread": ThreadedFTPServer,
-    "multi-proc": MultiprocessFTPServer,
+#: ``--concurrency`` (pyftpdlib's names): the name of each model's class in
+#: :mod:`trioftp.servers`, looked up when the command runs (as pyftpdlib does,
+#: so a program or test that replaces ``servers.FTPServer`` gets its class).
+CONCURRENCY_MODELS: dict[str, str] = {
+    "async": "FTPServer",
+    "pre-fork": "FTPServer",
+    "multi-thread": "ThreadedFTPServer",
+    "multi-proc": "MultiprocessFTPServer",
 }
 
 
@@ -45,7 +48,8 @@ def concurrency(
     if options.workers < 0:
         parser.error("--workers must be positive")
     workers = (options.workers or None) if options.concurrency == "pre-fork" else 1
-    return CONCURRENCY_MODELS[options.concurrency], workers
+    server_class: type[FTPServer] = getattr(servers, CONCURRENCY_MODELS[options.concurrency])
+    return server_class, workers
 
 
 def _proxy_sources(value: str) -> list[str]:

@@ -42,6 +42,8 @@ class CommandContext(EventSource, Protocol):
     auth_failed_timeout: float
     permit_foreign_addresses: bool
     permit_privileged_ports: bool
+    active_connect_at_port: bool
+    mlsd_dot_entries: bool
     masquerade_address: str | None
     host_names: Sequence[str]
     sites: SiteTable | Sequence[Site]

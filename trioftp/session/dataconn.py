@@ -5,14 +5,16 @@ that accepts exactly one connection from the client's address (a connection
 from any other host is dropped, unless foreign addresses are permitted), then
 closes the listener. Behind a load balancer that relays the passive ports
 too, the client's address is the one its PROXY header names (see
-:mod:`.proxied`). An active endpoint only records the address: the
-connection is made when a transfer needs it (RFC 959), by the session's
-:class:`DataConnector`. Either way :meth:`DataChannel.open` returns the
+:mod:`.proxied`). An active endpoint is connected at PORT/EPRT
+(``active_connect_at_port``, the default) or only records the address and
+connects when a transfer needs it (RFC 959 allows both), through the
+session's :class:`DataConnector`. Either way :meth:`DataChannel.open` returns the
 connected stream, passed through the ``protect`` hook that FTPS fills.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import socket
@@ -76,6 +78,8 @@ class ActiveEndpoint:
 
     ip: str
     port: int
+    #: The connection, when it was made at PORT/EPRT (``active_connect_at_port``).
+    stream: trio.abc.Stream | None = None
 
 
 class DataConnector(Protocol):
@@ -213,6 +217,25 @@ class DataChannel:
         self.close()
         self._endpoint = ActiveEndpoint(ip, port)
 
+    async def connect_active(self, ip: str, port: int) -> bool:
+        """Connect to *ip*:*port* now, for the next transfer; False if that failed.
+
+        The caller checked the address. The endpoint before, if any, is closed.
+        """
+        self.close()
+        settings = self._settings
+        timeout = _connect_timeout(settings.active_dtp.timeout, settings.data_connect_timeout)
+        stream: trio.abc.Stream | None = None
+        with trio.move_on_after(timeout):
+            try:
+                stream = await settings.data_connector.connect(settings.local_ip, ip, port)
+            except NoDataConnection:
+                return False
+        if stream is None:
+            return False
+        self._endpoint = ActiveEndpoint(ip, port, stream)
+        return True
+
     async def open_passive(self) -> PassiveEndpoint | None:
         """Listen on the control connection's local address; None if no port is free.
 
@@ -322,6 +345,8 @@ class DataChannel:
                 endpoint.close()
             if stream is None:
                 raise NoDataConnection("The client did not connect in time.")
+        elif endpoint.stream is not None:  # connected at PORT/EPRT
+            stream = endpoint.stream
         else:
             settings = self._settings
             timeout = _connect_timeout(settings.active_dtp.timeout, settings.data_connect_timeout)
@@ -338,6 +363,17 @@ class DataChannel:
         endpoint, self._endpoint = self._endpoint, None
         if isinstance(endpoint, PassiveEndpoint):
             endpoint.close()
+        elif isinstance(endpoint, ActiveEndpoint) and endpoint.stream is not None:
+            self._discard(endpoint.stream)
+
+    def _discard(self, stream: trio.abc.Stream) -> None:
+        """Close a connection made at PORT/EPRT that no transfer used."""
+        if isinstance(stream, trio.SocketStream):
+            stream.socket.close()
+        else:  # another kind (tests' memory streams) closes asynchronously; once the
+            # session's nursery is closed, at its very end, the stream is dropped as it is.
+            with contextlib.suppress(RuntimeError):
+                self._nursery.start_soon(trio.aclose_forcefully, stream)
 
     def status(self) -> str | None:
         """Describe the endpoint for STAT (None: there is none)."""

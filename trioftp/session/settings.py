@@ -130,3 +130,19 @@ class SessionSettings:
     #: trioftp: seconds after which a partial file nobody resumed is removed
     #: (at the next upload to its directory); ``0`` keeps them forever.
     atomic_upload_expiry: float = 24 * 3600
+
+    # Choices where pyftpdlib's behaviour is the default (docs/compatibility.md).
+    #: Connect to a PORT/EPRT address at once: ``200`` once connected, ``425``
+    #: if it can't (pyftpdlib; RFC 959 leaves the moment to the server). Only
+    #: the client's own address: a foreign one (``permit_foreign_addresses``)
+    #: is connected when a transfer needs it, so PORT can't probe other hosts.
+    #: False: always so, and the PORT reply never tells whether a port is open.
+    active_connect_at_port: bool = True
+    #: trioftp: MLSD also lists ``.`` (``type=cdir``) and ``..`` (``type=pdir``),
+    #: entries RFC 3659 7.2 allows but does not require; pyftpdlib lists none.
+    mlsd_dot_entries: bool = False
+    #: QUIT sent during a transfer is answered at once (``221``, pyftpdlib) and
+    #: the session closes after the transfer's final reply (RFC 959 4.1.1);
+    #: commands after it are not run. False: QUIT waits its turn behind the
+    #: transfer's reply. A QUIT behind other held commands always waits.
+    quit_answered_during_transfer: bool = True

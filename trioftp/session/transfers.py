@@ -115,6 +115,7 @@ class TransferContext(EventSource, Protocol):
 
     encoding: str
     unicode_errors: str
+    quit_answered_during_transfer: bool
 
     @property
     def control_channel(self) -> ControlChannel: ...
@@ -244,16 +245,18 @@ class Transfers:
         return result
 
     async def _read_during_transfer(self) -> None:
-        """Abort on ABOR, answer STAT and keep-alive NOOPs, hold everything else.
+        """Abort on ABOR, answer STAT, keep-alive NOOPs and QUIT, hold everything else.
 
         A keep-alive ``NOOP`` is answered at once: clients send one during
         long transfers (FluentFTP; ftplib scripts from a transfer callback)
         and some wait for the reply. A NOOP pipelined right behind the
         transfer command, or behind a held command, keeps its place in line.
 
-        A client that closes the control connection after QUIT still gets its
-        transfer finished, as RFC 959 asks; one that just goes away (EOF
-        without QUIT, or a reset) ends the session and the transfer with it.
+        QUIT is answered at once (``quit_answered_during_transfer``) unless
+        commands are held before it; the session ends after the transfer's
+        reply. A client that closes (or resets) the control connection after QUIT
+        still gets its transfer finished, as RFC 959 asks; one that just goes
+        away without QUIT ends the session and the transfer with it.
         """
         ctx = self._ctx
         control = ctx.control_channel
@@ -281,12 +284,18 @@ class Transfers:
                         await ctx.handle_line(line)  # ftp_NOOP, or a subclass's
                     with trio.CancelScope(shield=True):  # never half a reply (bounded by flush)
                         await control.flush()
+                elif not quit_held and self._quits_now(rule):
+                    quit_held = True  # 221 now, the session ends after the transfer's reply
+                    await ctx.handle_line(line)
+                    with trio.CancelScope(shield=True):
+                        await control.flush()
                 else:
                     quit_held = quit_held or rule is DuringTransfer.ENDS_SESSION
                     control.hold(line)
         except ControlClosed:
-            ctx.close()
-            return
+            if not quit_held:
+                ctx.close()
+                return
         await trio.sleep_forever()  # EOF, or pipelined too far ahead: wait for the result
 
     def _rule(self, line: Line) -> DuringTransfer:
@@ -300,6 +309,15 @@ class Transfers:
             return DuringTransfer.HELD
         spec = COMMANDS.get(name)
         return DuringTransfer.HELD if spec is None or arg else spec.during_transfer
+
+    def _quits_now(self, rule: DuringTransfer) -> bool:
+        """True for a QUIT answered at once: nothing held before it, and the setting says so."""
+        ctx = self._ctx
+        return (
+            rule is DuringTransfer.ENDS_SESSION
+            and ctx.quit_answered_during_transfer
+            and not ctx.control_channel.held
+        )
 
     def _keep_alive(self) -> bool:
         """True for a NOOP sent well into the transfer with nothing held before it."""

@@ -66,7 +66,7 @@ class DataConnectionCommands:
             self.respond(format_epsv(endpoint.port))
 
     async def ftp_PORT(self: CommandContext, line: str) -> None:
-        """Record an IPv4 address for an active data connection."""
+        """Connect to (or record) an IPv4 address for an active data connection."""
         if self.session_state.epsv_all:
             self.respond("501 PORT not allowed after EPSV ALL.")
             return
@@ -78,10 +78,10 @@ class DataConnectionCommands:
         if _own_protocol(self) == 2:
             self.respond("522 Network protocol not supported, use (2)")
             return
-        _set_active(self, ip, port)
+        await _set_active(self, ip, port)
 
     async def ftp_EPRT(self: CommandContext, line: str) -> None:
-        """Record an IPv4 or IPv6 address for an active data connection."""
+        """Connect to (or record) an IPv4 or IPv6 address for an active data connection."""
         if self.session_state.epsv_all:
             self.respond("501 EPRT not allowed after EPSV ALL.")
             return
@@ -95,7 +95,7 @@ class DataConnectionCommands:
             self.respond(f"522 Network protocol not supported, use ({own})")
             return
         _, ip, port = parsed
-        _set_active(self, ip, port)
+        await _set_active(self, ip, port)
 
 
 def _own_protocol(session: CommandContext) -> int:
@@ -107,15 +107,23 @@ def _own_protocol(session: CommandContext) -> int:
     return 2 if ":" in normalize_ip(session.remote_ip) else 1
 
 
-def _set_active(session: CommandContext, ip: str, port: int) -> None:
+async def _set_active(session: CommandContext, ip: str, port: int) -> None:
     if session.data_connections.foreign(ip):
         session.respond_w_warning(f"501 Rejected data connection to foreign address {ip}:{port}.")
         return
     if not session.permit_privileged_ports and port < 1024:
         session.respond_w_warning(f"501 PORT against the privileged port {port} refused.")
         return
-    session.data_connections.set_active(ip, port)
-    session.respond("200 Active data connection established.")
+    # Only the client's own address is connected at once: a permitted foreign
+    # one waits for a transfer, so that PORT can't probe other hosts' ports.
+    own_address = normalize_ip(ip) == normalize_ip(session.remote_ip)
+    if not (session.active_connect_at_port and own_address):
+        session.data_connections.set_active(ip, port)
+        session.respond("200 Active data connection established.")
+    elif await session.data_connections.connect_active(ip, port):
+        session.respond("200 Active data connection established.")
+    else:
+        session.respond_w_warning("425 Can't connect to specified address.")
 
 
 async def _open_passive(session: CommandContext) -> PassiveEndpoint | None:

@@ -12,6 +12,11 @@ from ..digests import hash_feature, hash_option, selected_algorithm
 
 __all__ = ["InfoCommands", "features"]
 
+#: The facts in the order FEAT lists them, pyftpdlib's; MLSx lines show them
+#: in :data:`ALL_FACTS` order (RFC 3659 sets no order for either).
+_PYFTPDLIB_FIRST = ("type", "perm", "size", "modify")
+_FEAT_FACT_ORDER = (*_PYFTPDLIB_FIRST, *(f for f in ALL_FACTS if f not in _PYFTPDLIB_FIRST))
+
 _TYPES = {"A": "a", "AN": "a", "I": "i", "L8": "i"}
 
 
@@ -70,6 +75,13 @@ class InfoCommands:
         elif command == "UTF8":
             self.respond("504 UTF8 cannot be turned off.")
         elif command == "MLST" and "MLST" in self.proto_cmds:
+            # RFC 3659 7.9: a fact list is "fact;fact;..."; unknown facts are ignored.
+            if " " in value.strip():
+                self.respond("501 Invalid number of arguments.")
+                return
+            if value.strip() and ";" not in value:
+                self.respond("501 Invalid argument: OPTS MLST takes fact;fact;... (RFC 3659).")
+                return
             wanted = {fact.lower() for fact in value.strip().split(";") if fact}
             facts = self.session_state.facts = [fact for fact in ALL_FACTS if fact in wanted]
             shown = "".join(f"{fact};" for fact in facts)
@@ -80,7 +92,7 @@ class InfoCommands:
             reply, state.hash_algorithm = hash_option(value, current)
             self.respond(reply)
         else:
-            self.respond(f"501 Invalid OPTS argument {sanitize(command)!r}.")
+            self.respond(f"501 Unsupported command {sanitize(command)!r} for OPTS.")
 
     def ftp_FEAT(self: CommandContext, line: str) -> None:
         """List the extensions (RFC 2389), each on its own line after a space."""
@@ -147,7 +159,7 @@ def features(session: CommandContext) -> list[str]:
     if "MLST" in lines:
         lines.discard("MLST")
         selected = session.session_state.facts
-        facts = "".join(f"{fact}{'*' if fact in selected else ''};" for fact in ALL_FACTS)
+        facts = "".join(f"{fact}{'*' if fact in selected else ''};" for fact in _FEAT_FACT_ORDER)
         lines.add(f"MLST {facts}")
     if "HASH" in lines:
         lines.discard("HASH")

@@ -80,6 +80,7 @@ class ListingCommands:
         facts = list(self.session_state.facts)
         perms = self.authorizer.get_perms
         username = self.username
+        dots = [".", ".."] if self.mlsd_dot_entries else []
 
         def lines() -> Iterator[bytes]:
             if not fs.isdir(path):
@@ -88,7 +89,7 @@ class ListingCommands:
                 if fs.lexists(path):
                     raise Refused("501 Not a directory.")
                 raise Refused("550 No such directory.")
-            names = [".", "..", *_names(self, fs, path)]
+            names = [*dots, *_names(self, fs, path)]
             return iter(fs.format_mlsx(path, names, perms(username), facts))
 
         await _send_listing(self, "MLSD", path, lines)

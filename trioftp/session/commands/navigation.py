@@ -138,7 +138,11 @@ class NavigationCommands:
         fs = self.vfs
 
         def work() -> str:
-            st = fs.stat(path)
+            try:
+                st = fs.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                shown = sanitize(fs.fs2ftp(path))
+                return f'550 "{shown}" is not retrievable: no such file or directory.'
             if not stat.S_ISREG(st.st_mode):
                 return f'550 "{sanitize(fs.fs2ftp(path))}" is not retrievable.'
             return f"213 {format_mlsx_time(st.st_mtime)}"
