@@ -2,9 +2,11 @@
 
 :meth:`DTPHandler.receive_file <trioftp.dtp.DTPHandler.receive_file>` hands
 its upload to :func:`receive_upload`. The receiving side fills blocks of
-``disk_block_size`` bytes - ``recv_into`` reused buffers for a binary upload
-on a plain socket, ``receive_some`` chunks gathered into a list for anything
-else (TYPE A, TLS) - and queues each block for the writer, a task that writes
+``disk_block_size`` bytes - reused buffers received into for a binary upload
+(``recv_into`` on a plain socket, decrypted into by
+:meth:`~trioftp.tls.datastream.DataTLSStream.receive_into` under TLS),
+``receive_some`` chunks gathered into a list for anything else (TYPE A, a
+custom stream) - and queues each block for the writer, a task that writes
 it with one call to the session's runner (worker threads unless told
 otherwise) while the next block is being received. At most three blocks
 exist at once, so a slow disk slows the client down instead of filling
@@ -24,7 +26,7 @@ count, the stall timeout and the throttling hooks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol, TypeVar
 
@@ -33,6 +35,7 @@ import trio
 from . import _splice
 from .limits import MemoryShare
 from .protocol.ascii import ToDisk
+from .tls.datastream import DataTLSStream
 
 __all__ = [
     "BUFFERS",
@@ -150,18 +153,40 @@ async def receive_upload(dtp: Receiver, file: IO[bytes], *, ascii: bool) -> None
         recycled = _start_writer(nursery, dtp.cmd_channel, file, blocks, write_errors)
         try:
             async with to_disk:
-                if ascii or not isinstance(dtp.socket, trio.SocketStream):
+                receive_into = None if ascii else _receive_into(dtp.socket)
+                if receive_into is None:
                     places = _Blocks(dtp, recycled, buffers=False)
                     await _receive_chunks(dtp, to_disk, places, ToDisk() if ascii else None)
                 else:
                     places = _Blocks(dtp, recycled, buffers=True)
-                    await _receive_into_blocks(dtp, dtp.socket.socket, to_disk, places)
+                    await _receive_into_blocks(dtp, receive_into, to_disk, places)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             broken = exc
     if write_errors:
         raise write_errors[0]
     if broken is not None:
         raise broken
+
+
+#: ``receive_into(view)``: bytes received into *view*, 0 at the end of the upload.
+ReceiveInto = Callable[[memoryview], Awaitable[int]]
+
+
+def _receive_into(stream: trio.abc.Stream) -> ReceiveInto | None:
+    """How to receive straight into block buffers from *stream*, if it can."""
+    if isinstance(stream, DataTLSStream):  # FTPS: decrypted into the buffer
+        return stream.receive_into
+    if isinstance(stream, trio.SocketStream):
+        sock = stream.socket
+
+        async def receive_into(view: memoryview) -> int:
+            try:
+                return await sock.recv_into(view)
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+
+        return receive_into
+    return None
 
 
 def _start_writer(
@@ -250,22 +275,19 @@ class _Blocks:
 
 async def _receive_into_blocks(
     dtp: Receiver,
-    sock: trio.socket.SocketType,
+    receive_into: ReceiveInto,
     to_disk: trio.MemorySendChannel[Block],
     blocks: _Blocks,
 ) -> None:
-    """Binary upload on a plain socket: ``recv_into`` reused block buffers, no copies."""
+    """Binary upload: received straight into reused block buffers, no copies."""
     while True:
         buffer = await blocks.next()
         assert isinstance(buffer, bytearray)
         view, filled, at_eof = memoryview(buffer), 0, False
         try:
             while filled < len(buffer):
-                try:
-                    wanted = min(len(buffer) - filled, dtp._receive_limit())
-                    received = await sock.recv_into(view[filled:], wanted)
-                except OSError as exc:
-                    raise trio.BrokenResourceError(str(exc)) from exc
+                wanted = min(len(buffer) - filled, dtp._receive_limit())
+                received = await receive_into(view[filled : filled + wanted])
                 if not received:
                     at_eof = True
                     break
@@ -286,7 +308,7 @@ async def _receive_chunks(
     blocks: _Blocks,
     converter: ToDisk | None,
 ) -> None:
-    """Any other upload (TYPE A, TLS): ``receive_some`` chunks gathered into blocks.
+    """Any other upload (TYPE A, a custom stream): ``receive_some`` chunks gathered into blocks.
 
     A block is asked for no more than it can still hold, so it never grows
     past its size.

@@ -61,6 +61,7 @@ class DataTLSStream(trio.abc.Stream):
         self._eof = False
         self._closed = False
         self._broken = False  # a send was cut off (cancelled, failed)
+        self._scratch: bytearray | None = None  # what the socket is read into
 
     # --- what the session asks of a TLS stream
 
@@ -147,33 +148,49 @@ class DataTLSStream(trio.abc.Stream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         """Up to *max_bytes* (default :data:`DATA_BATCH`) of plaintext; ``b""`` at the end."""
+        size = max_bytes or DATA_BATCH
+        await self._before_receive()
+        while not self._eof:
+            # No more plaintext can come out than ciphertext went in.
+            buffer = bytearray(max(1, min(size, self._incoming.pending + self._ssl.pending())))
+            with memoryview(buffer) as view:
+                count = self._decrypt_into(view)
+            del buffer[count:]
+            if count or self._eof:
+                return buffer
+            await self._read_transport()
+        return bytearray()
+
+    async def receive_into(self, buffer: memoryview) -> int:
+        """Decrypt up to ``len(buffer)`` bytes of plaintext into *buffer*; 0 at the end.
+
+        The upload pipeline's way in: plaintext lands in its block buffers,
+        with no allocation and no copy of its own.
+        """
+        await self._before_receive()
+        while not self._eof:
+            count = self._decrypt_into(buffer)
+            if count or self._eof:
+                return count
+            await self._read_transport()
+        return 0
+
+    async def _before_receive(self) -> None:
+        """Checks before a receive: the handshake, closing, cancellation, a queued answer."""
         if not self._handshake_done.is_set():
             await self.do_handshake()
         self._raise_if_handshake_failed()
         if self._closed:
             raise trio.ClosedResourceError("the TLS stream is closed")
-        await trio.lowlevel.checkpoint_if_cancelled()
-        size = max_bytes or DATA_BATCH
+        # The receive's scheduling point: before decrypting, never between
+        # decrypting and returning (a cancel there would lose the plaintext).
+        await trio.lowlevel.checkpoint()
         if self._outgoing.pending:  # a TLS 1.3 KeyUpdate's answer, queued by the last read
             await self._send(self._outgoing.read())
-        read_transport = False
-        data = bytearray()
-        while not self._eof:
-            data = self._decrypt(size)
-            if data or self._eof:
-                break
-            await self._read_transport()
-            read_transport = True
-        if not read_transport:  # still a scheduling point, but one that can't lose data
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        return data
 
-    def _decrypt(self, size: int) -> bytearray:
-        """Every complete record in the incoming BIO, up to *size* bytes (no I/O)."""
-        # No more plaintext can come out than ciphertext went in.
-        size = max(1, min(size, self._incoming.pending + self._ssl.pending()))
-        buffer = bytearray(size)
-        view = memoryview(buffer)
+    def _decrypt_into(self, view: memoryview) -> int:
+        """Every complete record in the incoming BIO, up to ``len(view)`` bytes (no I/O)."""
+        size = len(view)
         filled = 0
         try:
             while filled < size:
@@ -195,10 +212,7 @@ class DataTLSStream(trio.abc.Stream):
         except ssl.SSLError as exc:
             if not filled:
                 raise trio.BrokenResourceError from exc
-        finally:
-            view.release()
-        del buffer[filled:]
-        return buffer
+        return filled
 
     def _ignores_unexpected_eof(self) -> bool:
         return bool(self._ssl.context.options & ssl.OP_IGNORE_UNEXPECTED_EOF)
@@ -261,12 +275,26 @@ class DataTLSStream(trio.abc.Stream):
 
     async def _read_transport(self) -> None:
         """Feed the next chunk of the transport to the TLS layer (its end, as EOF)."""
+        transport = self.transport_stream
         try:
-            data = await self.transport_stream.receive_some(DATA_BATCH)
+            if type(transport) is trio.SocketStream:
+                # Into one reused buffer: a fresh 256 KiB per read costs page faults.
+                if self._scratch is None:
+                    self._scratch = bytearray(DATA_BATCH)
+                try:
+                    count = await transport.socket.recv_into(self._scratch)
+                except OSError as exc:  # worded as trio.SocketStream words it
+                    raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+                with memoryview(self._scratch) as view:
+                    self._feed(view[:count])
+            else:
+                self._feed(await transport.receive_some(DATA_BATCH))
         except trio.BrokenResourceError:
             raise  # as it is: UncleanEndOfStream (tls_strict_eof) must reach the transfer
         except OSError as exc:
             raise trio.BrokenResourceError(str(exc)) from exc
+
+    def _feed(self, data: bytes | bytearray | memoryview) -> None:
         if data:
             self._incoming.write(data)
         else:
