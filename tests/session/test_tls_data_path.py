@@ -333,6 +333,44 @@ async def test_a_cancelled_receive_loses_no_byte(
     assert await read_all(server) == b"first second"
 
 
+async def test_receive_into_decrypts_every_complete_record_into_the_buffer(
+    connected: tuple[trio.SSLStream[trio.abc.Stream], DataTLSStream],
+) -> None:
+    client, server = connected
+    data = bytes(range(256)) * (10 * RECORD // 256)
+    await client.send_all(data)  # ten records
+    buffer = bytearray(len(data) + 100)
+    assert await server.receive_into(memoryview(buffer)) == len(data)
+    assert buffer[: len(data)] == data
+    await client.aclose()
+    assert await server.receive_into(memoryview(buffer)) == 0  # close_notify
+
+
+async def test_receive_into_over_a_socket_stops_at_the_buffer_and_keeps_the_rest(
+    certs: Certs, server_context: ssl.SSLContext
+) -> None:
+    client_socket, server_socket = trio.socket.socketpair()
+    client = trio.SSLStream(
+        trio.SocketStream(client_socket),
+        client_context(certs.ca),
+        server_hostname="127.0.0.1",
+        https_compatible=False,
+    )
+    server = DataTLSStream(trio.SocketStream(server_socket), server_context)
+    data = bytes(range(256)) * (3 * RECORD // 256)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.do_handshake)
+        await server.do_handshake()
+    await client.send_all(data)
+    await client.aclose()
+    received = bytearray()
+    buffer = bytearray(5000)  # smaller than a record: the rest waits in the TLS layer
+    while count := await server.receive_into(memoryview(buffer)):
+        assert count <= len(buffer)
+        received += buffer[:count]
+    assert received == data
+
+
 async def test_a_second_task_waits_for_the_running_handshake(
     certs: Certs, server_context: ssl.SSLContext
 ) -> None:
