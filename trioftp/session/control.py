@@ -252,6 +252,7 @@ async def _receive_plain(sock: trio.socket.SocketType) -> bytes:
     bytes must be waited for, and one instead of none when they were there
     already (a client pipelining commands still lets other sessions run).
     """
+    await trio.lowlevel.checkpoint_if_cancelled()  # (no scheduler pass unless cancelled)
     try:
         data = os.read(sock.fileno(), _RECEIVE_SIZE)
     except BlockingIOError:
