@@ -166,7 +166,10 @@ class ControlChannel:
         try:
             if _BY_DESCRIPTOR and type(stream) is trio.SocketStream and not self._sending:
                 # Replies are small: the socket buffer nearly always takes them
-                # at once, with no need to wait (and so no scheduler pass).
+                # at once, with no need to wait (and so no scheduler pass). A
+                # cancelled session (closed, banned) sends nothing more, as
+                # with send_all.
+                await trio.lowlevel.checkpoint_if_cancelled()
                 with contextlib.suppress(BlockingIOError):
                     sent = os.write(stream.socket.fileno(), data)
                     if sent == len(data):
