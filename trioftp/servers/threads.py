@@ -96,6 +96,10 @@ class PoolRunner:
         self._threads: list[threading.Thread] = []
         self._busy = 0
 
+    # Protected from KeyboardInterrupt (as trio.to_thread.run_sync is): one
+    # raised between handing a call over and waiting for it would leave the
+    # thread to reschedule a task that no longer waits.
+    @trio.lowlevel.enable_ki_protection
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Return ``function(*args)``, called in one of the runner's threads.
 
