@@ -5,12 +5,16 @@ backlog, no per-session logging, and (with ``--certfile``) FTPS. The script
 prints ``READY <port>`` once the server listens and serves until SIGTERM.
 
     python benchmarks/ftpserver.py trioftp --home DIR --port 0 --passive 50000-50999
+
+``--profile FILE`` runs the server under cProfile (the main thread: the
+event loop) and writes the stats to FILE when it stops.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import importlib
 import logging
 import signal
@@ -43,6 +47,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes for pre-fork")
     parser.add_argument(
         "--no-splice", action="store_true", help="trioftp: buffered uploads only, no os.splice"
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run under cProfile and write its stats here on exit"
     )
     options = parser.parse_args()
     first, last = (int(part) for part in options.passive.split("-"))
@@ -83,8 +90,14 @@ def main() -> None:
     server.max_cons_per_ip = 0
     print(f"READY {server.socket.getsockname()[1]}", flush=True)
     signal.signal(signal.SIGTERM, _stop)
+    profiler = cProfile.Profile() if options.profile else None
     with contextlib.suppress(KeyboardInterrupt):
+        if profiler is not None:
+            profiler.enable()
         server.serve_forever(handle_exit=False, worker_processes=workers)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(options.profile)
 
 
 if __name__ == "__main__":

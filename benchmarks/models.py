@@ -8,7 +8,10 @@ logging) and measures:
   (USER, PASS) and quitting one session after another for *seconds*;
 * **KiB/session**: the proportional set size (PSS) of the server's whole
   process tree (the server, its session processes and their zygote)
-  with *sessions* logged-in idle sessions, less before, per session.
+  with *sessions* logged-in idle sessions, less before, per session;
+* **downloads**: *downloads* sessions at once (one Trio client process),
+  each logging in and downloading a *download-kb* KiB file: the wall time,
+  and the server process tree's CPU time per download.
 
 The models: ``async``, ``multi-thread``, ``multi-proc``, and ``pre-fork``
 with 2 workers (a pre-fork server with 1 worker *is* the async one, so
@@ -21,6 +24,7 @@ server, which the scaling figure includes.
     python -m benchmarks.models                      # full run (~1 min)
     python -m benchmarks.models --quick              # smoke run
     python -m benchmarks.models --seconds 5 --sessions 200 --rounds 3
+    python -m benchmarks.models --downloads 200 --download-kb 1024
 """
 
 from __future__ import annotations
@@ -139,6 +143,41 @@ def kib_per_session(port: int, pid: int, sessions: int) -> float:
     return trio.run(run)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) of *pid*'s process tree, ended children included."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(field) for field in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def concurrent_downloads(port: int, pid: int, count: int, size: int) -> tuple[float, float]:
+    """Wall seconds for *count* sessions downloading ``download.bin`` at once, and
+    the server's CPU milliseconds per download."""
+
+    async def one() -> None:
+        session = await AsyncSession.login(port)
+        got = await session.download("RETR download.bin")
+        await session.quit()
+        if got != size:
+            raise RuntimeError(f"downloaded {got} bytes of {size}")
+
+    async def run() -> float:
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(count):
+                nursery.start_soon(one)
+        return time.perf_counter() - start
+
+    cpu = tree_cpu_seconds(pid)
+    wall = trio.run(run)
+    return wall, (tree_cpu_seconds(pid) - cpu) / count * 1e3
+
+
 async def _login_into(port: int, opened: list[AsyncSession]) -> None:
     opened.append(await AsyncSession.login(port))
 
@@ -148,32 +187,56 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="login loop length")
     parser.add_argument("--clients", type=int, default=2, help="client processes logging in")
     parser.add_argument("--sessions", type=int, default=100, help="idle sessions for memory")
+    parser.add_argument("--downloads", type=int, default=200, help="downloads at once")
+    parser.add_argument("--download-kb", type=int, default=1024, help="size of each download")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, 1 round")
     options = parser.parse_args()
     if options.quick:
         options.seconds, options.sessions, options.rounds = 0.2, 3, 1
+        options.downloads, options.download_kb = 3, 16
     cores = len(os.sched_getaffinity(0))
     print(
         f"concurrency models: {options.clients} login clients x {options.seconds} s, "
-        f"{options.sessions} idle sessions, median of {options.rounds} rounds, {cores} cores"
+        f"{options.sessions} idle sessions, {options.downloads} downloads of "
+        f"{options.download_kb} KiB at once, median of {options.rounds} rounds, {cores} cores"
     )
-    print(f"{'model':<14}{'logins/s':>10}{'vs async':>10}{'KiB/session':>13}{'vs async':>10}")
-    rates: dict[str, list[float]] = {label: [] for label, _, _ in MODELS}
-    sizes: dict[str, list[float]] = {label: [] for label, _, _ in MODELS}
+    print(
+        f"{'model':<14}{'logins/s':>10}{'vs async':>10}{'KiB/session':>13}{'vs async':>10}"
+        f"{'downloads s':>13}{'vs async':>10}{'CPU ms/dl':>11}"
+    )
+    figures: dict[str, dict[str, list[float]]] = {
+        label: {"rate": [], "size": [], "wall": [], "cpu": []} for label, _, _ in MODELS
+    }
+    size = options.download_kb * 1024
     with tempfile.TemporaryDirectory() as home:
+        (Path(home) / "download.bin").write_bytes(os.urandom(size))
         for _ in range(options.rounds):
             for label, concurrency, workers in MODELS:
                 with server(Path(home), concurrency, workers) as (port, pid):
-                    rates[label].append(logins_per_second(port, options.clients, options.seconds))
-                    sizes[label].append(kib_per_session(port, pid, options.sessions))
-    base_rate, base_size = statistics.median(rates["async"]), statistics.median(sizes["async"])
+                    values = figures[label]
+                    values["rate"].append(logins_per_second(port, options.clients, options.seconds))
+                    values["size"].append(kib_per_session(port, pid, options.sessions))
+                    wall, cpu = concurrent_downloads(port, pid, options.downloads, size)
+                    values["wall"].append(wall)
+                    values["cpu"].append(cpu)
+    medians = {
+        label: {name: statistics.median(values) for name, values in figures[label].items()}
+        for label, _, _ in MODELS
+    }
+    base = medians["async"]
     for label, _, _ in MODELS:
-        rate, size = statistics.median(rates[label]), statistics.median(sizes[label])
-        size_ratio = f"{size / base_size:.1f}x" if base_size > 0 else "-"
-        print(f"{label:<14}{rate:>10.0f}{rate / base_rate:>9.2f}x{size:>13.1f}{size_ratio:>10}")
-    scaling = statistics.median(rates["pre-fork x2"]) / base_rate
+        row = medians[label]
+        size_ratio = f"{row['size'] / base['size']:.1f}x" if base["size"] > 0 else "-"
+        print(
+            f"{label:<14}{row['rate']:>10.0f}{row['rate'] / base['rate']:>9.2f}x"
+            f"{row['size']:>13.1f}{size_ratio:>10}{row['wall']:>13.2f}"
+            f"{row['wall'] / base['wall']:>9.2f}x{row['cpu']:>11.2f}"
+        )
+    scaling = medians["pre-fork x2"]["rate"] / base["rate"]
     print(f"pre-fork scaling, 2 workers against async (1 process): {scaling:.2f}x logins/s")
+    speedup = base["wall"] / medians["pre-fork x2"]["wall"]
+    print(f"pre-fork scaling, 2 workers against async: {speedup:.2f}x for the downloads")
 
 
 if __name__ == "__main__":

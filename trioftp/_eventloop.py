@@ -248,7 +248,10 @@ class IOLoop:
             owner = self.socket_map.pop(fd)
             self._owner_runs.pop(fd, None)
             # loop() waits for the dispatchers to leave (sessions and servers are not its own).
-            drivers = list(self._drivers.values()) if isinstance(owner, LoopTask) else []
+            # (not isinstance(owner, LoopTask): a runtime protocol check is slow, and
+            # every session ends here)
+            runs_in_loop = callable(getattr(owner, "run_dispatcher", None))
+            drivers = list(self._drivers.values()) if runs_in_loop else []
         for driver in drivers:
             _call_in_run(driver.token, driver.notify_map_changed)
 

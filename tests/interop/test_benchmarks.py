@@ -109,3 +109,20 @@ def test_transfer_memory_cost_reports_both_settings() -> None:
     lines = out.splitlines()
     assert lines[0] == "4 MiB, medians of 1 rounds"
     assert [line.split()[0] for line in lines[2:]] == [str(256 << 20), "0"]
+
+
+def test_server_cpu_reports_every_figure_for_both_servers() -> None:
+    out = _run_module(
+        "benchmarks.server_cpu", "--rounds", "1", "--commands", "20", "--logins", "3",
+        "--sessions", "5",
+    )  # fmt: skip
+    lines = [line for line in out.splitlines() if line]
+    assert lines[0] == "server CPU per operation, median of 1 round(s)"
+    assert lines[1].split() == ["figure", "trioftp", "pyftpdlib"]
+    figures = [line[:22].strip() for line in lines[2:]]
+    assert figures == [
+        "NOOP us", "PWD us", "SIZE us", "CWD us", "login us", "short session ms",
+        "short sessions failed", "FTPS login us",
+    ]  # fmt: skip
+    failed = lines[2 + figures.index("short sessions failed")].split()
+    assert failed[-2:] == ["0.0", "0.0"]

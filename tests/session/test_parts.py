@@ -10,7 +10,7 @@ import trio.testing
 from trioftp.protocol.framing import LineTooLong
 from trioftp.protocol.listing import DEFAULT_FACTS
 from trioftp.protocol.replies import Reply
-from trioftp.session.control import ControlChannel
+from trioftp.session.control import ControlChannel, ControlClosed
 from trioftp.session.dataconn import (
     ActiveDTP,
     DataChannel,
@@ -120,6 +120,67 @@ async def test_stop_tls_goes_on_with_the_clear_text_that_followed() -> None:
     assert await control.read_line() == b"PWD"
     assert control.stream is clear_server
     del clear_client
+
+
+# --- ControlChannel over a real socket (read and written by descriptor) -------------------
+
+
+async def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    left, right = trio.socket.socketpair()
+    return trio.SocketStream(left), trio.SocketStream(right)
+
+
+async def test_socket_lines_in_one_read_come_out_one_by_one() -> None:
+    client, server = await socket_pair()
+    control = channel(server)
+    await client.send_all(b"NOOP\r\nPWD\r\nQUIT\r\n")
+    assert [await control.read_line() for _ in range(3)] == [b"NOOP", b"PWD", b"QUIT"]
+    await client.aclose()
+    assert await control.read_line() is None
+
+
+async def test_cancelling_a_socket_read_loses_no_bytes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    client, server = await socket_pair()
+    control = channel(server)
+    with trio.move_on_after(1) as waited:  # nothing sent yet: the read waits
+        await control.read_line()
+    assert waited.cancelled_caught
+    await client.send_all(b"NOOP\r\n")
+    with trio.CancelScope() as scope:  # the bytes are there, and the read is cancelled
+        scope.cancel()
+        await control.read_line()
+    assert scope.cancelled_caught
+    assert await control.read_line() == b"NOOP"
+
+
+async def test_a_socket_reply_bigger_than_the_send_buffer_goes_out_whole() -> None:
+    client, server = await socket_pair()
+    server.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_SNDBUF, 4096)
+    control = channel(server)
+    body = [f" line {number:06d}" for number in range(40_000)]
+    control.push(Reply(211, ("Status:", *body, "End")))
+    expected = "\r\n".join(["211-Status:", *body, "211 End"]).encode() + b"\r\n"
+    received = bytearray()
+
+    async def read_all() -> None:
+        while len(received) < len(expected):
+            received.extend(await client.receive_some(65536))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        await control.flush()
+    assert bytes(received) == expected
+
+
+async def test_a_socket_reply_to_a_closed_client_closes_the_channel() -> None:
+    client, server = await socket_pair()
+    control = channel(server)
+    await client.aclose()
+    control.push(Reply.of(200, "ok"))
+    with pytest.raises(ControlClosed):
+        await control.flush()
 
 
 # --- DataChannel --------------------------------------------------------------------------

@@ -176,8 +176,11 @@ class _StopRequest:
 async def _serve_one(handler: Any, sock: socket.socket, server: Any, stop: _StopRequest) -> None:
     stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     session = handler(stream, server, None)
-    async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+    # The receiver outlives the task reading it: closed under a reader woken
+    # by a SIGTERM at the session's very end, it would hand that signal back
+    # while the reader still expects to take it (KeyError in trio).
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
             if stop.requested:
                 session.shut_down()
             nursery.start_soon(_shut_down_on, signals, session)
