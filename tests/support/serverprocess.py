@@ -138,7 +138,7 @@ class ServerProcess:
         status = self.stop(signum)
         stderr = self.stderr()
         assert status == 0, stderr
-        assert "Traceback" not in stderr
+        assert "Traceback" not in stderr, stderr
         return stderr
 
     def rest_of_stdout(self) -> str:
