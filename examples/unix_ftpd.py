@@ -32,19 +32,22 @@ from trioftp.handlers import FTPHandler
 from trioftp.servers import FTPServer
 
 
+def make_handler(pam_service: str) -> type[FTPHandler]:
+    """A handler class for the system's accounts, checking passwords with *pam_service*."""
+    authorizer = UnixAuthorizer(
+        rejected_users=["root"], require_valid_shell=True, pam_service=pam_service
+    )
+    attributes = {"authorizer": authorizer, "abstracted_fs": UnixFilesystem}
+    return type("Handler", (FTPHandler,), attributes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("port", nargs="?", type=int, default=os.environ.get("FTPD_PORT", "21"))
     parser.add_argument("--pam-service", default=os.environ.get("FTPD_PAM_SERVICE", "login"))
     args = parser.parse_args()
 
-    authorizer = UnixAuthorizer(
-        rejected_users=["root"], require_valid_shell=True, pam_service=args.pam_service
-    )
-    attributes = {"authorizer": authorizer, "abstracted_fs": UnixFilesystem}
-    handler = type("Handler", (FTPHandler,), attributes)
-
-    server = FTPServer(("127.0.0.1", args.port), handler)
+    server = FTPServer(("127.0.0.1", args.port), make_handler(args.pam_service))
     host, port = server.address
     print(f"unix_ftpd: serving the system's accounts at ftp://{host}:{port}/", flush=True)
     server.serve_forever()
