@@ -34,7 +34,7 @@ import os
 from trioftp.authorizers import DummyAuthorizer
 from trioftp.exceptions import AuthenticationFailed
 from trioftp.handlers import FTPHandler
-from trioftp.passwords import hash_password, verify_password
+from trioftp.passwords import UnsupportedHash, check_hash, hash_password, verify_password
 from trioftp.servers import FTPServer
 
 
@@ -73,9 +73,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     directory = os.path.abspath(args.directory)
-    users = [entry.split(":", 1) for entry in args.user] or [["user", hash_password("12345")]]
-
-    handler = make_handler(directory, dict(users))
+    users: dict[str, str] = {}
+    for entry in args.user:
+        name, _, hashed = entry.partition(":")
+        try:
+            check_hash(hashed)  # a wrong hash fails here, not as "530" at every login
+        except UnsupportedHash as exc:
+            parser.error(f"--user {name}: {exc}")
+        users[name] = hashed
+    handler = make_handler(directory, users or {"user": hash_password("12345")})
 
     server = FTPServer(("127.0.0.1", args.port), handler)
     host, port = server.address

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import ssl
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,16 @@ async def test_hashed_password_ftpd_refuses_wrong_passwords(
     assert (await client.login("alice", "correct horse")).code == 230
     await client.aclose()
     nursery.cancel_scope.cancel()
+
+
+def test_hashed_password_ftpd_refuses_a_clear_text_password(tmp_path: Path) -> None:
+    command = example("hashed_password_ftpd.py", "0", str(tmp_path), "--user", "alice:secret")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "hashed_password_ftpd.py: error: --user alice: "
+        "not a password hash this server understands (argon2id, bcrypt, scrypt)"
+    )
 
 
 def test_hashed_password_ftpd_default_user(share: Path) -> None:
