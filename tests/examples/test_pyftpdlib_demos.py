@@ -72,22 +72,6 @@ async def test_anti_flood_ftpd_bans_then_lifts_the_ban(
     nursery.cancel_scope.cancel()
 
 
-def test_hashed_password_ftpd(share: Path) -> None:
-    alice = f"alice:{hash_password('correct horse')}"
-    command = example("hashed_password_ftpd.py", "0", str(share), "--user", alice)
-    with running(command, cwd=share) as server:
-        assert server.line.startswith(f"hashed_password_ftpd: serving {share} at ftp://")
-        with server.ftp("alice", "correct horse") as ftp:
-            ftp.storbinary("STOR up.bin", io.BytesIO(DATA))
-            ftp.quit()
-        with server.ftp("anonymous", "guest@") as anonymous:
-            assert download(anonymous, README) == README_TEXT
-            anonymous.quit()
-        stderr = server.stop_cleanly()
-    assert (share / "up.bin").read_bytes() == DATA
-    assert "USER 'alice' logged in." in stderr
-
-
 async def test_hashed_password_ftpd_refuses_wrong_passwords(
     nursery: trio.Nursery, share: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -115,11 +99,21 @@ def test_hashed_password_ftpd_refuses_a_clear_text_password(tmp_path: Path) -> N
     )
 
 
-def test_hashed_password_ftpd_default_user(share: Path) -> None:
+def test_hashed_password_ftpd(share: Path) -> None:
     env = {**os.environ, "FTPD_PORT": "0", "FTPD_DIR": str(share)}
     with running(example("hashed_password_ftpd.py"), cwd=share, env=env) as server:
+        assert server.line == (
+            f"hashed_password_ftpd: serving {share} at ftp://127.0.0.1:{server.port}/"
+        )
         round_trip(server, share)  # user/12345, hashed at start
-        server.stop_cleanly()
+        with server.ftp("anonymous", "guest@") as anonymous:
+            assert download(anonymous, README) == README_TEXT
+            with pytest.raises(ftplib.error_perm, match=r"^550 "):
+                anonymous.storbinary("STOR nope", io.BytesIO(b"x"))
+            anonymous.quit()
+        stderr = server.stop_cleanly()
+    assert "USER 'user' logged in." in stderr
+    assert not (share / "nope").exists()
 
 
 def test_throttled_ftpd_serves(share: Path) -> None:
