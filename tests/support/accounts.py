@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -57,3 +59,15 @@ def remove_account(name: str) -> None:
     except KeyError:
         return
     raise AssertionError(f"user {name} was not removed")
+
+
+@contextlib.contextmanager
+def pam_service() -> Iterator[str]:
+    """A PAM service of our own (pam_unix passwords and accounts, no failure delay); its name."""
+    name = f"trioftp-test-{secrets.token_hex(4)}"
+    path = Path("/etc/pam.d") / name
+    path.write_text("auth required pam_unix.so nodelay\naccount required pam_unix.so\n")
+    try:
+        yield name
+    finally:
+        path.unlink()

@@ -6,13 +6,12 @@ at its end; a test that writes in a home uses names of its own.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ..support.accounts import Account, create_account, remove_account
+from ..support.accounts import pam_service as custom_pam_service
 
 NOLOGIN = "/usr/sbin/nologin"
 
@@ -59,8 +58,5 @@ def shell_less(accounts: dict[str, Account]) -> Account:
 @pytest.fixture(scope="session")
 def pam_service() -> Iterator[str]:
     """A PAM service of our own: pam_unix passwords and accounts, no failure delay."""
-    name = f"trioftp-test-{secrets.token_hex(4)}"
-    path = Path("/etc/pam.d") / name
-    path.write_text("auth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-    yield name
-    path.unlink()
+    with custom_pam_service() as name:
+        yield name

@@ -1,4 +1,4 @@
-"""The example programs in ``examples/`` run, serve, and stop cleanly on a signal."""
+"""basic_ftpd.py and trio_ftpd.py: they serve, and stop cleanly on a signal."""
 
 from __future__ import annotations
 
@@ -7,38 +7,13 @@ import io
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
+from ..support.examples import DATA, example, round_trip
 from ..support.interop import assert_disconnected, download
-from ..support.serverprocess import ServerProcess, make_share, running
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DATA = bytes(range(256)) * 4099
-
-
-@pytest.fixture
-def share(tmp_path: Path) -> Path:
-    return make_share(tmp_path, "readme.txt", b"served by an example\n")
-
-
-def example(name: str, *args: str) -> list[str]:
-    script = EXAMPLES / name
-    assert script.is_file(), f"missing example {script}"
-    return [sys.executable, str(script), *args]
-
-
-def round_trip(server: ServerProcess, share: Path) -> None:
-    """Log in as user/12345, upload, download, list."""
-    with server.ftp("user", "12345") as ftp:
-        ftp.storbinary("STOR up.bin", io.BytesIO(DATA))
-        assert download(ftp, "up.bin") == DATA
-        assert download(ftp, "readme.txt") == b"served by an example\n"
-        assert ftp.nlst() == ["readme.txt", "up.bin"]
-        assert ftp.quit() == "221 Goodbye."
-    assert (share / "up.bin").read_bytes() == DATA
+from ..support.serverprocess import running
 
 
 def test_basic_ftpd(share: Path) -> None:
