@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -317,3 +318,31 @@ def test_hashes_and_atomic_uploads(share: Path) -> None:
         assert ftp.sendcmd("XSHA256 report.csv") == f"213 {sha256}"
         ftp.quit()
         server.stop_cleanly()
+
+
+def test_command_line_users_file(share: Path, tmp_path: Path) -> None:
+    # tutorial/command-line.md: "trioftp passwd --users-file users.toml --user alice
+    # --home /srv/ftp/alice --perm elradfmw", then "trioftp --users-file users.toml"
+    users = tmp_path / "users.toml"
+    passwd = ["passwd", "--users-file", str(users), "--user", "alice", "--home", str(share)]
+    added = subprocess.run(
+        [sys.executable, "-m", "trioftp", *passwd, "--perm", "elradfmw", "--stdin"],
+        input="wonderland\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    assert 'password = "$argon2id$' in users.read_text()
+    with running(trioftp_command("--users-file", str(users)), cwd=share) as server:
+        with (
+            server.ftp() as wrong,
+            pytest.raises(ftplib.error_perm, match=r"^530 Authentication failed\.$"),
+        ):
+            wrong.login("alice", "not the password")
+        ftp = login(server, "alice", "wonderland")
+        assert upload(ftp, "new.bin", DATA) == "226 Transfer complete."
+        ftp.quit()
+        server.stop_cleanly()
+    assert (share / "new.bin").read_bytes() == DATA
