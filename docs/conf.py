@@ -35,5 +35,8 @@ autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_class_signature = "separated"
 
+# Option names such as --tls stay as typed (no en dashes, no curly quotes).
+smartquotes = False
+
 html_theme = "furo"
 html_title = f"trioftp {release}"

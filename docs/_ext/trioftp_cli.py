@@ -78,6 +78,7 @@ def parser_lines(parser: argparse.ArgumentParser, title_char: str = "-") -> list
                 action.option_strings
                 and action.nargs != 0
                 and default not in (None, argparse.SUPPRESS)
+                and default not in ([], ())
                 and "default" not in (action.help or "")
             ):
                 lines += [f"   Default: ``{default!r}``.", ""]
