@@ -20,10 +20,12 @@ __all__ = ["MemoryFS"]
 
 
 class MemoryFS(FsspecFS):
-    """A user's view of an in-memory store; make one with :meth:`new_store`::
+    """A user's view of an in-memory store.
 
-    handler.abstracted_fs = MemoryFS.new_store()
-    handler.abstracted_fs.storage.pipe_file("/welcome.txt", b"hello\\n")
+    Make one with :meth:`new_store`::
+
+        handler.abstracted_fs = MemoryFS.new_store()
+        handler.abstracted_fs.storage.pipe_file("/welcome.txt", b"hello\\n")
     """
 
     @classmethod
