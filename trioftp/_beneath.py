@@ -108,6 +108,48 @@ class Beneath:
         finally:
             os.close(fd)
 
+    def stat(self, relative: str) -> os.stat_result:
+        """:func:`os.stat` of what *relative* names, symlinks followed inside the root.
+
+        The last component is looked at from its directory's descriptor
+        without following it; only a symlink there takes the longer way
+        through :meth:`on_file`.
+        """
+        if not relative:  # the root, trusted as given
+            return os.stat(self.root)
+        fd, name = self._walk(relative, follow_last=False)
+        try:
+            if not name:
+                return os.stat(fd)
+            found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        finally:
+            os.close(fd)
+        if not stat.S_ISLNK(found.st_mode):
+            return found
+        return self.on_file(relative, os.stat)
+
+    def resolve(self, relative: str) -> str | None:
+        """:func:`os.path.realpath` of the path *relative* names, or None.
+
+        Worked out from the root's real path (resolved once, when this
+        object was made) with one ``lstat`` per component of *relative*.
+        None where that is not enough: a symlink, ``..``, or a component
+        that cannot be looked at (the caller then resolves the whole path).
+        """
+        current = self._real_root
+        for part in relative.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                return None
+            current = f"{current}/{part}" if current != "/" else f"/{part}"
+            try:
+                if stat.S_ISLNK(os.lstat(current).st_mode):
+                    return None
+            except OSError:
+                return None
+        return current
+
     # --- the walk
 
     def _walk(self, relative: str, *, follow_last: bool) -> tuple[int, str]:

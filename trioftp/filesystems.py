@@ -168,10 +168,24 @@ class AbstractedFS(JailedCalls):
 
     def validpath(self, path: str) -> bool:
         """Whether the real *path*, symlinks resolved, is root or lies inside it."""
+        if self._resolves_inside(path):
+            return True
         root = self.realpath(self.root)
         real = self.realpath(path)
         prefix = root if root.endswith(os.sep) else root + os.sep
         return real == root or real.startswith(prefix)
+
+    def _resolves_inside(self, path: str) -> bool:
+        """Whether *path* resolves inside root, found the short way: from
+        root's real path, resolved once, one ``lstat`` per component below
+        it. False means "not known": :meth:`validpath` then resolves both
+        paths in full. Only for the stock :meth:`realpath` and a root
+        spelled without ``..`` (whose lexical form resolves as it does)."""
+        if type(self).realpath is not AbstractedFS.realpath or os.sep != "/":
+            return False
+        if ".." in self.root.split("/") or (where := self._beneath(path)) is None:
+            return False
+        return where[0].resolve(where[1]) is not None
 
     def _beneath(self, path: str) -> tuple[Beneath, str] | None:
         """The lookups under root and *path* relative to root, or None if

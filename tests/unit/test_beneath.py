@@ -188,3 +188,44 @@ def test_racing_swaps_never_reach_outside(tmp_path: Path) -> None:
         flipper.join()
     assert seen <= {b"inside"}
     assert sorted(os.listdir(outside)) == ["f"]
+
+
+@pytest.mark.parametrize(
+    "relative", ["d/f", "dir_link/f", "d/file_link", "d/up_link", "absolute_in"]
+)
+def test_stat_follows_links_inside_the_root(tree: Path, relative: str) -> None:
+    found = Beneath(str(tree)).stat(relative)
+    assert (found.st_ino, found.st_size) == ((tree / "d" / "f").stat().st_ino, len(b"inside"))
+
+
+def test_stat_of_the_root_and_of_a_directory(tree: Path) -> None:
+    lookups = Beneath(str(tree))
+    assert lookups.stat("").st_ino == tree.stat().st_ino
+    assert lookups.stat("d/..").st_ino == tree.stat().st_ino
+    assert lookups.stat("dir_link").st_ino == (tree / "d").stat().st_ino
+
+
+@pytest.mark.parametrize("relative", ["relative_out", "absolute_out", "relative_out/secret"])
+def test_stat_of_a_link_out_is_refused(tree: Path, relative: str) -> None:
+    with pytest.raises(PermissionError):
+        Beneath(str(tree)).stat(relative)
+
+
+def test_stat_of_a_missing_name(tree: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Beneath(str(tree)).stat("d/missing")
+
+
+def test_resolve_without_links(tree: Path, tmp_path: Path) -> None:
+    lookups = Beneath(str(tree))
+    assert lookups.resolve("") == str(tree.resolve())
+    assert lookups.resolve("d/./f") == str(tree.resolve() / "d" / "f")
+    (tmp_path / "root_link").symlink_to(tree)  # the root's own link is resolved once
+    assert Beneath(str(tmp_path / "root_link")).resolve("d/f") == str(tree.resolve() / "d" / "f")
+
+
+@pytest.mark.parametrize(
+    "relative", ["dir_link/f", "d/file_link", "relative_out", "d/missing", "d/f/x", "d/.."]
+)
+def test_resolve_leaves_links_dotdot_and_errors_to_the_caller(tree: Path, relative: str) -> None:
+    assert Beneath(str(tree)).resolve(relative) is None
