@@ -115,8 +115,11 @@ class Beneath:
         without following it; only a symlink there takes the longer way
         through :meth:`on_file`.
         """
-        if not relative:  # the root, trusted as given
-            return os.stat(self.root)
+        if not relative:  # the root, trusted as given (and opened as a directory)
+            found = os.stat(self.root)
+            if not stat.S_ISDIR(found.st_mode):
+                raise _error(errno.ENOTDIR, self.root)
+            return found
         fd, name = self._walk(relative, follow_last=False)
         try:
             if not name:

@@ -211,6 +211,12 @@ def test_stat_of_a_link_out_is_refused(tree: Path, relative: str) -> None:
         Beneath(str(tree)).stat(relative)
 
 
+def test_stat_of_a_root_that_is_no_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        Beneath(str(tmp_path / "file")).stat("")
+
+
 def test_stat_of_a_missing_name(tree: Path) -> None:
     with pytest.raises(FileNotFoundError):
         Beneath(str(tree)).stat("d/missing")
