@@ -131,27 +131,29 @@ class Beneath:
             return found
         return self.on_file(relative, os.stat)
 
-    def resolve(self, relative: str) -> str | None:
-        """:func:`os.path.realpath` of the path *relative* names, or None.
+    def follows_no_links(self, relative: str) -> bool:
+        """Whether *relative* resolves as it reads: no ``..`` and no symlink
+        among its components (one ``lstat`` each, from the root as given).
 
-        Worked out from the root's real path (resolved once, when this
-        object was made) with one ``lstat`` per component of *relative*.
-        None where that is not enough: a symlink, ``..``, or a component
-        that cannot be looked at (the caller then resolves the whole path).
+        Then :func:`os.path.realpath` of the root joined with *relative* is
+        the root's real path joined with *relative*. A component that cannot
+        be looked at ends the check with True: ``realpath`` takes it and
+        everything after it as written (nothing below it can be looked at
+        either).
         """
-        current = self._real_root
+        current = self.root
         for part in relative.split("/"):
             if part in ("", "."):
                 continue
             if part == "..":
-                return None
+                return False
             current = f"{current}/{part}" if current != "/" else f"/{part}"
             try:
                 if stat.S_ISLNK(os.lstat(current).st_mode):
-                    return None
+                    return False
             except OSError:
-                return None
-        return current
+                return True
+        return True
 
     # --- the walk
 

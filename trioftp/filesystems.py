@@ -176,16 +176,16 @@ class AbstractedFS(JailedCalls):
         return real == root or real.startswith(prefix)
 
     def _resolves_inside(self, path: str) -> bool:
-        """Whether *path* resolves inside root, found the short way: from
-        root's real path, resolved once, one ``lstat`` per component below
-        it. False means "not known": :meth:`validpath` then resolves both
-        paths in full. Only for the stock :meth:`realpath` and a root
-        spelled without ``..`` (whose lexical form resolves as it does)."""
+        """Whether *path* resolves inside root, found the short way: it lies
+        under root as written and no component below root is a symlink (one
+        ``lstat`` each). False means "not known": :meth:`validpath` then
+        resolves both paths in full. Only for the stock :meth:`realpath` and
+        a root spelled without ``..`` (whose written form resolves as it does)."""
         if type(self).realpath is not AbstractedFS.realpath or os.sep != "/":
             return False
         if ".." in self.root.split("/") or (where := self._beneath(path)) is None:
             return False
-        return where[0].resolve(where[1]) is not None
+        return where[0].follows_no_links(where[1])
 
     def _beneath(self, path: str) -> tuple[Beneath, str] | None:
         """The lookups under root and *path* relative to root, or None if

@@ -222,16 +222,24 @@ def test_stat_of_a_missing_name(tree: Path) -> None:
         Beneath(str(tree)).stat("d/missing")
 
 
-def test_resolve_without_links(tree: Path, tmp_path: Path) -> None:
+def test_follows_no_links(tree: Path, tmp_path: Path) -> None:
     lookups = Beneath(str(tree))
-    assert lookups.resolve("") == str(tree.resolve())
-    assert lookups.resolve("d/./f") == str(tree.resolve() / "d" / "f")
-    (tmp_path / "root_link").symlink_to(tree)  # the root's own link is resolved once
-    assert Beneath(str(tmp_path / "root_link")).resolve("d/f") == str(tree.resolve() / "d" / "f")
+    assert lookups.follows_no_links("")
+    assert lookups.follows_no_links("d/./f")
+    (tmp_path / "root_link").symlink_to(tree)  # the root's own links don't count
+    assert Beneath(str(tmp_path / "root_link")).follows_no_links("d/f")
 
 
 @pytest.mark.parametrize(
-    "relative", ["dir_link/f", "d/file_link", "relative_out", "d/missing", "d/f/x", "d/.."]
+    "relative", ["dir_link", "dir_link/f", "d/file_link", "relative_out", "d/.."]
 )
-def test_resolve_leaves_links_dotdot_and_errors_to_the_caller(tree: Path, relative: str) -> None:
-    assert Beneath(str(tree)).resolve(relative) is None
+def test_a_link_or_dotdot_below_the_root(tree: Path, relative: str) -> None:
+    assert not Beneath(str(tree)).follows_no_links(relative)
+
+
+@pytest.mark.parametrize("relative", ["missing", "missing/dir_link", "d/f/x", "d/f/x/y"])
+def test_past_a_component_that_cannot_be_looked_at_all_is_as_written(
+    tree: Path, relative: str
+) -> None:
+    assert Beneath(str(tree)).follows_no_links(relative)
+    assert os.path.realpath(tree / relative) == str(tree.resolve() / relative)
