@@ -108,6 +108,53 @@ class Beneath:
         finally:
             os.close(fd)
 
+    def stat(self, relative: str) -> os.stat_result:
+        """:func:`os.stat` of what *relative* names, symlinks followed inside the root.
+
+        The last component is looked at from its directory's descriptor
+        without following it; only a symlink there takes the longer way
+        through :meth:`on_file`.
+        """
+        if not relative:  # the root, trusted as given (and opened as a directory)
+            found = os.stat(self.root)
+            if not stat.S_ISDIR(found.st_mode):
+                raise _error(errno.ENOTDIR, self.root)
+            return found
+        fd, name = self._walk(relative, follow_last=False)
+        try:
+            if not name:
+                return os.stat(fd)
+            found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        finally:
+            os.close(fd)
+        if not stat.S_ISLNK(found.st_mode):
+            return found
+        return self.on_file(relative, os.stat)
+
+    def follows_no_links(self, relative: str) -> bool:
+        """Whether *relative* resolves as it reads: no ``..`` and no symlink
+        among its components (one ``lstat`` each, from the root as given).
+
+        Then :func:`os.path.realpath` of the root joined with *relative* is
+        the root's real path joined with *relative*. A component that cannot
+        be looked at ends the check with True: ``realpath`` takes it and
+        everything after it as written (nothing below it can be looked at
+        either).
+        """
+        current = self.root
+        for part in relative.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                return False
+            current = f"{current}/{part}" if current != "/" else f"/{part}"
+            try:
+                if stat.S_ISLNK(os.lstat(current).st_mode):
+                    return False
+            except OSError:
+                return True
+        return True
+
     # --- the walk
 
     def _walk(self, relative: str, *, follow_last: bool) -> tuple[int, str]:

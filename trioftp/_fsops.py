@@ -104,7 +104,7 @@ class JailedCalls:
         """Return the status of *path*, following symlinks."""
         if (where := self._beneath(path)) is None:
             return os.stat(path)
-        return where[0].on_file(where[1], os.stat)
+        return where[0].stat(where[1])
 
     def lstat(self, path: str) -> os.stat_result:
         """Return the status of *path* itself, not following a symlink."""

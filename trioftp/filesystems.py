@@ -168,10 +168,24 @@ class AbstractedFS(JailedCalls):
 
     def validpath(self, path: str) -> bool:
         """Whether the real *path*, symlinks resolved, is root or lies inside it."""
+        if self._resolves_inside(path):
+            return True
         root = self.realpath(self.root)
         real = self.realpath(path)
         prefix = root if root.endswith(os.sep) else root + os.sep
         return real == root or real.startswith(prefix)
+
+    def _resolves_inside(self, path: str) -> bool:
+        """Whether *path* resolves inside root, found the short way: it lies
+        under root as written and no component below root is a symlink (one
+        ``lstat`` each). False means "not known": :meth:`validpath` then
+        resolves both paths in full. Only for the stock :meth:`realpath` and
+        a root spelled without ``..`` (whose written form resolves as it does)."""
+        if type(self).realpath is not AbstractedFS.realpath or os.sep != "/":
+            return False
+        if ".." in self.root.split("/") or (where := self._beneath(path)) is None:
+            return False
+        return where[0].follows_no_links(where[1])
 
     def _beneath(self, path: str) -> tuple[Beneath, str] | None:
         """The lookups under root and *path* relative to root, or None if

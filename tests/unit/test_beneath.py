@@ -188,3 +188,58 @@ def test_racing_swaps_never_reach_outside(tmp_path: Path) -> None:
         flipper.join()
     assert seen <= {b"inside"}
     assert sorted(os.listdir(outside)) == ["f"]
+
+
+@pytest.mark.parametrize(
+    "relative", ["d/f", "dir_link/f", "d/file_link", "d/up_link", "absolute_in"]
+)
+def test_stat_follows_links_inside_the_root(tree: Path, relative: str) -> None:
+    found = Beneath(str(tree)).stat(relative)
+    assert (found.st_ino, found.st_size) == ((tree / "d" / "f").stat().st_ino, len(b"inside"))
+
+
+def test_stat_of_the_root_and_of_a_directory(tree: Path) -> None:
+    lookups = Beneath(str(tree))
+    assert lookups.stat("").st_ino == tree.stat().st_ino
+    assert lookups.stat("d/..").st_ino == tree.stat().st_ino
+    assert lookups.stat("dir_link").st_ino == (tree / "d").stat().st_ino
+
+
+@pytest.mark.parametrize("relative", ["relative_out", "absolute_out", "relative_out/secret"])
+def test_stat_of_a_link_out_is_refused(tree: Path, relative: str) -> None:
+    with pytest.raises(PermissionError):
+        Beneath(str(tree)).stat(relative)
+
+
+def test_stat_of_a_root_that_is_no_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        Beneath(str(tmp_path / "file")).stat("")
+
+
+def test_stat_of_a_missing_name(tree: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Beneath(str(tree)).stat("d/missing")
+
+
+def test_follows_no_links(tree: Path, tmp_path: Path) -> None:
+    lookups = Beneath(str(tree))
+    assert lookups.follows_no_links("")
+    assert lookups.follows_no_links("d/./f")
+    (tmp_path / "root_link").symlink_to(tree)  # the root's own links don't count
+    assert Beneath(str(tmp_path / "root_link")).follows_no_links("d/f")
+
+
+@pytest.mark.parametrize(
+    "relative", ["dir_link", "dir_link/f", "d/file_link", "relative_out", "d/.."]
+)
+def test_a_link_or_dotdot_below_the_root(tree: Path, relative: str) -> None:
+    assert not Beneath(str(tree)).follows_no_links(relative)
+
+
+@pytest.mark.parametrize("relative", ["missing", "missing/dir_link", "d/f/x", "d/f/x/y"])
+def test_past_a_component_that_cannot_be_looked_at_all_is_as_written(
+    tree: Path, relative: str
+) -> None:
+    assert Beneath(str(tree)).follows_no_links(relative)
+    assert os.path.realpath(tree / relative) == str(tree.resolve() / relative)

@@ -218,6 +218,26 @@ def test_validpath_symlinked_root(root: Path, tmp_path: Path) -> None:
     assert not fs.validpath(str(tmp_path))
 
 
+def test_validpath_asks_a_subclass_realpath(root: Path) -> None:
+    class Mapped(AbstractedFS):
+        def realpath(self, path: str) -> str:
+            return "/elsewhere" if path.endswith("mapped") else os.path.realpath(path)
+
+    (root / "mapped").mkdir()
+    assert not Mapped(str(root), None).validpath(str(root / "mapped"))
+    assert AbstractedFS(str(root), None).validpath(str(root / "mapped"))
+
+
+def test_validpath_root_spelled_with_dotdot_after_a_link(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "hop").symlink_to(tmp_path / "deep" / "er")
+    spelled = f"{tmp_path}/hop/../{root.name}"  # realpath: deep/root; lexically: root
+    (tmp_path / "deep" / root.name).mkdir()
+    fs = AbstractedFS(spelled, None)
+    assert fs.validpath(str(tmp_path / "deep" / root.name / "x"))
+    assert not fs.validpath(str(root / "x"))
+
+
 def test_validpath_root_slash(tmp_path: Path) -> None:
     fs = AbstractedFS("/", None)
     assert fs.validpath("/")
