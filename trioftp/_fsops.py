@@ -21,7 +21,18 @@ if sys.platform != "win32":
     import grp
     import pwd
 
-__all__ = ["JailedCalls"]
+__all__ = ["JailedCalls", "normpath", "oserror"]
+
+
+def normpath(path: str) -> str:
+    """:func:`os.path.normpath`, also folding the leading ``//`` POSIX keeps."""
+    path = os.path.normpath(path)
+    return path[1:] if path.startswith("//") else path
+
+
+def oserror(cls: type[OSError], code: int, path: str) -> OSError:
+    """An *cls* error for *path* with the system's message for *code*."""
+    return cls(code, os.strerror(code), path)
 
 
 class JailedCalls:
