@@ -75,7 +75,11 @@ class DTPHandler:
     #: most three such blocks in memory.
     disk_block_size: int = 4 << 20
     #: Move binary uploads on plain connections into local files with
-    #: ``os.splice`` where the system offers it (see :mod:`trioftp._splice`).
+    #: ``os.splice`` where the system offers it (see :mod:`trioftp._splice`):
+    #: socket -> pipe -> file, no copy through Python. Uploads it can't take
+    #: (``TYPE A``, ``APPE``, quotas, ``hash_uploads``, files that are not
+    #: plain OS files; FTPS data is decrypted in Python) use the buffered
+    #: pipeline, with the same replies and bytes (docs/uploads.md).
     use_splice: bool = True
 
     def __init__(self, sock_obj: trio.abc.Stream, cmd_channel: Session) -> None:
