@@ -28,17 +28,25 @@ StartServer = Callable[..., Awaitable[RunningServer]]
 USER_THREAD = "trioftp user "
 
 
-def thread_ids() -> set[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Every thread's (uid, euid, suid, fsuid) and (gid, egid, sgid, fsgid), from the kernel."""
-    found = set()
+Ids = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def thread_credentials() -> dict[str, Ids]:
+    """Each thread's (uid, euid, suid, fsuid) and (gid, egid, sgid, fsgid), by thread id."""
+    found = {}
     for task in Path("/proc/self/task").iterdir():
         try:
             lines = (task / "status").read_text().splitlines()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
         fields = {line.split(":", 1)[0]: line.split()[1:] for line in lines if ":" in line}
-        found.add((tuple(map(int, fields["Uid"])), tuple(map(int, fields["Gid"]))))
+        found[task.name] = (tuple(map(int, fields["Uid"])), tuple(map(int, fields["Gid"])))
     return found
+
+
+def thread_ids() -> set[Ids]:
+    """Every thread's ids, from the kernel."""
+    return set(thread_credentials().values())
 
 
 def user_ids(account: Account) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -111,7 +119,9 @@ async def test_concurrent_uploads_and_directories_belong_to_their_users(
 
     Every entry made belongs to its user; meanwhile and afterwards the
     server's own thread is root in all its ids, and every other thread is
-    either root or one user in all of its ids (never a mix).
+    either root or one user in all of its ids. The one mix allowed is a new
+    user thread caught between its ``setresgid`` and ``setresuid`` (root's
+    uids, its user's gids), and only until it has switched.
     """
     users = [alice, bob, carol]
     disconnections = Disconnections()
@@ -124,15 +134,28 @@ async def test_concurrent_uploads_and_directories_belong_to_their_users(
     run = f"run-{secrets.token_hex(4)}"
     allowed = {ROOT_IDS} | {user_ids(account) for account in users}
     clients = [await login(server, account) for account in users]
+    switching_gids = {(account.gid,) * 4 for account in users}
+    switching: set[str] = set()  # threads seen between setresgid and setresuid
     working = True
     checks = 0
+
+    def check_threads() -> None:
+        threads = thread_credentials()
+        switching.intersection_update(threads)  # ended threads
+        for thread, ids in threads.items():
+            if ids in allowed:
+                switching.discard(thread)
+            else:
+                assert ids[0] == ROOT_IDS[0], ids
+                assert ids[1] in switching_gids, ids
+                switching.add(thread)
 
     async def watch() -> None:
         nonlocal checks
         while working:
             assert os.getresuid() == (0, 0, 0)
             assert os.getresgid() == (0, 0, 0)
-            assert thread_ids() <= allowed
+            check_threads()
             checks += 1
             await trio.lowlevel.checkpoint()
 
@@ -156,6 +179,8 @@ async def test_concurrent_uploads_and_directories_belong_to_their_users(
         assert {user_ids(account) for account in users} <= thread_ids()
         working = False
     assert checks > 0
+    check_threads()
+    assert not switching  # every thread seen mid-switch became its user
     for client in clients:
         assert (await client.cmd("QUIT")).code == 221
         await client.aclose()
