@@ -205,6 +205,9 @@ class DTPHandler:
 
     async def aclose(self) -> None:
         """Close the data connection (a TLS stream sends its close_notify)."""
+        if type(self.socket) is trio.SocketStream:  # a plain socket closes at once
+            self.socket.socket.close()
+            return
         with trio.move_on_after(5) as scope:
             scope.shield = True
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):

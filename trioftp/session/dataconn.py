@@ -304,7 +304,8 @@ class DataChannel:
                         self._warn(f"Rejected passive data connection from foreign address {ip}.")
                     sock.close()
         except OSError as exc:
-            self._warn(f"Passive listener failed: {exc}")
+            if not endpoint.cancel_scope.cancel_called:  # not just closed under a waking accept
+                self._warn(f"Passive listener failed: {exc}")
         finally:
             endpoint.listener.close()
             endpoint.done.set()
