@@ -173,7 +173,10 @@ class DTPHandler:
                 if not data:
                     memory.give_back(paid)
                     return
-                await to_network.send((data, paid))
+                try:
+                    await to_network.send((data, paid))
+                except trio.BrokenResourceError:  # the sending side stopped (and says why)
+                    return
 
     async def send_chunks(self, next_chunk: Callable[[], Awaitable[bytes]]) -> None:
         """Send what *next_chunk* returns until it returns ``b""`` (LIST, NLST, MLSD)."""

@@ -340,7 +340,8 @@ class DataChannel:
         stream: trio.abc.Stream | None = None
         if isinstance(endpoint, PassiveEndpoint):
             try:
-                await endpoint.done.wait()
+                if not endpoint.done.is_set():  # mostly connected already: no pass
+                    await endpoint.done.wait()
                 stream, endpoint.accepted = endpoint.accepted, None
             finally:
                 endpoint.close()

@@ -258,7 +258,11 @@ def _small_file_content(handle: IO[bytes], offset: int) -> bytes | None:
         return None
     if offset:
         handle.seek(offset)
-    content = handle.read(READ_AT_OPEN + 1)
+    try:
+        content = handle.read(READ_AT_OPEN + 1)
+    except Exception:  # met again by the transfer, and answered as its failure
+        handle.seek(offset)
+        return None
     if len(content) > READ_AT_OPEN:  # it grew since: sent as a stream
         handle.seek(offset)
         return None
