@@ -246,20 +246,19 @@ class DataChannel:
         local_ip = self._settings.local_ip
         family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
         for port in self._passive_port_candidates():
-            sock = trio.socket.socket(family, socket.SOCK_STREAM)
+            # A numeric address binds at once: no need for Trio's (yielding) bind.
+            raw = socket.socket(family, socket.SOCK_STREAM)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                await sock.bind((local_ip, port))
-                sock.listen(1)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                raw.bind((local_ip, port))
+                raw.listen(1)
             except OSError:
-                sock.close()
+                raw.close()
                 if port == 0:
                     break
                 continue
-            except BaseException:  # cancelled while binding: never leak the socket
-                sock.close()
-                raise
-            endpoint = PassiveEndpoint(sock, sock.getsockname()[1])
+            sock = trio.socket.from_stdlib_socket(raw)
+            endpoint = PassiveEndpoint(sock, raw.getsockname()[1])
             self._endpoint = endpoint
             self._nursery.start_soon(self._accept, endpoint)
             return endpoint
