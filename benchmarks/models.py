@@ -230,7 +230,7 @@ def main() -> None:
         size_ratio = f"{row['size'] / base['size']:.1f}x" if base["size"] > 0 else "-"
         print(
             f"{label:<14}{row['rate']:>10.0f}{row['rate'] / base['rate']:>9.2f}x"
-            f"{row['size']:>13.1f}{size_ratio:>10}{row['wall']:>13.2f}"
+            f"{row['size']:>13.1f}{size_ratio:>10}{row['wall']:>13.3f}"
             f"{row['wall'] / base['wall']:>9.2f}x{row['cpu']:>11.2f}"
         )
     scaling = medians["pre-fork x2"]["rate"] / base["rate"]

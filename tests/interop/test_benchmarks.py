@@ -126,3 +126,11 @@ def test_server_cpu_reports_every_figure_for_both_servers() -> None:
     ]  # fmt: skip
     failed = lines[2 + figures.index("short sessions failed")].split()
     assert failed[-2:] == ["0.0", "0.0"]
+
+
+def test_transfer_cost_reports_every_operation_for_both_servers() -> None:
+    out = _run_module("benchmarks.transfer_cost", "--rounds", "1", "--count", "5")
+    lines = [line for line in out.splitlines() if line]
+    assert lines[0] == "server CPU us per operation, median of 1 round(s)"
+    assert lines[1].split() == ["operation", "trioftp", "pyftpdlib"]
+    assert [line.split()[0] for line in lines[2:]] == ["EPSV", "LIST", "RETR"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 
@@ -45,6 +46,7 @@ class EpsvAll(enum.Enum):
     ALL = "ALL"
 
 
+@functools.lru_cache(maxsize=1024)  # every data connection checks its peer's address
 def normalize_ip(ip: str) -> str:
     """Return *ip* in canonical form, with IPv4-mapped IPv6 addresses as IPv4.
 

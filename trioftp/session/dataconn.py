@@ -246,20 +246,19 @@ class DataChannel:
         local_ip = self._settings.local_ip
         family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
         for port in self._passive_port_candidates():
-            sock = trio.socket.socket(family, socket.SOCK_STREAM)
+            # A numeric address binds at once: no need for Trio's (yielding) bind.
+            raw = socket.socket(family, socket.SOCK_STREAM)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                await sock.bind((local_ip, port))
-                sock.listen(1)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                raw.bind((local_ip, port))
+                raw.listen(1)
             except OSError:
-                sock.close()
+                raw.close()
                 if port == 0:
                     break
                 continue
-            except BaseException:  # cancelled while binding: never leak the socket
-                sock.close()
-                raise
-            endpoint = PassiveEndpoint(sock, sock.getsockname()[1])
+            sock = trio.socket.from_stdlib_socket(raw)
+            endpoint = PassiveEndpoint(sock, raw.getsockname()[1])
             self._endpoint = endpoint
             self._nursery.start_soon(self._accept, endpoint)
             return endpoint
@@ -304,7 +303,8 @@ class DataChannel:
                         self._warn(f"Rejected passive data connection from foreign address {ip}.")
                     sock.close()
         except OSError as exc:
-            self._warn(f"Passive listener failed: {exc}")
+            if not endpoint.cancel_scope.cancel_called:  # not just closed under a waking accept
+                self._warn(f"Passive listener failed: {exc}")
         finally:
             endpoint.listener.close()
             endpoint.done.set()
@@ -339,7 +339,8 @@ class DataChannel:
         stream: trio.abc.Stream | None = None
         if isinstance(endpoint, PassiveEndpoint):
             try:
-                await endpoint.done.wait()
+                if not endpoint.done.is_set():  # mostly connected already: no pass
+                    await endpoint.done.wait()
                 stream, endpoint.accepted = endpoint.accepted, None
             finally:
                 endpoint.close()

@@ -18,7 +18,6 @@ hands it to :meth:`Transfers.run`, which
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import IO, Protocol, TypeVar
 
@@ -214,19 +213,18 @@ class Transfers:
                 return
             ready = ctx.data_connections.ready()
             await ctx.reply_now(transfer.already_open if ready else transfer.preliminary)
-            send, receive = trio.open_memory_channel[TransferResult](1)
             scope = self._scope = trio.CancelScope()
             self._started = trio.current_time()
             self._abort_requested = False
             ctx.session_events.transfer_started(transfer.command, transfer.receive)
-            ctx.nursery.start_soon(self._data_channel_task, transfer, scope, send)
+            ending = _Ending()
+            ctx.nursery.start_soon(self._data_channel_task, transfer, scope, ending)
             started = True
         finally:
             if not started:
                 with trio.CancelScope(shield=True):
                     await self._release(transfer, used=False)
-        async with receive:
-            result = await self._serve_control_until(receive)
+        result = await self._serve_control_until(ending)
         self._scope = None
         ctx.reply(result.reply)
         if self._abort_requested:
@@ -234,15 +232,17 @@ class Transfers:
 
     # --- the control connection meanwhile
 
-    async def _serve_control_until(
-        self, results: trio.MemoryReceiveChannel[TransferResult]
-    ) -> TransferResult:
-        """Read control lines until the transfer reports its result."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._read_during_transfer)
-            result = await results.receive()
-            nursery.cancel_scope.cancel()
-        return result
+    async def _serve_control_until(self, ending: _Ending) -> TransferResult:
+        """Read control lines until the transfer reports its result.
+
+        The data-channel task ends the reading by cancelling *ending*'s
+        scope once it has set the result: no reader task, no channel.
+        """
+        with ending.scope:
+            await self._read_during_transfer()
+            await trio.sleep_forever()  # the session ends: its end cancels this
+        assert ending.result is not None
+        return ending.result
 
     async def _read_during_transfer(self) -> None:
         """Abort on ABOR, answer STAT, keep-alive NOOPs and QUIT, hold everything else.
@@ -330,7 +330,7 @@ class Transfers:
         self,
         transfer: Transfer,
         scope: trio.CancelScope,
-        results: trio.MemorySendChannel[TransferResult],
+        end: _Ending,
     ) -> None:
         """Make the data connection, move the bytes, clean up, report the result."""
         ctx = self._ctx
@@ -354,9 +354,9 @@ class Transfers:
                 )
             if result.received is not None:
                 result = _with_upload_note(result, result.received, kept)
-            # The session may have ended meanwhile: then nobody listens.
-            with results, contextlib.suppress(trio.BrokenResourceError):
-                results.send_nowait(result)
+            # The session may have ended meanwhile: then nobody reads it.
+            end.result = result
+            end.scope.cancel()
             record = self._record(transfer, result, trio.current_time() - started, moved)
             self._count(record)
             if not ending:
@@ -459,6 +459,14 @@ class Transfers:
             transfer.command, path, shown, transfer.receive, result.completed, moved, seconds,
             result.reply.code, result.reason,
         )  # fmt: skip
+
+
+@attrs.define(eq=False)
+class _Ending:
+    """How a transfer's end reaches the control side: its result, then *scope* cancelled."""
+
+    result: TransferResult | None = None
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
 
 
 def _with_upload_note(result: TransferResult, received: int, kept: bool) -> TransferResult:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import IO
 
 from ...limits import NO_QUOTA
+from ...protocol.ascii import ToNetwork
 from ...protocol.replies import Reply, sanitize
 from ..atomic import atomically, expiry_cutoff
 from ..context import CommandContext
@@ -18,7 +19,12 @@ from ..paths import check_or_refuse, perm_of
 from ..transfers import DataMover, Transfer
 from ..uploadhashing import hashing_upload
 
-__all__ = ["FileCommands"]
+__all__ = ["READ_AT_OPEN", "FileCommands"]
+
+#: Largest download (bytes to send) read whole when its file is opened: that
+#: much is read outside the transfer memory budget anyway (a download's
+#: smallest piece), and it spares the transfer its reader and a runner call.
+READ_AT_OPEN = 64 << 10
 
 
 class FileCommands:
@@ -36,35 +42,48 @@ class FileCommands:
         self.respond(f"350 Restarting at position {self.session_state.restart_position}.")
 
     async def ftp_RETR(self: CommandContext, file: str) -> None:
-        """Send a file, from the REST offset if one was given."""
+        """Send a file, from the REST offset if one was given.
+
+        A small file (at most :data:`READ_AT_OPEN` bytes to send) is read
+        whole, and closed, in the same runner call that opens it: its
+        transfer then only sends those bytes.
+        """
         offset = self.session_state.take_restart_position()
         perm, fs = perm_of(self, "RETR"), self.vfs
+        ascii = self.session_state.transfer_type == "a"
 
-        def open_for_reading() -> IO[bytes]:
+        def open_for_reading() -> tuple[IO[bytes] | None, bytes | None]:
             check_or_refuse(self, file, perm)
             handle = fs.open(file, "rb")
-            if offset:
-                try:
+            try:
+                if offset:
                     size = fs.getsize(file)
-                except BaseException:
-                    handle.close()
-                    raise
-                if offset > size:
-                    handle.close()
-                    raise Refused(_past_the_end(offset, size))
-            return handle
+                    if offset > size:
+                        raise Refused(_past_the_end(offset, size))
+                content = _small_file_content(handle, offset)
+            except BaseException:
+                handle.close()
+                raise
+            if content is None:
+                return handle, None
+            handle.close()
+            return None, ToNetwork().convert(content) if ascii else content
 
         # The file is checked before the data connection (as pyftpdlib does):
         # a missing file or a bad REST is the more useful answer.
-        handle = await run_or_reply(self, open_for_reading)
-        if handle is None:
+        opened = await run_or_reply(self, open_for_reading)
+        if opened is None:
             return
+        handle, content = opened
         if self.transfers.refuse():
-            handle.close()
+            if handle is not None:
+                handle.close()
             return
-        ascii = self.session_state.transfer_type == "a"
 
         async def move(mover: DataMover, opened: IO[bytes] | None) -> None:
+            if content is not None:
+                await mover.send_chunks(_once(content))
+                return
             assert opened is not None
             await mover.send_file(opened, offset=offset, ascii=ascii)
 
@@ -226,6 +245,38 @@ class FileCommands:
             self.respond("225 ABOR command successful; data channel closed.")
         else:
             self.respond("225 No transfer to abort.")
+
+
+def _small_file_content(handle: IO[bytes], offset: int) -> bytes | None:
+    """The bytes of *handle* from *offset* on, if it is a regular file with at
+    most :data:`READ_AT_OPEN` of them; None (position unchanged) otherwise."""
+    try:
+        status = os.fstat(handle.fileno())
+    except (OSError, ValueError, AttributeError):  # not an OS file: sent as a stream
+        return None
+    if not stat.S_ISREG(status.st_mode) or status.st_size - offset > READ_AT_OPEN:
+        return None
+    if offset:
+        handle.seek(offset)
+    try:
+        content = handle.read(READ_AT_OPEN + 1)
+    except Exception:  # met again by the transfer, and answered as its failure
+        handle.seek(offset)
+        return None
+    if len(content) > READ_AT_OPEN:  # it grew since: sent as a stream
+        handle.seek(offset)
+        return None
+    return content
+
+
+def _once(content: bytes) -> Callable[[], Awaitable[bytes]]:
+    """A ``send_chunks`` source giving *content*, then the end."""
+    pending = [content]
+
+    async def next_chunk() -> bytes:
+        return pending.pop() if pending else b""
+
+    return next_chunk
 
 
 def _past_the_end(offset: int, size: int) -> str:

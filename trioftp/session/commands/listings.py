@@ -21,7 +21,7 @@ from ..partials import visible_names
 from ..paths import check_or_refuse, path_command, perm_of
 from ..transfers import DataMover, Transfer
 
-__all__ = ["ListingCommands", "take_lines"]
+__all__ = ["ListingCommands", "take_first_lines", "take_lines"]
 
 
 def take_lines(lines: Iterator[bytes], limit: int) -> bytes:
@@ -34,6 +34,22 @@ def take_lines(lines: Iterator[bytes], limit: int) -> bytes:
         if size >= limit:
             break
     return b"".join(taken)
+
+
+def take_first_lines(lines: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
+    """:func:`take_lines`, and whether lines may remain (False: *lines* ran out).
+
+    A listing that fits in its first chunk then needs no second runner call
+    just to learn that it has ended.
+    """
+    taken: list[bytes] = []
+    size = 0
+    for line in lines:
+        taken.append(line)
+        size += len(line)
+        if size >= limit:
+            return b"".join(taken), True
+    return b"".join(taken), False
 
 
 def _names(session: CommandContext, fs: AbstractedFS, path: str) -> list[str]:
@@ -128,18 +144,19 @@ class ListingCommands:
             return
         perm, limit = perm_of(self, "STAT"), self.listing_chunk_size
 
-        def start() -> tuple[Iterator[bytes], bytes]:
+        def start() -> tuple[Iterator[bytes], tuple[bytes, bool]]:
             check_or_refuse(self, path, perm)
             lines = _ls_lines(self, fs, path)
-            return lines, take_lines(lines, limit)
+            return lines, take_first_lines(lines, limit)
 
         started = await run_or_reply(self, start)
         if started is not None:
-            await _stream_status(self, shown, *started)
+            lines, (chunk, more) = started
+            await _stream_status(self, shown, lines, chunk, more)
 
 
 async def _stream_status(
-    session: CommandContext, shown: str, lines: Iterator[bytes], chunk: bytes
+    session: CommandContext, shown: str, lines: Iterator[bytes], chunk: bytes, more: bool
 ) -> None:
     """Send ``213-``, the listing a chunk at a time, then ``213 End of status.``
 
@@ -158,7 +175,7 @@ async def _stream_status(
             lines_text = text.removesuffix("\r\n").split("\r\n")
             control.push_raw("".join(middle_line(sanitize(line)) for line in lines_text))
             await control.flush()
-            chunk = await session.run_blocking(take_lines, lines, limit)
+            chunk = await session.run_blocking(take_lines, lines, limit) if more else b""
     except ControlClosed:
         raise  # the client is gone (or reads nothing): the session ends quietly
     except (OSError, FilesystemError) as exc:
@@ -176,15 +193,15 @@ async def _send_listing(
         return
     perm, limit = perm_of(session, command), session.listing_chunk_size
 
-    def start() -> tuple[Iterator[bytes], bytes]:
+    def start() -> tuple[Iterator[bytes], tuple[bytes, bool]]:
         check_or_refuse(session, path, perm)
         lines = make_lines()
-        return lines, take_lines(lines, limit)
+        return lines, take_first_lines(lines, limit)
 
     started = await run_or_reply(session, start)
     if started is None:
         return
-    lines, first = started
+    lines, (first, more) = started
 
     async def move(mover: DataMover, _: object) -> None:
         pending = [first]
@@ -192,6 +209,8 @@ async def _send_listing(
         async def next_chunk() -> bytes:
             if pending:
                 return pending.pop()
+            if not more:  # the first chunk held the whole listing
+                return b""
             return await session.run_blocking(take_lines, lines, limit)
 
         await mover.send_chunks(next_chunk)
