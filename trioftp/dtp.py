@@ -8,9 +8,10 @@ an upload. Disk reads and writes go through the session's
 unless told otherwise) in large blocks, one call per block, never one per
 network chunk.
 
-This module owns the handlers' API, the sending side (sendfile, buffered
-reads sent while the next block is read), the byte count and the stall
-timeout; an upload's receive-and-write pipeline is :mod:`trioftp._upload`.
+This module owns the handlers' API, the buffered sending side (blocks sent
+while the next block is read), the byte count and the stall timeout;
+``os.sendfile`` and writes by descriptor are :mod:`trioftp._download`, an
+upload's receive-and-write pipeline is :mod:`trioftp._upload`.
 :class:`ThrottledDTPHandler` adds average rate limits measured on Trio's clock,
 so they can be tested on :class:`trio.testing.MockClock`;
 :class:`TLS_DTPHandler` sends in the piece sizes Trio's TLS stream is fastest at.
@@ -19,15 +20,14 @@ so they can be tested on :class:`trio.testing.MockClock`;
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
-import stat
 from collections.abc import Awaitable, Callable, Iterator
 from typing import IO
 
 import trio
 
+from ._download import regular_file_size, sendfile, write_at_once
 from ._upload import receive_upload
 from .filesystems import FilesystemError
 from .limits import Bandwidth, MemoryShare
@@ -37,16 +37,6 @@ from .session.transfers import DataStalled
 
 __all__ = ["DTPHandler", "DataStalled", "TLS_DTPHandler", "ThrottledDTPHandler"]
 
-# Sockets are written by descriptor where a socket's descriptor is a file's.
-_BY_DESCRIPTOR = os.name == "posix"
-# Errors of os.sendfile meaning "this file or socket can't be sent that way".
-_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK}
-# os.sendfile runs without yielding while the socket keeps accepting data;
-# give other tasks a turn after this many bytes.
-_YIELD_EVERY = 4 << 20
-# Bytes per os.sendfile call: the kernel may read that much from disk while
-# the event loop waits, so keep it modest.
-_SENDFILE_CHUNK = 1 << 20
 # Bytes per disk read for buffered downloads: one block is sent while the next
 # is read, so a stalled download holds about two of them.
 _READ_AHEAD = 1 << 20
@@ -114,11 +104,11 @@ class DTPHandler:
     async def send_file(self, file: IO[bytes], *, offset: int = 0, ascii: bool = False) -> None:
         """Send *file* from *offset* to its end, converting LF to CRLF if *ascii*."""
         self.file_obj = file
-        size_at_open = _regular_file_size(file)
+        size_at_open = regular_file_size(file)
         with self._transfer():
             done = False
             if not ascii and self._can_sendfile(file):
-                offset, done = await self._sendfile(file, offset)
+                offset, done = await sendfile(self, file, offset)
             if not done:
                 if offset:
                     await self.cmd_channel.run_blocking(file.seek, offset)
@@ -335,7 +325,7 @@ class DTPHandler:
         step = self._piece_size(len(view)) or 1
         for start in range(0, len(view), step):
             piece = view[start : start + step]
-            sent = await self._send_at_once(piece)
+            sent = await write_at_once(self.socket, piece)
             if sent < len(piece):
                 await self.socket.send_all(piece[sent:])
             self.transmitted += len(piece)
@@ -344,68 +334,6 @@ class DTPHandler:
 
     def _throttled(self) -> bool:
         return self.bandwidth is not None and bool(self.bandwidth.download)
-
-    async def _send_at_once(self, piece: memoryview) -> int:
-        """Hand *piece* to a plain socket's buffer without waiting; return the bytes taken.
-
-        A small file or listing usually fits in the socket buffer: written
-        straight away it costs no scheduler pass (Trio's ``send_all`` always
-        yields once). Anything but a plain socket takes nothing here.
-        """
-        if not _BY_DESCRIPTOR or type(self.socket) is not trio.SocketStream:
-            return 0
-        await trio.lowlevel.checkpoint_if_cancelled()  # ABOR still stops it at once
-        try:
-            return os.write(self.socket.socket.fileno(), piece)
-        except BlockingIOError:
-            return 0
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise trio.BrokenResourceError(str(exc)) from exc
-        except OSError as exc:
-            if exc.errno == errno.EBADF:
-                raise trio.ClosedResourceError("the data connection was closed") from exc
-            raise trio.BrokenResourceError(str(exc)) from exc
-
-    async def _sendfile(self, file: IO[bytes], offset: int) -> tuple[int, bool]:
-        """Send *file* with ``os.sendfile``: return the offset reached and True at
-        the end of the file, or the offset to continue from with buffered sends
-        and False if the kernel refuses sendfile."""
-        assert isinstance(self.socket, trio.SocketStream)
-        sock = self.socket.socket
-        out_fd, in_fd = sock.fileno(), file.fileno()
-        since_yield = 0
-        while True:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            try:
-                sent = os.sendfile(out_fd, in_fd, offset, _SENDFILE_CHUNK)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                since_yield = 0
-                continue
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                raise trio.BrokenResourceError(str(exc)) from exc
-            except OSError as exc:
-                if exc.errno in _NO_SENDFILE and self.transmitted == 0:
-                    return offset, False
-                raise
-            if sent == 0:
-                return offset, True
-            offset += sent
-            self.transmitted += sent
-            self._progress()
-            since_yield += sent
-            if since_yield >= _YIELD_EVERY:
-                since_yield = 0
-                await trio.lowlevel.checkpoint()
-
-
-def _regular_file_size(file: IO[bytes]) -> int | None:
-    """The size of an OS file being sent, or None for anything else (a pipe, a custom file)."""
-    try:
-        status = os.fstat(file.fileno())
-    except (OSError, ValueError, AttributeError):
-        return None
-    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 class ThrottledDTPHandler(DTPHandler):

@@ -7,13 +7,11 @@ hands it to :meth:`Transfers.run`, which
 2. sends ``125``/``150``;
 3. starts the data-channel task in the session's nursery: it makes the data
    connection, opens the file if the command deferred that, moves the bytes
-   through the handler's ``dtp_handler``, closes everything and reports a
-   :class:`TransferResult` over a memory channel; the session's events then
+   through the handler's ``dtp_handler``, closes everything and hands its
+   :class:`TransferResult` to the command's task; the session's events then
    log the transfer and call ``on_file_*``;
-4. meanwhile keeps reading the control connection: each command's
-   :class:`~trioftp.protocol.commands.DuringTransfer` rule says whether it
-   aborts the transfer, is answered at once or is held until the final reply
-   is out, so pipelined commands are answered in order.
+4. meanwhile keeps reading the control connection in the command's task
+   (:mod:`.duringtransfer`), until the data-channel task ends that.
 """
 
 from __future__ import annotations
@@ -25,24 +23,16 @@ import attrs
 import trio
 
 from ..filesystems import AbstractedFS, FilesystemError
-from ..protocol.commands import COMMANDS, DuringTransfer, split_command
-from ..protocol.framing import LineTooLong
-from ..protocol.replies import Reply, multiline_reply
+from ..protocol.replies import Reply
 from ..tls.eof import UncleanEndOfStream
-from .control import ControlChannel, ControlClosed, Line
 from .dataconn import DataChannel, NoDataConnection
+from .duringtransfer import ControlContext, serve_control_during_transfer
 from .errors import Refused, os_error_code, os_error_text
 from .events import HOOK_GRACE_PERIOD, EventSource, SessionEvents, TransferRecord
 
 __all__ = ["DataMover", "DataStalled", "Transfer", "TransferResult", "Transfers"]
 
 T = TypeVar("T")
-
-# Commands read during a transfer wait here; past this many, reading pauses.
-_MAX_HELD_COMMANDS = 32
-# A NOOP this many seconds into a transfer is a keep-alive, answered at once;
-# one sooner was pipelined behind the transfer command and waits its turn.
-_KEEPALIVE_NOOP_AFTER = 1.0
 
 _ABORTED = "Transfer aborted"
 _PRELIMINARY = Reply.of(150, "File status okay. About to open data connection.")
@@ -109,15 +99,9 @@ class TransferResult:
     received: int | None = None
 
 
-class TransferContext(EventSource, Protocol):
+class TransferContext(ControlContext, EventSource, Protocol):
     """What a transfer needs of its session (its events' source, and more)."""
 
-    encoding: str
-    unicode_errors: str
-    quit_answered_during_transfer: bool
-
-    @property
-    def control_channel(self) -> ControlChannel: ...
     @property
     def data_connections(self) -> DataChannel: ...
     @property
@@ -129,13 +113,9 @@ class TransferContext(EventSource, Protocol):
 
     def new_data_mover(self, stream: trio.abc.Stream) -> DataMover: ...
     def transfer_refusal(self) -> str | None: ...
-    def status_lines(self) -> list[str]: ...
-    def respond(self, resp: str) -> None: ...
     def reply(self, reply: Reply) -> None: ...
     async def reply_now(self, reply: Reply | str) -> None: ...
     async def run_blocking(self, function: Callable[..., T], *args: object) -> T: ...
-    async def handle_line(self, raw: Line) -> None: ...
-    def close(self) -> None: ...
     def log(self, msg: str) -> None: ...
     def logerror(self, msg: str) -> None: ...
     def log_exception(self, msg: str) -> None: ...
@@ -189,6 +169,11 @@ class Transfers:
             ctx.respond(refusal)
         return refusal is not None
 
+    @property
+    def abort_requested(self) -> bool:
+        """True once ``ABOR`` cancelled the running transfer."""
+        return self._abort_requested
+
     def abort(self) -> None:
         """Cancel the running transfer (``ABOR``): ``426`` then ``226``."""
         if self._scope is not None:
@@ -239,90 +224,10 @@ class Transfers:
         scope once it has set the result: no reader task, no channel.
         """
         with ending.scope:
-            await self._read_during_transfer()
+            await serve_control_during_transfer(self._ctx, self, self._started)
             await trio.sleep_forever()  # the session ends: its end cancels this
         assert ending.result is not None
         return ending.result
-
-    async def _read_during_transfer(self) -> None:
-        """Abort on ABOR, answer STAT, keep-alive NOOPs and QUIT, hold everything else.
-
-        A keep-alive ``NOOP`` is answered at once: clients send one during
-        long transfers (FluentFTP; ftplib scripts from a transfer callback)
-        and some wait for the reply. A NOOP pipelined right behind the
-        transfer command, or behind a held command, keeps its place in line.
-
-        QUIT is answered at once (``quit_answered_during_transfer``) unless
-        commands are held before it; the session ends after the transfer's
-        reply. A client that closes (or resets) the control connection after QUIT
-        still gets its transfer finished, as RFC 959 asks; one that just goes
-        away without QUIT ends the session and the transfer with it.
-        """
-        ctx = self._ctx
-        control = ctx.control_channel
-        quit_held = False
-        try:
-            while control.held < _MAX_HELD_COMMANDS:
-                line = await control.read_line()
-                if line is None:
-                    if not quit_held:
-                        ctx.close()
-                        return
-                    break
-                rule = self._rule(line)
-                if rule is DuringTransfer.ABORTS and not self._abort_requested:
-                    self.abort()
-                elif rule is DuringTransfer.ANSWERED or (
-                    rule is DuringTransfer.KEEP_ALIVE and self._keep_alive()
-                ):
-                    if rule is DuringTransfer.ANSWERED:
-                        status = ctx.status_lines()
-                        ctx.respond(
-                            multiline_reply("211", "Transfer status:", status, "End of status.")
-                        )
-                    else:
-                        await ctx.handle_line(line)  # ftp_NOOP, or a subclass's
-                    with trio.CancelScope(shield=True):  # never half a reply (bounded by flush)
-                        await control.flush()
-                elif not quit_held and self._quits_now(rule):
-                    quit_held = True  # 221 now, the session ends after the transfer's reply
-                    await ctx.handle_line(line)
-                    with trio.CancelScope(shield=True):
-                        await control.flush()
-                else:
-                    quit_held = quit_held or rule is DuringTransfer.ENDS_SESSION
-                    control.hold(line)
-        except ControlClosed:
-            if not quit_held:
-                ctx.close()
-                return
-        await trio.sleep_forever()  # EOF, or pipelined too far ahead: wait for the result
-
-    def _rule(self, line: Line) -> DuringTransfer:
-        """What *line* does during a transfer (only argument-less commands act at once)."""
-        if isinstance(line, LineTooLong):
-            return DuringTransfer.HELD
-        ctx = self._ctx
-        try:
-            name, arg = split_command(line.decode(ctx.encoding, ctx.unicode_errors))
-        except UnicodeDecodeError:
-            return DuringTransfer.HELD
-        spec = COMMANDS.get(name)
-        return DuringTransfer.HELD if spec is None or arg else spec.during_transfer
-
-    def _quits_now(self, rule: DuringTransfer) -> bool:
-        """True for a QUIT answered at once: nothing held before it, and the setting says so."""
-        ctx = self._ctx
-        return (
-            rule is DuringTransfer.ENDS_SESSION
-            and ctx.quit_answered_during_transfer
-            and not ctx.control_channel.held
-        )
-
-    def _keep_alive(self) -> bool:
-        """True for a NOOP sent well into the transfer with nothing held before it."""
-        held = self._ctx.control_channel.held
-        return not held and trio.current_time() - self._started >= _KEEPALIVE_NOOP_AFTER
 
     # --- the data-channel task
 
