@@ -47,7 +47,15 @@ import trio
 
 from .limits import MemoryShare
 
-__all__ = ["AVAILABLE", "PIPE_SIZE", "WRITE_AT", "Splicer", "can_splice", "splice_upload"]
+__all__ = [
+    "AVAILABLE",
+    "PIPE_SIZE",
+    "WRITE_AT",
+    "Runs",
+    "Splicer",
+    "can_splice",
+    "splice_upload",
+]
 
 T = TypeVar("T")
 
@@ -85,7 +93,9 @@ def can_splice(file: IO[bytes]) -> bool:
         return False
 
 
-class _Runs(Protocol):
+class Runs(Protocol):
+    """The session, as far as blocking file work needs it."""
+
     async def run_blocking(self, function: Callable[..., T], *args: Any) -> T: ...
 
 
@@ -101,7 +111,7 @@ class Splicer(Protocol):
     @property
     def socket(self) -> trio.abc.Stream: ...
     @property
-    def cmd_channel(self) -> _Runs: ...
+    def cmd_channel(self) -> Runs: ...
     @property
     def disk_block_size(self) -> int: ...
 

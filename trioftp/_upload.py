@@ -27,13 +27,11 @@ count, the stall timeout and the throttling hooks.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Protocol, TypeVar
 
 import trio
 
 from . import _splice
-from .limits import MemoryShare
 from .protocol.ascii import ToDisk
 from .tls.datastream import DataTLSStream
 
@@ -67,39 +65,18 @@ FIRST_BLOCK = 256 << 10
 WRITE_SIZE = 128 << 10
 
 
-class _Runs(Protocol):
-    """The session, as far as the writer needs it."""
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T: ...
-
-
-class Receiver(Protocol):
-    """What the pipeline needs of its :class:`~trioftp.dtp.DTPHandler`.
+class Receiver(_splice.Splicer, Protocol):
+    """What the pipeline needs of its :class:`~trioftp.dtp.DTPHandler`: what
+    the splice path needs, and more.
 
     The underscored members are the handler's own hooks, which
     :class:`~trioftp.dtp.ThrottledDTPHandler` overrides to limit the rate.
     """
 
-    transmitted: int
-    #: Bytes of this upload moved into the file by splice(2) (see :mod:`trioftp._splice`).
-    spliced: int
-    #: The transfer's part of the server's buffer memory budget.
-    memory: MemoryShare
-
-    @property
-    def socket(self) -> trio.abc.Stream: ...
-    @property
-    def cmd_channel(self) -> _Runs: ...
-    @property
-    def disk_block_size(self) -> int: ...
     @property
     def use_splice(self) -> bool: ...
 
-    def _progress(self) -> None: ...
-    async def _after_receive(self, nbytes: int) -> None: ...
     def _receive_size(self) -> int: ...
-    def _receive_limit(self) -> int: ...
-    def _waiting_for_memory(self) -> AbstractContextManager[None]: ...
 
 
 def write_chunks(file: IO[bytes], chunks: list[bytes | bytearray | memoryview]) -> None:
@@ -191,7 +168,7 @@ def _receive_into(stream: trio.abc.Stream) -> ReceiveInto | None:
 
 def _start_writer(
     nursery: trio.Nursery,
-    session: _Runs,
+    session: _splice.Runs,
     file: IO[bytes],
     blocks: trio.MemoryReceiveChannel[Block],
     errors: list[Exception],
@@ -205,7 +182,7 @@ def _start_writer(
 
 
 async def _write_blocks(
-    session: _Runs,
+    session: _splice.Runs,
     file: IO[bytes],
     blocks: trio.MemoryReceiveChannel[Block],
     give_back: trio.MemorySendChannel[Place],

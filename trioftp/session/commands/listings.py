@@ -26,14 +26,7 @@ __all__ = ["ListingCommands", "take_first_lines", "take_lines"]
 
 def take_lines(lines: Iterator[bytes], limit: int) -> bytes:
     """Join lines from *lines* until about *limit* bytes (``b""`` when exhausted)."""
-    taken: list[bytes] = []
-    size = 0
-    for line in lines:
-        taken.append(line)
-        size += len(line)
-        if size >= limit:
-            break
-    return b"".join(taken)
+    return take_first_lines(lines, limit)[0]
 
 
 def take_first_lines(lines: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
