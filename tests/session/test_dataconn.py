@@ -143,6 +143,45 @@ async def test_pasv_skips_busy_passive_ports(start_server: StartServer) -> None:
         busy.close()
 
 
+async def test_pasv_finds_the_one_free_port_of_a_busy_range(start_server: StartServer) -> None:
+    busy = [Listener() for _ in range(40)]
+    try:
+        free = free_ports(1)
+        server = await start_server(passive_ports=[*(b.port for b in busy), *free])
+        client = await server.client()
+        for _ in range(3):
+            assert pasv_address((await client.cmd("PASV")).first)[1] == free[0]
+        await client.aclose()
+    finally:
+        for listener in busy:
+            listener.close()
+
+
+async def test_pasv_takes_a_kernel_port_when_the_range_is_all_busy(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    busy = [Listener() for _ in range(3)]
+    try:
+        ports = [listener.port for listener in busy]
+        server = await start_server(passive_ports=ports)
+        (server.home / "a.txt").write_bytes(b"kernel port")
+        client = await server.client()
+        host, port = pasv_address((await client.cmd("PASV")).first)
+        assert port not in ports
+        stream = await trio.open_tcp_stream(host, port)
+        assert (await client.cmd("RETR a.txt")).code in (125, 150)
+        assert await read_all(stream) == b"kernel port"
+        assert (await client.reply()).first == DONE
+        await client.aclose()
+    finally:
+        for listener in busy:
+            listener.close()
+    assert any(
+        "No free port in passive_ports; using one the kernel chose." in record.getMessage()
+        for record in caplog.records
+    )
+
+
 async def test_masquerade_address(start_server: StartServer) -> None:
     server = await start_server(masquerade_address="192.0.2.7")
     client = await server.client()

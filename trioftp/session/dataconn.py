@@ -245,23 +245,46 @@ class DataChannel:
         self.close()
         local_ip = self._settings.local_ip
         family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
-        for port in self._passive_port_candidates():
-            # A numeric address binds at once: no need for Trio's (yielding) bind.
-            raw = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                raw.bind((local_ip, port))
-                raw.listen(1)
-            except OSError:
+        raw = self._listening_socket(family, local_ip)
+        if raw is None:
+            return None
+        sock = trio.socket.from_stdlib_socket(raw)
+        endpoint = PassiveEndpoint(sock, raw.getsockname()[1])
+        self._endpoint = endpoint
+        self._nursery.start_soon(self._accept, endpoint)
+        return endpoint
+
+    def _listening_socket(self, family: int, local_ip: str) -> socket.socket | None:
+        """A socket listening on a port of :meth:`_passive_port_candidates`, or None.
+
+        A numeric address binds at once: no need for Trio's (yielding) bind.
+        One socket serves every try while binds fail (a failed bind leaves it
+        unbound), so a try costs one system call when the range is nearly
+        all in use.
+        """
+        raw: socket.socket | None = None
+        try:
+            for port in self._passive_port_candidates():
+                if raw is None:
+                    raw = socket.socket(family, socket.SOCK_STREAM)
+                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    raw.bind((local_ip, port))
+                    raw.listen(1)
+                except OSError:
+                    if port == 0:
+                        break
+                    if raw.getsockname()[1]:  # bound, but another socket listens there
+                        raw.close()
+                        raw = None
+                    continue
+                return raw
+        except BaseException:
+            if raw is not None:
                 raw.close()
-                if port == 0:
-                    break
-                continue
-            sock = trio.socket.from_stdlib_socket(raw)
-            endpoint = PassiveEndpoint(sock, raw.getsockname()[1])
-            self._endpoint = endpoint
-            self._nursery.start_soon(self._accept, endpoint)
-            return endpoint
+            raise
+        if raw is not None:
+            raw.close()
         return None
 
     def _passive_port_candidates(self) -> Iterator[int]:
