@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import socket
 import ssl
-import statistics
-import sys
 import tempfile
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 from trioftp.tls.certificates import self_signed_certificate
 
 from .client import Session
+from .rounds import run_rounds
 from .run import IMPLEMENTATIONS, _raise_fd_limit, server
 from .workloads import Bench, Sizes, burst
 
@@ -121,26 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         keycert.write_bytes(certificate.keyfile.read_bytes() + certificate.certfile.read_bytes())
         client = ssl.create_default_context(cafile=str(certificate.certfile))
         client.check_hostname = False
-        rounds: dict[str, dict[str, list[float]]] = {
-            name: defaultdict(list) for name in implementations
-        }
-        for number in range(options.rounds):
-            for implementation in implementations:
-                figures = measure(implementation, home, str(keycert), client, options)
-                print(
-                    f"round {number + 1} {implementation:9s} "
-                    + ", ".join(f"{key} {value:.1f}" for key, value in figures.items()),
-                    file=sys.stderr,
-                    flush=True,
-                )
-                for key, value in figures.items():
-                    rounds[implementation][key].append(value)
-    print(f"\nserver CPU per operation, median of {options.rounds} round(s)\n")
-    print(f"{'figure':22} " + " ".join(f"{name:>10}" for name in implementations))
-    for key in rounds[implementations[0]]:
-        medians = [statistics.median(rounds[name][key]) for name in implementations]
-        ratio = f"  {medians[0] / medians[1]:.2f}x" if len(medians) == 2 and medians[1] else ""
-        print(f"{key:22} " + " ".join(f"{value:10.1f}" for value in medians) + ratio)
+        run_rounds(
+            implementations,
+            options.rounds,
+            lambda implementation: measure(implementation, home, str(keycert), client, options),
+            title="server CPU per operation",
+        )
     return 0
 
 

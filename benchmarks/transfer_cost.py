@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import socket
-import statistics
-import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from .client import Session
+from .rounds import run_rounds
 from .run import IMPLEMENTATIONS, _raise_fd_limit, server
 from .workloads import Bench, Sizes
 
@@ -83,26 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         (home / "small.bin").write_bytes(bytes(_SMALL))
         for number in range(7):
             (home / f"file{number}.txt").write_bytes(b"x" * (number * 100))
-        rounds: dict[str, dict[str, list[float]]] = {
-            name: defaultdict(list) for name in implementations
-        }
-        for number in range(options.rounds):
-            for implementation in implementations:
-                figures = measure(implementation, home, options.count)
-                print(
-                    f"round {number + 1} {implementation:9s} "
-                    + ", ".join(f"{key} {value:.0f} us" for key, value in figures.items()),
-                    file=sys.stderr,
-                    flush=True,
-                )
-                for key, value in figures.items():
-                    rounds[implementation][key].append(value)
-    print(f"\nserver CPU us per operation, median of {options.rounds} round(s)\n")
-    print(f"{'operation':10} " + " ".join(f"{name:>10}" for name in implementations))
-    for key in rounds[implementations[0]]:
-        medians = [statistics.median(rounds[name][key]) for name in implementations]
-        ratio = f"  {medians[0] / medians[1]:.2f}x" if len(medians) == 2 and medians[1] else ""
-        print(f"{key:10} " + " ".join(f"{value:10.0f}" for value in medians) + ratio)
+        run_rounds(
+            implementations,
+            options.rounds,
+            lambda implementation: measure(implementation, home, options.count),
+            title="server CPU us per operation",
+            unit=" us",
+            digits=0,
+            column="operation",
+        )
     return 0
 
 
