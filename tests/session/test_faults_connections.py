@@ -92,6 +92,13 @@ async def open_data(client: FTPClient, command: str) -> tuple[trio.SocketStream,
     return raw, raw
 
 
+def control_transport(client: FTPClient) -> trio.SocketStream:
+    """The TCP stream under *client*'s control connection (under TLS if any)."""
+    stream = client.transport if isinstance(client, TLSClient) else client.stream
+    assert isinstance(stream, trio.SocketStream)
+    return stream
+
+
 async def read_until_closed(stream: trio.abc.Stream) -> int:
     total = 0
     with trio.fail_after(20):
@@ -172,7 +179,7 @@ async def test_control_reset_mid_download(
     (server.home / "big.bin").write_bytes(random.Random(2).randbytes(SIZE))
     raw, stream = await open_data(client, "RETR big.bin")
     assert await stream.receive_some(65536)
-    reset_connection(client.transport if isinstance(client, TLSClient) else client.stream)
+    reset_connection(control_transport(client))
     await hooks.wait_disconnect()
     assert await read_until_closed(stream) < SIZE  # the server ended the download
     await raw.aclose()
@@ -195,7 +202,7 @@ async def test_control_reset_mid_upload(
     raw, stream = await open_data(client, "STOR up.bin")
     await stream.send_all(sent)
     await wait_transmitted(client, len(sent))
-    reset_connection(client.transport if isinstance(client, TLSClient) else client.stream)
+    reset_connection(control_transport(client))
     await hooks.wait_disconnect()
     assert await read_until_closed(stream) == 0  # the server closed the data connection
     await raw.aclose()

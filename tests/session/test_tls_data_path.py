@@ -7,6 +7,7 @@ import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 import trio
@@ -298,10 +299,19 @@ async def connected(
 ) -> tuple[trio.SSLStream[trio.abc.Stream], DataTLSStream]:
     """A client ``trio.SSLStream`` and the server's :class:`DataTLSStream`, handshaken."""
     client_end, server_end = trio.testing.memory_stream_pair()
+    return await handshaken(certs, client_end, DataTLSStream(server_end, server_context))
+
+
+ServerStream = TypeVar("ServerStream", DataTLSStream, OpenSSLStream)
+
+
+async def handshaken(
+    certs: Certs, client_end: trio.abc.Stream, server: ServerStream
+) -> tuple[trio.SSLStream[trio.abc.Stream], ServerStream]:
+    """A client ``trio.SSLStream`` over *client_end*, and *server*, after their handshake."""
     client = trio.SSLStream(
         client_end, client_context(certs.ca), server_hostname="127.0.0.1", https_compatible=False
     )
-    server = DataTLSStream(server_end, server_context)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.do_handshake)
         await server.do_handshake()
@@ -350,17 +360,12 @@ async def test_receive_into_over_a_socket_stops_at_the_buffer_and_keeps_the_rest
     certs: Certs, server_context: ssl.SSLContext
 ) -> None:
     client_socket, server_socket = trio.socket.socketpair()
-    client = trio.SSLStream(
+    client, server = await handshaken(
+        certs,
         trio.SocketStream(client_socket),
-        client_context(certs.ca),
-        server_hostname="127.0.0.1",
-        https_compatible=False,
+        DataTLSStream(trio.SocketStream(server_socket), server_context),
     )
-    server = DataTLSStream(trio.SocketStream(server_socket), server_context)
     data = bytes(range(256)) * (3 * RECORD // 256)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(client.do_handshake)
-        await server.do_handshake()
     await client.send_all(data)
     await client.aclose()
     received = bytearray()
@@ -410,13 +415,7 @@ async def test_a_failed_handshake_fails_its_waiters_too(
 async def test_pyopenssl_streams_also_return_every_complete_record(certs: Certs) -> None:
     context = pyopenssl_context(certs)
     client_end, server_end = trio.testing.memory_stream_pair()
-    client = trio.SSLStream(
-        client_end, client_context(certs.ca), server_hostname="127.0.0.1", https_compatible=False
-    )
-    server = OpenSSLStream(server_end, context)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(client.do_handshake)
-        await server.do_handshake()
+    client, server = await handshaken(certs, client_end, OpenSSLStream(server_end, context))
     data = bytes(range(256)) * (4 * RECORD // 256)
     await client.send_all(data)  # four records
     await client.aclose()
