@@ -28,9 +28,13 @@ from trioftp.tls.contexts import (
     SAFE_OPTIONS,
     InsecureProtocol,
     TLSSettings,
+    UseCertificateOf,
     build_context,
+    certified_context,
     protocol_versions,
+    session_context,
 )
+from trioftp.tls.sni import ServerNameRouter
 
 from ..support.ftpclient import read_all
 from ..support.servers import RunningServer
@@ -237,6 +241,96 @@ def test_sni_hosts_install_a_callback(certs: Certs) -> None:
     assert check(None, "localhost", context) is None  # type: ignore[arg-type]
     assert check(None, None, context) is None  # type: ignore[arg-type]
     assert check(None, "other", context) == ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # type: ignore[arg-type]
+
+
+class _Connection:
+    """What an SNI callback sees of a connection: its context, which it may replace."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+
+
+def test_session_contexts_present_one_shared_certificate(certs: Certs) -> None:
+    settings = TLSSettings(certs.certfile, certs.keyfile, sni_hosts=["localhost"])
+    certified = certified_context(settings)
+    assert certified_context(settings) is certified  # the key is parsed once
+    first = session_context(settings, UseCertificateOf(certified, settings.sni_hosts))
+    second = session_context(settings, UseCertificateOf(certified, settings.sni_hosts))
+    assert first is not second  # a session cache each: the data-session binding
+    assert first.options & ssl.OP_NO_TICKET
+    assert first.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert first.options & SAFE_OPTIONS == SAFE_OPTIONS
+    switch = first.sni_callback
+    assert switch is not None
+    for name in ("LocalHost.", None):
+        connection = _Connection(first)
+        assert switch(connection, name, first) is None  # type: ignore[arg-type]
+        assert connection.context is certified
+    connection = _Connection(first)
+    assert switch(connection, "other", first) == ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # type: ignore[arg-type]
+    assert connection.context is first
+
+
+def test_certified_context_is_loaded_again_when_its_files_change(
+    certs: Certs, tmp_path: Path
+) -> None:
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _install(certs, certfile, keyfile)
+    settings = TLSSettings(str(certfile), str(keyfile))
+    before = certified_context(settings)
+    assert certified_context(settings) is before
+    _install(make_certs(tmp_path / "renewed"), certfile, keyfile)
+    assert certified_context(settings) is not before
+
+
+def _install(certs: Certs, certfile: Path, keyfile: Path) -> None:
+    """Put *certs*' files in place the way renewal tools do: new files renamed over."""
+    for source, target in ((certs.certfile, certfile), (certs.keyfile, keyfile)):
+        staged = target.with_suffix(".new")
+        staged.write_bytes(Path(source).read_bytes())
+        os.replace(staged, target)
+
+
+async def test_a_renewed_certificate_is_presented_from_the_next_login(
+    start_server: StartServer, certs: Certs, tmp_path: Path
+) -> None:
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _install(certs, certfile, keyfile)
+    server = await start_server(base=TLS_FTPHandler, certfile=str(certfile), keyfile=str(keyfile))
+    before = await connect(server, client_context(certs.ca))
+    await before.auth()
+    renewed = make_certs(tmp_path / "renewed")
+    _install(renewed, certfile, keyfile)
+    after = await connect(server, client_context(renewed.ca))
+    await after.auth()
+    assert before.control_tls is not None and after.control_tls is not None
+    assert after.control_tls.getpeercert(binary_form=True) == _der(renewed.certfile)
+    # The session that began before the renewal keeps its certificate.
+    assert before.control_tls.getpeercert(binary_form=True) == _der(certs.certfile)
+    assert (await before.login()).code == 230
+
+
+def _der(certfile: str) -> bytes:
+    return _load(Path(certfile)).public_bytes(serialization.Encoding.DER)
+
+
+def test_router_fallback_serves_handshakes_without_a_route(certs: Certs) -> None:
+    settings = TLSSettings(certs.certfile, certs.keyfile)
+    routed, fallback = build_context(settings), build_context(settings)
+    router = ServerNameRouter({"ftp.example": ("site", routed)})
+    session = session_context(settings, router.with_fallback(fallback))
+    switch = session.sni_callback
+    assert switch is not None and switch is not router
+    for name, expected in (("FTP.example", routed), ("other.example", fallback), (None, fallback)):
+        connection = _Connection(session)
+        assert switch(connection, name, session) is None  # type: ignore[arg-type]
+        assert connection.context is expected
+    assert router.route_of(routed) == "site"
+    assert router.route_of(fallback) is None
+    # The router itself (shared by the handler's sessions) keeps no fallback.
+    connection = _Connection(routed)
+    assert router(connection, None, routed) is None  # type: ignore[arg-type]
+    assert connection.context is routed
 
 
 # --- ready contexts

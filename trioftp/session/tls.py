@@ -30,7 +30,14 @@ import trio
 
 from .._util import error_chain
 from ..log import logger
-from ..tls.contexts import DataSessionBinding, TLSSettings, build_context
+from ..tls.contexts import (
+    DataSessionBinding,
+    TLSSettings,
+    UseCertificateOf,
+    build_context,
+    certified_context,
+    session_context,
+)
 from ..tls.early import BackgroundHandshake
 from ..tls.eof import StrictEndOfStream
 from ..tls.sni import ServerNameRouter
@@ -54,8 +61,7 @@ __all__ = ["TLSHost", "TLSProtection"]
 
 T = TypeVar("T")
 
-# Shared contexts (binding off), keyed by the settings that built them.
-_SHARED_CONTEXTS: dict[TLSSettings, ssl.SSLContext] = {}
+# Shared routed contexts (binding off), keyed by what built them.
 _SHARED_ROUTED: dict[tuple[TLSSettings, SNIPolicy], ssl.SSLContext] = {}
 _WARNED: set[type] = set()
 
@@ -159,7 +165,8 @@ class TLSProtection:
 
         Each session gets a context of its own - and so its own session cache
         and ticket keys - unless binding is off or a single ready context was
-        given.
+        given. One trioftp builds holds no certificate: its handshakes present
+        the shared context's (see :func:`~trioftp.tls.contexts.session_context`).
         """
         host = self._host
         given = host.ssl_context
@@ -179,12 +186,10 @@ class TLSProtection:
         )
         if policy is not None:
             return self._routed_context(settings, policy)
-        if self.binding() is not DataSessionBinding.OFF:
-            return build_context(settings, bind_sessions=True)
-        shared = _SHARED_CONTEXTS.get(settings)
-        if shared is None:
-            shared = _SHARED_CONTEXTS[settings] = build_context(settings)
-        return shared
+        certified = certified_context(settings)
+        if self.binding() is DataSessionBinding.OFF:
+            return certified
+        return session_context(settings, UseCertificateOf(certified, settings.sni_hosts))
 
     def _sni_policy(self) -> SNIPolicy | None:
         """How SNI routes handshakes to sites; None where nothing is routed.
@@ -223,9 +228,7 @@ class TLSProtection:
         router = server_name_router(policy)
         settings = attrs.evolve(settings, sni_hosts=None)
         if self.binding() is not DataSessionBinding.OFF:
-            context = build_context(settings, bind_sessions=True)
-            context.sni_callback = router
-            return context
+            return session_context(settings, router.with_fallback(certified_context(settings)))
         shared = _SHARED_ROUTED.get((settings, policy))
         if shared is None:
             shared = _SHARED_ROUTED[settings, policy] = build_context(settings)

@@ -7,11 +7,20 @@
 session a context of its own: TLS sessions (and TLS 1.3 tickets) are only
 resumable on the context that issued them, so a data connection that resumes
 proves it belongs to this control session (see :class:`DataSessionBinding`).
+
+Such a session context holds no certificate (:func:`session_context`): the
+certificate and its key are loaded once, into a shared context
+(:func:`certified_context`, loaded again when the files change), and every
+handshake moves over to it from its SNI callback - which changes the
+certificate presented and nothing else, since OpenSSL keeps looking sessions
+up in the context the connection started on. A login so costs a bare
+context, not a re-parsed key.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import ssl
 from collections.abc import Callable, Collection
 from typing import TypeAlias
@@ -25,8 +34,11 @@ __all__ = [
     "DataSessionBinding",
     "InsecureProtocol",
     "TLSSettings",
+    "UseCertificateOf",
     "build_context",
+    "certified_context",
     "protocol_versions",
+    "session_context",
 ]
 
 #: pyOpenSSL's method constants (``OpenSSL.SSL.*_METHOD``) are plain ints;
@@ -72,6 +84,11 @@ SAFE_OPTIONS = (
 TLSContext: TypeAlias = object
 #: Something that builds a fresh context each time it is called.
 ContextFactory: TypeAlias = Callable[[], TLSContext]
+#: A stdlib ``sni_callback``: (connection, server name or None, context) ->
+#: None to go on, or an alert to refuse the handshake.
+SNICallback: TypeAlias = Callable[
+    [ssl.SSLObject | ssl.SSLSocket, str | None, ssl.SSLContext], int | None
+]
 
 
 class InsecureProtocol(ValueError):
@@ -132,26 +149,72 @@ class TLSSettings:
     sni_hosts: frozenset[str] | None = attrs.field(default=None, converter=_host_set)
 
 
-def build_context(settings: TLSSettings, *, bind_sessions: bool = False) -> ssl.SSLContext:
+def build_context(settings: TLSSettings) -> ssl.SSLContext:
     """Build a server context from *settings* (reads the certificate files: blocking).
 
     ``ssl_options`` are OpenSSL option bits, the same numbers in pyOpenSSL
     and the stdlib, so they are added as they are; the safe options and the
-    TLS 1.2 floor are always applied on top. With *bind_sessions* (a context
-    for one control session) TLS 1.2 resumes by session id instead of
-    tickets, so a resumed session can be compared with the control one.
+    TLS 1.2 floor are always applied on top.
     """
+    context = _bare_context(settings)
+    context.load_cert_chain(settings.certfile, settings.keyfile)
+    if settings.sni_hosts is not None:
+        require_known_sni(context, settings.sni_hosts)
+    return context
+
+
+def session_context(settings: TLSSettings, sni_callback: SNICallback) -> ssl.SSLContext:
+    """A context for one control session and its data connections, with no certificate.
+
+    Its session cache is the session's own: TLS 1.2 resumes by session id
+    (no tickets), so a resumed session can be compared with the control one.
+    *sni_callback*, which OpenSSL calls on every handshake (with a server
+    name or none), must move the connection to a context with a certificate
+    (:class:`UseCertificateOf`, or a :class:`~.sni.ServerNameRouter` with a
+    fallback) or refuse it.
+    """
+    context = _bare_context(settings)
+    context.options |= ssl.OP_NO_TICKET
+    context.sni_callback = sni_callback
+    return context
+
+
+def _bare_context(settings: TLSSettings) -> ssl.SSLContext:
     minimum, maximum = protocol_versions(settings.protocol)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = minimum
     context.maximum_version = maximum
     context.options |= SAFE_OPTIONS | int(settings.options or 0)
-    if bind_sessions:
-        context.options |= ssl.OP_NO_TICKET
-    context.load_cert_chain(settings.certfile, settings.keyfile)
-    if settings.sni_hosts is not None:
-        require_known_sni(context, settings.sni_hosts)
     return context
+
+
+_CertificateStamp: TypeAlias = tuple[tuple[int, int, int], ...]
+_CERTIFIED: dict[TLSSettings, tuple[_CertificateStamp, ssl.SSLContext]] = {}
+
+
+def certified_context(settings: TLSSettings) -> ssl.SSLContext:
+    """The shared context with *settings*' certificate (blocking: stats the files).
+
+    Built once, and again whenever the certificate or key file changes (a
+    renewed certificate is presented from the next login on; sessions
+    already running keep theirs).
+    """
+    files = (
+        (settings.certfile,) if settings.keyfile is None else (settings.certfile, settings.keyfile)
+    )
+    stamp = tuple(_file_stamp(path) for path in files)
+    known = _CERTIFIED.get(settings)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    # Two sessions may race to build it: both contexts are right, one is kept.
+    context = build_context(settings)
+    _CERTIFIED[settings] = (stamp, context)
+    return context
+
+
+def _file_stamp(path: str) -> tuple[int, int, int]:
+    status = os.stat(path)
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def require_known_sni(context: ssl.SSLContext, hosts: Collection[str]) -> None:
@@ -159,11 +222,36 @@ def require_known_sni(context: ssl.SSLContext, hosts: Collection[str]) -> None:
 
     A client that sends no SNI (an IP address) is accepted.
     """
-    known = {host.lower().rstrip(".") for host in hosts}
+    context.sni_callback = UseCertificateOf(None, hosts)
 
-    def check(sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> int | None:
-        if name is not None and name.lower().rstrip(".") not in known:
+
+class UseCertificateOf:
+    """An ``sni_callback`` that presents *certified*'s certificate on every handshake.
+
+    With *known_hosts*, a handshake naming another host is refused first
+    (one that names none is accepted). With *certified* None the connection
+    keeps its context: only the names are checked.
+    """
+
+    __slots__ = ("_known", "certified")
+
+    def __init__(
+        self, certified: ssl.SSLContext | None, known_hosts: Collection[str] | None = None
+    ) -> None:
+        self.certified = certified
+        self._known = (
+            None
+            if known_hosts is None
+            else frozenset(host.lower().rstrip(".") for host in known_hosts)
+        )
+
+    def __call__(
+        self, connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.SSLContext
+    ) -> int | None:
+        """Refuse an unknown name; otherwise switch *connection* to the certified context."""
+        known = self._known
+        if name is not None and known is not None and name.lower().rstrip(".") not in known:
             return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        if self.certified is not None:
+            connection.context = self.certified
         return None
-
-    context.sni_callback = check

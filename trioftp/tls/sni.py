@@ -16,6 +16,7 @@ refused with an ``unrecognized_name`` alert.
 
 from __future__ import annotations
 
+import copy
 import ssl
 from collections.abc import Mapping
 
@@ -30,7 +31,7 @@ def _key(name: str) -> str:
 class ServerNameRouter:
     """The ``sni_callback`` that routes each handshake to a context by server name."""
 
-    __slots__ = ("_by_context", "_routes", "refuse_missing", "refuse_unknown")
+    __slots__ = ("_by_context", "_routes", "fallback", "refuse_missing", "refuse_unknown")
 
     def __init__(
         self,
@@ -49,24 +50,37 @@ class ServerNameRouter:
         self._by_context = {id(context): route for route, context in self._routes.values()}
         self.refuse_unknown = refuse_unknown
         self.refuse_missing = refuse_missing
+        #: Where a handshake let through without a route goes (None: it
+        #: keeps its context); see :meth:`with_fallback`.
+        self.fallback: ssl.SSLContext | None = None
 
     def __call__(
         self, connection: ssl.SSLObject | ssl.SSLSocket, name: str | None, context: ssl.SSLContext
     ) -> int | None:
         """The SNI callback: switch *connection* to the named route's context, or refuse."""
-        if name is None:
-            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME if self.refuse_missing else None
-        target = self._routes.get(_key(name))
-        if target is None:
-            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME if self.refuse_unknown else None
-        connection.context = target[1]
+        target = None if name is None else self._routes.get(_key(name))
+        if target is not None:
+            connection.context = target[1]
+            return None
+        if self.refuse_missing if name is None else self.refuse_unknown:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+        if self.fallback is not None:
+            connection.context = self.fallback
         return None
+
+    def with_fallback(self, fallback: ssl.SSLContext) -> ServerNameRouter:
+        """A copy of this router that moves handshakes let through without a route to
+        *fallback* (for a context with no certificate of its own)."""
+        router = copy.copy(self)
+        router.fallback = fallback
+        return router
 
     def route_of(self, context: object) -> object | None:
         """The route a finished handshake ended on, from its connection's context.
 
         None if the client named no route (no name, or an unknown one that
-        was let through): the connection kept the context it started on.
+        was let through): the connection kept the context it started on, or
+        moved to the fallback.
         """
         return self._by_context.get(id(context))
 
