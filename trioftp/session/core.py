@@ -12,7 +12,6 @@ assembles with this class into pyftpdlib's façade.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
@@ -32,6 +31,7 @@ from .commandhook import CommandHook
 from .control import ControlChannel, ControlClosed, socket_descriptor, stream_addresses
 from .dataconn import DataChannel, DataConnector, TCPConnector, unprotected
 from .events import NO_OBSERVERS, SessionEvents, SessionStatistics
+from .idledeadlines import IdleDeadlines
 from .pacing import CommandPacer
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
@@ -244,9 +244,10 @@ class Session(
     async def _serve_commands(self, session_scope: trio.CancelScope) -> None:
         """Greet, then read and run commands until the session ends.
 
-        The idle timeout is the session scope's own deadline, set while the
-        replies go out and the next command is awaited (and only then): no
-        timer object per command or per session.
+        The idle timeout cancels the session scope; its deadline runs while
+        the replies go out and the next command is awaited (and only then),
+        kept by the run's :class:`~.idledeadlines.IdleDeadlines`: no timer
+        object per command or per session.
         """
         await self.session_events.connected(self)
         if self.closing or (
@@ -255,41 +256,49 @@ class Session(
             await self.control_channel.flush()  # on_connect's reply, before close_when_done
             return
         self.respond(f"220 {self.banner}")
-        timeout = self.timeout
-        control = self.control_channel
+        timeout = self.timeout or 0.0  # None or 0: no idle timeout
         rate = self.max_commands_per_second
         pacer = (
             CommandPacer(rate, self.command_burst, self.command_flood_cutoff, trio.current_time())
             if rate
             else None
         )
-        while True:
-            # One deadline bounds both writing the replies and the wait for
-            # the next command: a client that reads nothing is timed out too.
-            if timeout:
-                session_scope.deadline = trio.current_time() + timeout
-            self._awaiting_command = True
-            await control.flush(bounded=False)
-            if self._closing:
-                return
-            # A held command first (no extra coroutine frame: idle sessions are many).
-            line = control.next_held()
-            if line is None:
-                line = await control.read_line()
-            self._awaiting_command = False
-            session_scope.deadline = math.inf
-            if line is None:
-                return
-            self.session_events.command_received(self)
-            if pacer is not None:
-                wait = pacer.delay(trio.current_time())
-                if wait is None:
-                    self.respond("421 Too many commands; closing connection.", logfun=logger.info)
-                    self._closing = True
-                    continue
-                if wait:
-                    await trio.sleep(wait)
-            await self.handle_line(line)
+        deadlines = IdleDeadlines.of_this_run() if timeout else None
+        control = self.control_channel
+        try:
+            while True:
+                # One deadline bounds both writing the replies and the wait for
+                # the next command: a client that reads nothing is timed out too.
+                if deadlines is not None:
+                    deadlines.idle_until(session_scope, trio.current_time() + timeout)
+                self._awaiting_command = True
+                await control.flush(bounded=False)
+                if self._closing:
+                    return
+                # A held command first (no extra coroutine frame: idle sessions are many).
+                line = control.next_held()
+                if line is None:
+                    line = await control.read_line()
+                self._awaiting_command = False
+                if deadlines is not None:
+                    deadlines.busy(session_scope)
+                if line is None:
+                    return
+                self.session_events.command_received(self)
+                if pacer is not None:
+                    wait = pacer.delay(trio.current_time())
+                    if wait is None:
+                        self.respond(
+                            "421 Too many commands; closing connection.", logfun=logger.info
+                        )
+                        self._closing = True
+                        continue
+                    if wait:
+                        await trio.sleep(wait)
+                await self.handle_line(line)
+        finally:
+            if deadlines is not None:
+                deadlines.forget(session_scope)
 
     #: Run one received command line (see :mod:`.dispatch`); the function
     #: itself, so that calling it costs no extra coroutine frame.
