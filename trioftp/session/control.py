@@ -256,13 +256,25 @@ async def _receive_plain(sock: trio.socket.SocketType) -> bytes:
     already (a client pipelining commands still lets other sessions run).
     """
     await trio.lowlevel.checkpoint_if_cancelled()  # (no scheduler pass unless cancelled)
-    try:
-        data = os.read(sock.fileno(), _RECEIVE_SIZE)
-    except BlockingIOError:
-        await trio.lowlevel.wait_readable(sock)
-        try:
-            return os.read(sock.fileno(), _RECEIVE_SIZE)
-        except BlockingIOError:  # woken with nothing to read after all
-            return await sock.recv(_RECEIVE_SIZE)
-    await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are read: never lose them
+    data = _read_now(sock.fileno())
+    if data is not None:
+        await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are read: never lose them
+        return data
+    await trio.lowlevel.wait_readable(sock)
+    data = _read_now(sock.fileno())
+    if data is None:  # woken with nothing to read after all
+        data = await sock.recv(_RECEIVE_SIZE)
     return data
+
+
+def _read_now(fd: int) -> bytes | None:
+    """What the socket *fd* has received (up to ``_RECEIVE_SIZE`` bytes), None if nothing yet.
+
+    A function of its own, so the BlockingIOError is raised and dropped here:
+    raised in the waiting coroutine, it (with its traceback, and a frame
+    object for the coroutine) would live as long as an idle session waits.
+    """
+    try:
+        return os.read(fd, _RECEIVE_SIZE)
+    except BlockingIOError:
+        return None
