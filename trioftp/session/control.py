@@ -109,10 +109,24 @@ class ControlChannel:
         while (line := framer.next_line()) is None:
             stream = self._stream
             try:
-                data: bytes | bytearray
+                data: bytes | bytearray | None
                 if type(stream) is trio.SocketStream:  # the common case, one call shorter
                     if _BY_DESCRIPTOR:
-                        data = await _receive_plain(stream.socket)
+                        # What sock.recv does, inline (idle sessions are many, and
+                        # each waits here: no coroutine of its own), with one
+                        # scheduler pass instead of two when the bytes must be
+                        # waited for, and one instead of none when they were
+                        # there already (pipelined commands let others run).
+                        sock = stream.socket
+                        await trio.lowlevel.checkpoint_if_cancelled()  # (no pass unless cancelled)
+                        data = _read_now(sock.fileno())
+                        if data is not None:
+                            await trio.lowlevel.cancel_shielded_checkpoint()  # never lose them
+                        else:
+                            await trio.lowlevel.wait_readable(sock)
+                            data = _read_now(sock.fileno())
+                            if data is None:  # woken with nothing to read after all
+                                data = await sock.recv(_RECEIVE_SIZE)
                     else:
                         data = await stream.socket.recv(_RECEIVE_SIZE)
                 else:
@@ -248,31 +262,12 @@ def socket_descriptor(stream: trio.abc.Stream) -> int | None:
     return fd if fd >= 0 else None
 
 
-async def _receive_plain(sock: trio.socket.SocketType) -> bytes:
-    """Up to ``_RECEIVE_SIZE`` bytes of a plain socket (b"" at end of file).
-
-    What ``sock.recv`` does, with one scheduler pass instead of two when the
-    bytes must be waited for, and one instead of none when they were there
-    already (a client pipelining commands still lets other sessions run).
-    """
-    await trio.lowlevel.checkpoint_if_cancelled()  # (no scheduler pass unless cancelled)
-    data = _read_now(sock.fileno())
-    if data is not None:
-        await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are read: never lose them
-        return data
-    await trio.lowlevel.wait_readable(sock)
-    data = _read_now(sock.fileno())
-    if data is None:  # woken with nothing to read after all
-        data = await sock.recv(_RECEIVE_SIZE)
-    return data
-
-
 def _read_now(fd: int) -> bytes | None:
     """What the socket *fd* has received (up to ``_RECEIVE_SIZE`` bytes), None if nothing yet.
 
     A function of its own, so the BlockingIOError is raised and dropped here:
-    raised in the waiting coroutine, it (with its traceback, and a frame
-    object for the coroutine) would live as long as an idle session waits.
+    raised in :meth:`ControlChannel.read_line`, it (with its traceback, and a
+    frame object for the coroutine) would live as long as an idle session waits.
     """
     try:
         return os.read(fd, _RECEIVE_SIZE)
