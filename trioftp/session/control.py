@@ -13,6 +13,7 @@ import collections
 import contextlib
 import math
 import os
+import sys
 
 import trio
 
@@ -248,7 +249,8 @@ def stream_addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[st
         remote = inner.socket.getpeername()
     except OSError:
         remote = ("0.0.0.0", 0)
-    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
+    # Interned: the sessions on one local address, or from one client, share the text.
+    return (sys.intern(str(local[0])), int(local[1])), (sys.intern(str(remote[0])), int(remote[1]))
 
 
 def socket_descriptor(stream: trio.abc.Stream) -> int | None:
