@@ -267,9 +267,11 @@ def socket_descriptor(stream: trio.abc.Stream) -> int | None:
 def _read_now(fd: int) -> bytes | None:
     """What the socket *fd* has received (up to ``_RECEIVE_SIZE`` bytes), None if nothing yet.
 
-    A function of its own, so the BlockingIOError is raised and dropped here:
-    raised in :meth:`ControlChannel.read_line`, it (with its traceback, and a
-    frame object for the coroutine) would live as long as an idle session waits.
+    A function of its own, so the BlockingIOError is raised and dropped in
+    this short-lived frame: raised in :meth:`ControlChannel.read_line`, its
+    traceback would give that coroutine a frame object (~200 bytes) that
+    lives as long as the session waits (and waiting in the ``except`` clause
+    would keep the exception too).
     """
     try:
         return os.read(fd, _RECEIVE_SIZE)
