@@ -58,11 +58,20 @@ class Bench:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def server_pss_kib(self) -> int:
-        """The server's proportional set size, in KiB."""
-        for line in Path(f"/proc/{self.pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-        raise RuntimeError("no Pss line")
+        """The server's anonymous proportional set size (its heap and stacks), in KiB.
+
+        Not the whole PSS: the server's share of the pages of files it maps
+        (the interpreter, libraries) changes as other processes on the
+        machine that map them start and end, which added up to 2 KiB of
+        noise per idle session on a busy machine. What sessions allocate is
+        anonymous memory. (Kernels before 5.8 have no Pss_Anon: then all of it.)
+        """
+        fields = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{self.pid}/smaps_rollup").read_text().splitlines()
+            if line.startswith(("Pss:", "Pss_Anon:"))
+        )
+        return int(fields.get("Pss_Anon", fields["Pss"]).split()[0])
 
 
 Workload = Callable[[Bench], dict[str, float]]
@@ -163,7 +172,7 @@ def latency(bench: Bench) -> dict[str, float]:
 
 
 def idle(bench: Bench) -> dict[str, float]:
-    """Memory per logged-in idle session (PSS)."""
+    """Memory per logged-in idle session (anonymous PSS)."""
     count = bench.sizes.idle_sessions
 
     async def run() -> float:

@@ -50,6 +50,8 @@ _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 #: Linux copies these socket options from a listening socket to the
 #: connections it accepts, which saves a system call per session.
 _OPTIONS_INHERITED = sys.platform == "linux"
+# The name of every session task: given, trio formats no new string per task.
+_SESSION_TASK = "trioftp.servers.listener.Listener.run_session"
 
 
 class Stoppable(Protocol):
@@ -199,16 +201,15 @@ class Listener:
                 logger.warning("accept() failed (%s); retrying in 0.1 s", exc)
                 await trio.sleep(0.1)
                 continue
-            nursery.start_soon(self.run_session, stream)
+            nursery.start_soon(self.run_session, stream, name=_SESSION_TASK)
 
     async def run_session(self, stream: trio.SocketStream) -> None:
         """Admit or refuse the connection *stream*, then serve it; never raises an error."""
         try:
-            peer = stream.socket.getpeername()
+            ip, port = _client_address(stream.socket.getpeername())
         except OSError:  # gone before we could look
             await stream.aclose()
             return
-        ip, port = _canonical(str(peer[0])), int(peer[1])
         try:
             gate = self.proxy_gate()
         except ValueError as exc:  # proxy_protocol_from was changed to something invalid
@@ -228,7 +229,6 @@ class Listener:
             await _refuse(stream, refusal)
             return
         bans = self.server.bans
-        watching = bans.watching(ip) if bans is not None else contextlib.nullcontext()
         self.ip_map.append(ip)
         self._per_ip[ip] += 1
         if self._idle.is_set():
@@ -239,8 +239,11 @@ class Listener:
                 set_control_options(stream)
             if not server.handler.tcp_no_delay:
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-            with watching:
+            if bans is None:  # no context manager to keep while the session lasts
                 await server.serve_connection(stream, self.live, remote_address=relayed)
+            else:
+                with bans.watching(ip):
+                    await server.serve_connection(stream, self.live, remote_address=relayed)
         except Exception:
             logger.exception("session from %s failed to start", ip)
             await stream.aclose()
@@ -304,6 +307,15 @@ class Listener:
         if server.max_cons_per_ip and self._per_ip[ip] >= server.max_cons_per_ip:
             return "421 Too many connections from the same IP address.\r\n"
         return None
+
+
+def _client_address(peer: tuple[str, int]) -> tuple[str, int]:
+    """The canonical IP address and the port of socket address *peer*.
+
+    (So that no local of the session's task keeps the socket's own tuple and
+    string for as long as the session lasts.)
+    """
+    return _canonical(str(peer[0])), int(peer[1])
 
 
 def _canonical(ip: str) -> str:

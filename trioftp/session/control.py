@@ -13,6 +13,7 @@ import collections
 import contextlib
 import math
 import os
+import sys
 
 import trio
 
@@ -109,10 +110,24 @@ class ControlChannel:
         while (line := framer.next_line()) is None:
             stream = self._stream
             try:
-                data: bytes | bytearray
+                data: bytes | bytearray | None
                 if type(stream) is trio.SocketStream:  # the common case, one call shorter
                     if _BY_DESCRIPTOR:
-                        data = await _receive_plain(stream.socket)
+                        # What sock.recv does, inline (idle sessions are many, and
+                        # each waits here: no coroutine of its own), with one
+                        # scheduler pass instead of two when the bytes must be
+                        # waited for, and one instead of none when they were
+                        # there already (pipelined commands let others run).
+                        sock = stream.socket
+                        await trio.lowlevel.checkpoint_if_cancelled()  # (no pass unless cancelled)
+                        data = _read_now(sock.fileno())
+                        if data is not None:
+                            await trio.lowlevel.cancel_shielded_checkpoint()  # never lose them
+                        else:
+                            await trio.lowlevel.wait_readable(sock)
+                            data = _read_now(sock.fileno())
+                            if data is None:  # woken with nothing to read after all
+                                data = await sock.recv(_RECEIVE_SIZE)
                     else:
                         data = await stream.socket.recv(_RECEIVE_SIZE)
                 else:
@@ -234,7 +249,8 @@ def stream_addresses(stream: trio.abc.Stream) -> tuple[tuple[str, int], tuple[st
         remote = inner.socket.getpeername()
     except OSError:
         remote = ("0.0.0.0", 0)
-    return (str(local[0]), int(local[1])), (str(remote[0]), int(remote[1]))
+    # Interned: the sessions on one local address, or from one client, share the text.
+    return (sys.intern(str(local[0])), int(local[1])), (sys.intern(str(remote[0])), int(remote[1]))
 
 
 def socket_descriptor(stream: trio.abc.Stream) -> int | None:
@@ -248,21 +264,16 @@ def socket_descriptor(stream: trio.abc.Stream) -> int | None:
     return fd if fd >= 0 else None
 
 
-async def _receive_plain(sock: trio.socket.SocketType) -> bytes:
-    """Up to ``_RECEIVE_SIZE`` bytes of a plain socket (b"" at end of file).
+def _read_now(fd: int) -> bytes | None:
+    """What the socket *fd* has received (up to ``_RECEIVE_SIZE`` bytes), None if nothing yet.
 
-    What ``sock.recv`` does, with one scheduler pass instead of two when the
-    bytes must be waited for, and one instead of none when they were there
-    already (a client pipelining commands still lets other sessions run).
+    A function of its own, so the BlockingIOError is raised and dropped in
+    this short-lived frame: raised in :meth:`ControlChannel.read_line`, its
+    traceback would give that coroutine a frame object (~200 bytes) that
+    lives as long as the session waits (and waiting in the ``except`` clause
+    would keep the exception too).
     """
-    await trio.lowlevel.checkpoint_if_cancelled()  # (no scheduler pass unless cancelled)
     try:
-        data = os.read(sock.fileno(), _RECEIVE_SIZE)
+        return os.read(fd, _RECEIVE_SIZE)
     except BlockingIOError:
-        await trio.lowlevel.wait_readable(sock)
-        try:
-            return os.read(sock.fileno(), _RECEIVE_SIZE)
-        except BlockingIOError:  # woken with nothing to read after all
-            return await sock.recv(_RECEIVE_SIZE)
-    await trio.lowlevel.cancel_shielded_checkpoint()  # the bytes are read: never lose them
-    return data
+        return None
