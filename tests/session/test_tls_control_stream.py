@@ -156,6 +156,23 @@ async def test_ccc_with_close_notify_hands_back_what_followed(
     assert await client_end.receive_some() == b'257 "/"\r\n'
 
 
+async def test_ccc_after_the_peers_close_notify_hands_back_what_followed(
+    certs: Certs, server_context: ssl.SSLContext, ends: tuple[trio.abc.Stream, trio.abc.Stream]
+) -> None:
+    """A client that sends CCC, its close_notify and clear text before any answer."""
+    client_end, server_end = ends
+    held = HeldSends(client_end)
+    client, server = await handshaken(certs, server_context, held, server_end)
+    async with trio.open_nursery() as nursery:
+        held.hold = True
+        await client.send_all(b"CCC\r\n")
+        nursery.start_soon(client.unwrap)  # its close_notify (held), then waits for ours
+        await trio.testing.wait_all_tasks_blocked()
+        await held.release(b"PWD\r\n")  # all three in one write
+        assert await server.receive_some() == b"CCC\r\n"
+        assert await server.unwrap() == (server_end, b"PWD\r\n")
+
+
 async def test_ccc_with_a_peer_going_on_in_clear_text(
     certs: Certs, server_context: ssl.SSLContext, ends: tuple[trio.abc.Stream, trio.abc.Stream]
 ) -> None:

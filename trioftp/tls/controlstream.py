@@ -81,6 +81,8 @@ class ControlTLSStream(MemoryBIOStream):
                     return buffer
                 self._feed(await self._receive_raw())
                 waited = True
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return b""
         finally:
             self._receiving = False
@@ -129,14 +131,15 @@ class ControlTLSStream(MemoryBIOStream):
                 return self.transport_stream, bytes(read)
             if read:
                 self._incoming.write(read)
-                fed = True
+                read, fed = b"", True
             done = self._shut_down()
             if not done:
                 read = await self._receive_raw()
                 if not read:
                     raise trio.BrokenResourceError("the connection ended during CCC")
         self._closed = True
-        return self.transport_stream, self._incoming.read()
+        # Past the peer's close_notify (which may have come before the CCC was answered).
+        return self.transport_stream, bytes(read) + self._incoming.read()
 
     def _shut_down(self) -> bool:
         """Send (queue) close_notify, read the peer's: True once it came (no I/O)."""
