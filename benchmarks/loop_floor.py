@@ -141,7 +141,7 @@ def floor_server(kind: str) -> Iterator[tuple[int, int]]:
 def measure(implementation: str, home: Path, options: argparse.Namespace) -> dict[str, float]:
     """One round of the three figures against a fresh server of *implementation*."""
     started = (
-        floor_server(implementation.split("-")[0])
+        floor_server(implementation.removesuffix("-floor"))
         if implementation.endswith("-floor")
         else server(implementation, home)
     )

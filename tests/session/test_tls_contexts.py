@@ -303,7 +303,8 @@ async def test_a_renewed_certificate_is_presented_from_the_next_login(
     _install(renewed, certfile, keyfile)
     after = await connect(server, client_context(renewed.ca))
     await after.auth()
-    assert before.control_tls is not None and after.control_tls is not None
+    assert before.control_tls is not None
+    assert after.control_tls is not None
     assert after.control_tls.getpeercert(binary_form=True) == _der(renewed.certfile)
     # The session that began before the renewal keeps its certificate.
     assert before.control_tls.getpeercert(binary_form=True) == _der(certs.certfile)
@@ -320,7 +321,8 @@ def test_router_fallback_serves_handshakes_without_a_route(certs: Certs) -> None
     router = ServerNameRouter({"ftp.example": ("site", routed)})
     session = session_context(settings, router.with_fallback(fallback))
     switch = session.sni_callback
-    assert switch is not None and switch is not router
+    assert switch is not None
+    assert switch is not router
     for name, expected in (("FTP.example", routed), ("other.example", fallback), (None, fallback)):
         connection = _Connection(session)
         assert switch(connection, name, session) is None  # type: ignore[arg-type]

@@ -287,8 +287,10 @@ async def test_strict_sni(
         await client.start_tls()
         assert (await client.cmd("NOOP")).code == 200
     else:
-        with pytest.raises(trio.BrokenResourceError):
+        with pytest.raises(trio.BrokenResourceError) as refused:
             await client.start_tls()
+        # The alert OpenSSL prepared reached the client.
+        assert "UNRECOGNIZED_NAME" in str(refused.value.__cause__)
 
 
 async def test_strict_sni_without_sites(start_server: StartServer, certs: SiteCerts) -> None:

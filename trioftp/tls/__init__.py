@@ -3,7 +3,8 @@
 * :mod:`.contexts` - building stdlib contexts from pyftpdlib-style settings,
   the data-session binding policy;
 * :mod:`.streams` - putting TLS on a stream and taking it off (stdlib
-  contexts through :class:`trio.SSLStream`, pyOpenSSL ones through
+  contexts through :mod:`.controlstream` and :mod:`.datastream`, both
+  :mod:`.biostream` streams; pyOpenSSL ones through
   :class:`~.openssl_stream.OpenSSLStream`);
 * :mod:`.eof` - strict end of file on data connections (``tls_strict_eof``);
 * :mod:`.certificates` - the stored self-signed certificate.

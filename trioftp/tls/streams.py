@@ -1,8 +1,10 @@
 """Putting TLS on a stream and taking it off, for stdlib and pyOpenSSL contexts alike.
 
-The control connection runs over :class:`trio.SSLStream`; data connections
-with a stdlib context over :class:`.datastream.DataTLSStream`, which moves
-whole batches of records per wakeup (:func:`wrap_data_server`).
+With a stdlib context the control connection runs over
+:class:`.controlstream.ControlTLSStream` (as few scheduler passes per step as
+a plain connection), data connections over :class:`.datastream.DataTLSStream`,
+which moves whole batches of records per wakeup (:func:`wrap_data_server`);
+both are :class:`.biostream.MemoryBIOStream`.
 
 pyOpenSSL is optional: :mod:`.openssl_stream` (which imports it) is loaded
 only when a context that is not a stdlib :class:`ssl.SSLContext` is used.
@@ -16,15 +18,16 @@ from typing import TYPE_CHECKING, TypeAlias, TypeGuard
 
 import trio
 
+from .biostream import MemoryBIOStream
+from .controlstream import ControlTLSStream
 from .datastream import DataTLSStream
-from .records import TLS_RECORD_TYPES
 
 if TYPE_CHECKING:
     from .openssl_stream import OpenSSLStream
 
 __all__ = ["TLSStream", "is_tls", "session_reused", "unwrap", "wrap_data_server", "wrap_server"]
 
-TLSStream: TypeAlias = "trio.SSLStream[trio.abc.Stream] | DataTLSStream | OpenSSLStream"
+TLSStream: TypeAlias = "ControlTLSStream | DataTLSStream | OpenSSLStream"
 _OPENSSL_STREAM = f"{__package__}.openssl_stream"
 
 
@@ -35,7 +38,7 @@ def wrap_server(transport: trio.abc.Stream, context: object) -> TLSStream:
     ``SSL.Context`` (which needs ``trioftp[pyopenssl]``).
     """
     if isinstance(context, ssl.SSLContext):
-        return trio.SSLStream(transport, context, server_side=True, https_compatible=False)
+        return ControlTLSStream(transport, context)
     return _openssl_stream(transport, context)
 
 
@@ -78,7 +81,7 @@ def session_id(stream: TLSStream) -> bytes | None:
     Under TLS 1.2 without tickets a resumed session keeps its id, so equal
     ids mean the same session; TLS 1.3 gives every resumption a new id.
     """
-    if not isinstance(stream, trio.SSLStream | DataTLSStream) or stream.version() != "TLSv1.2":
+    if not isinstance(stream, MemoryBIOStream) or stream.version() != "TLSv1.2":
         return None
     session = stream.session
     return bytes(session.id) if session is not None and session.id else None
@@ -86,7 +89,7 @@ def session_id(stream: TLSStream) -> bytes | None:
 
 def is_tls(stream: trio.abc.Stream) -> TypeGuard[TLSStream]:
     """True if *stream* is a TLS stream."""
-    return isinstance(stream, trio.SSLStream | DataTLSStream) or _is_openssl_stream(stream)
+    return isinstance(stream, MemoryBIOStream) or _is_openssl_stream(stream)
 
 
 async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
@@ -99,49 +102,6 @@ async def unwrap(stream: TLSStream) -> tuple[trio.abc.Stream, bytes]:
     if _is_openssl_stream(stream):
         transport, trailing = await stream.unwrap()
         return transport, bytes(trailing)
-    if not isinstance(stream, trio.SSLStream):
+    if not isinstance(stream, ControlTLSStream):
         raise TypeError("only a control connection's TLS can be taken off")
-    watch = _ClearTextWatch(stream.transport_stream)
-    stream.transport_stream = watch
-    try:
-        _, rest = await stream.unwrap()
-    except _ClearText as clear:
-        return watch.transport, clear.data
-    return watch.transport, bytes(rest)
-
-
-class _ClearText(Exception):
-    """The peer sent clear text where its close_notify would be."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.data = data
-
-
-class _ClearTextWatch(trio.abc.Stream):
-    """The transport under an ``SSLStream`` being unwrapped, watching for clear text.
-
-    FTP commands never start with a TLS record's content type byte, so a
-    first chunk that does not is clear text: it ends the unwrapping with
-    :class:`_ClearText` (OpenSSL is not told: it would send close_notify again).
-    """
-
-    def __init__(self, transport: trio.abc.Stream) -> None:
-        self.transport = transport
-        self._first = True
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        data = bytes(await self.transport.receive_some(max_bytes))
-        if self._first and data and data[0] not in TLS_RECORD_TYPES:
-            raise _ClearText(data)
-        self._first = False
-        return data
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.transport.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.transport.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self.transport.aclose()
+    return await stream.unwrap()
