@@ -21,7 +21,7 @@ def replaces(kind: type, base: type, *names: str) -> bool:
 async def call_maybe_async(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call *function*, awaiting the result if it is awaitable (plain or ``async def``)."""
     result = function(*args, **kwargs)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):  # (None: no ABC check)
         return await result
     return result
 
