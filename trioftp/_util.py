@@ -15,7 +15,10 @@ def replaces(kind: type, base: type, *names: str) -> bool:
     Stock implementations that are known not to block or not to matter can be
     skipped or run inline; anything a subclass replaced is treated as unknown.
     """
-    return any(getattr(kind, name) is not getattr(base, name) for name in names)
+    for name in names:  # (a loop: asked at each login, and a generator costs more)
+        if getattr(kind, name) is not getattr(base, name):
+            return True
+    return False
 
 
 async def call_maybe_async(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
