@@ -15,7 +15,8 @@ def replaces(kind: type, base: type, *names: str) -> bool:
     Stock implementations that are known not to block or not to matter can be
     skipped or run inline; anything a subclass replaced is treated as unknown.
     """
-    for name in names:  # (a loop: asked at each login, and a generator costs more)
+    # A loop, not any() over a generator (which costs more): asked at each login.
+    for name in names:  # noqa: SIM110
         if getattr(kind, name) is not getattr(base, name):
             return True
     return False
