@@ -15,13 +15,17 @@ def replaces(kind: type, base: type, *names: str) -> bool:
     Stock implementations that are known not to block or not to matter can be
     skipped or run inline; anything a subclass replaced is treated as unknown.
     """
-    return any(getattr(kind, name) is not getattr(base, name) for name in names)
+    # A loop, not any() over a generator (which costs more): asked at each login.
+    for name in names:  # noqa: SIM110
+        if getattr(kind, name) is not getattr(base, name):
+            return True
+    return False
 
 
 async def call_maybe_async(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call *function*, awaiting the result if it is awaitable (plain or ``async def``)."""
     result = function(*args, **kwargs)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):  # (None: no ABC check)
         return await result
     return result
 

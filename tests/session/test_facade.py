@@ -64,6 +64,40 @@ async def test_respond_without_a_code_sends_one_clean_line(
     assert (await session.client.cmd("NOOP")).code == 200
 
 
+async def test_replies_are_logged_at_debug_or_by_the_given_function(
+    session_harness: SessionHarness, autojump_clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Telling(FTPHandler):
+        def ftp_SITE_TELL(self, line: str) -> None:
+            self.respond("200 Told.", logfun=logging.getLogger("trioftp").warning)
+            self.respond("211-Two\r\n211 lines", logfun=logging.getLogger("trioftp").warning)
+
+    Telling.proto_cmds = {
+        **FTPHandler.proto_cmds,
+        "SITE TELL": {"perm": None, "auth": True, "arg": None, "help": "Syntax: SITE TELL."},
+    }
+    caplog.set_level(logging.INFO, logger="trioftp")
+    session = await logged_in(session_harness(Telling))
+    caplog.clear()
+    assert (await session.client.cmd("NOOP")).code == 200
+    assert (await session.client.cmd("SITE TELL")).code == 200
+    assert (await session.client.reply()).code == 211
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "127.0.0.1:5000-[user] Told."),
+        ("WARNING", "127.0.0.1:5000-[user] Two?lines"),
+    ]
+    caplog.set_level(logging.DEBUG, logger="trioftp")
+    caplog.clear()
+    assert (await session.client.cmd("NOOP")).code == 200
+    assert (await session.client.cmd("SITE TELL")).code == 200
+    assert (await session.client.reply()).code == 211
+    assert [r.getMessage() for r in caplog.records if "->" in r.getMessage()] == [
+        "127.0.0.1:5000-[user] -> 200 I successfully did nothing.",
+        "127.0.0.1:5000-[user] -> 200 Told.",
+        "127.0.0.1:5000-[user] -> 211 Two?lines",
+    ]
+
+
 async def test_push_queues_raw_lines(
     session_harness: SessionHarness, autojump_clock: Clock
 ) -> None:

@@ -7,7 +7,14 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trioftp.protocol.replies import Reply, format_reply, multiline_reply, quote_path, sanitize
+from trioftp.protocol.replies import (
+    Reply,
+    format_reply,
+    multiline_reply,
+    one_line_code,
+    quote_path,
+    sanitize,
+)
 
 
 def wire_lines(reply: str) -> list[str]:
@@ -212,3 +219,22 @@ def test_reply_wire_is_format_reply(code: str, separator: str, text: str) -> Non
     assert reply.wire() == format_reply(whole)
     check_well_formed(reply.wire(), code)
     assert Reply.parse(str(reply)).wire() == reply.wire()
+
+
+def test_one_line_code() -> None:
+    assert one_line_code("200 I successfully did nothing.") == 200
+    assert one_line_code('257 "/a\r\x00b" is the current directory.') is None
+    for text in ("200-Hello", "200 a\nb", "200", "2000 x", "099 x", "abc def", ""):
+        assert one_line_code(text) is None, text
+
+
+@given(codes.map(lambda c: "0" + c[1:]) | codes, st.sampled_from([" ", "-", ""]), reply_text)
+@settings(max_examples=400)
+def test_one_line_code_is_what_parse_and_wire_make(code: str, separator: str, text: str) -> None:
+    """A text with a one-line code goes out as it is: what Reply.parse then wire would send."""
+    whole = code + separator + text
+    number = one_line_code(whole)
+    if number is not None:
+        reply = Reply.parse(whole)
+        assert (reply.code, reply.lines[0]) == (number, whole[4:])
+        assert reply.wire() == whole + "\r\n"

@@ -312,7 +312,8 @@ def split_command(line: str) -> tuple[str, str]:
     """
     name, _, arg = line.partition(" ")
     name = name.upper()
-    if name[-4:] in _MID_TRANSFER and not any("A" <= c <= "Z" for c in name[:-4]):
+    # (A name of four letters or fewer has nothing in front to drop.)
+    if len(name) > 4 and name[-4:] in _MID_TRANSFER and not any("A" <= c <= "Z" for c in name[:-4]):
         name = name[-4:]
     if name == "SITE" and arg:
         sub, _, arg = arg.partition(" ")

@@ -14,7 +14,15 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-__all__ = ["Reply", "format_reply", "middle_line", "multiline_reply", "quote_path", "sanitize"]
+__all__ = [
+    "Reply",
+    "format_reply",
+    "middle_line",
+    "multiline_reply",
+    "one_line_code",
+    "quote_path",
+    "sanitize",
+]
 
 # Line breaks inside reply text. A CR followed by NUL is RFC 2640's encoding
 # of a CR that belongs to a pathname, so it is not a break.
@@ -80,6 +88,17 @@ class Reply(NamedTuple):
         if len(lines) == 1:
             return f"{self.code} {lines[0]}\r\n"
         return multiline_reply(str(self.code), lines[0], lines[1:-1], lines[-1])
+
+
+def one_line_code(text: str) -> int | None:
+    """The code of *text* if it is a one-line reply already in its wire form, else None.
+
+    That is ``"CODE text"`` with no line break: sent as it is (plus CRLF),
+    it is what :meth:`Reply.parse` then :meth:`Reply.wire` would make.
+    """
+    if text[3:4] != " " or "\n" in text or "\r" in text:
+        return None
+    return _CODES.get(text[:3])
 
 
 def format_reply(text: str) -> str:

@@ -163,6 +163,12 @@ class ControlChannel:
         self.last_code = reply.code
         self.last_text = reply.lines[0]
 
+    def push_line(self, code: int, line: str) -> None:
+        """Queue the one-line reply *line* (``"CODE text"``, no line break) of *code*."""
+        self._out.append(line + "\r\n")
+        self.last_code = code
+        self.last_text = line[4:]
+
     def push_raw(self, text: str) -> None:
         """Queue *text* as it is (pyftpdlib's ``push``): the caller frames it."""
         self._out.append(text)

@@ -128,7 +128,7 @@ async def _run_command(session: DispatchContext, spec: CommandSpec, arg: str) ->
                 await run_through_hook(session, spec.name, *args, **kwargs)
             else:
                 result = method(*args, **kwargs)  # a plain method or async def
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):  # (None: no ABC check)
                     await result
     except (OSError, FilesystemError) as exc:
         session.respond(os_error_reply(exc))

@@ -120,6 +120,8 @@ class EventSource(Protocol):
 
     def audit(self, event: str, msg: str, level: int = ..., **fields: Any) -> None: ...
 
+    def audit_wanted(self, level: int = ...) -> bool: ...
+
     def audit_command(
         self, command: str, arg: str, path: str | None, code: int, text: str
     ) -> None: ...
@@ -155,7 +157,8 @@ class SessionEvents:
 
     async def logged_in(self, session: EventSource, username: str) -> None:
         """*username* logged in (``230`` is queued)."""
-        session.audit("login", f"USER {sanitize(username)!r} logged in.")
+        if session.audit_wanted():  # (no line to build when it goes nowhere)
+            session.audit("login", f"USER {sanitize(username)!r} logged in.")
         for observer in self.observers:
             observer.logged_in(username)
         if session.has_hook("on_login"):
@@ -172,7 +175,8 @@ class SessionEvents:
 
     async def logged_out(self, session: EventSource, username: str) -> None:
         """*username* logged out."""
-        session.audit("logout", f"USER {sanitize(username)!r} logged out.", user=username)
+        if session.audit_wanted():
+            session.audit("logout", f"USER {sanitize(username)!r} logged out.", user=username)
         for observer in self.observers:
             observer.logged_out(username)
         if session.has_hook("on_logout"):

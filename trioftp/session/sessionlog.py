@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..auditevent import host_port
 from ..filesystems import AbstractedFS
 from ..log import logger
-from ..protocol.replies import Reply, sanitize
+from ..protocol.replies import Reply, one_line_code, sanitize
 from .control import ControlChannel
 from .logprefix import PrefixValues
 from .state import SessionState
@@ -40,6 +40,12 @@ class SessionLog:
         reply, so client-chosen names can never forge a reply. Text without a
         reply code is sent as one line, its control characters replaced.
         """
+        code = one_line_code(resp)
+        if code is not None:  # most replies: sent as they are, no Reply made
+            self.control_channel.push_line(code, resp)
+            if logfun is not _DEBUG or logger.isEnabledFor(logging.DEBUG):
+                self._log_reply(code, resp[4:], logfun)
+            return
         try:
             reply = Reply.parse(resp)
         except ValueError:
@@ -57,10 +63,14 @@ class SessionLog:
 
     def _queue(self, reply: Reply, logfun: Callable[[str], None]) -> None:
         self.control_channel.push(reply)
+        if logfun is not _DEBUG or logger.isEnabledFor(logging.DEBUG):
+            self._log_reply(reply.code, reply.text, logfun)
+
+    def _log_reply(self, code: int, text: str, logfun: Callable[[str], None]) -> None:
         if logger.isEnabledFor(logging.DEBUG):
-            self.logline(f"-> {reply.code} " + sanitize(reply.text), logfun=logfun)
-        elif logfun is not _DEBUG and logfun != logger.debug:  # a bound method: equal
-            self.log(sanitize(reply.text), logfun=logfun)
+            self.logline(f"-> {code} " + sanitize(text), logfun=logfun)
+        elif logfun != logger.debug:  # a bound method: equal
+            self.log(sanitize(text), logfun=logfun)
 
     async def reply_now(self, reply: Reply | str) -> None:
         """Send a reply immediately (before a long operation starts)."""
