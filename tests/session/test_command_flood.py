@@ -96,3 +96,33 @@ async def test_rate_zero_means_no_limit(
         assert (await client.reply()).first == NOOP_OK
     assert trio.current_time() == start
     await client.aclose()
+
+
+def test_pacer_never_cuts_a_session_with_nothing_queued() -> None:
+    pacer = CommandPacer(rate=8, burst=1, cutoff=1, now=0.0)
+    now = 0.0
+    for _ in range(100):  # 12 s held to the rate, each command alone
+        wait = pacer.delay(now, lambda: False)
+        assert wait is not None
+        now += wait
+    assert now == 99 * 0.125
+    delays = []  # commands queued behind: the cutoff's clock runs
+    while (wait := pacer.delay(now, lambda: True)) is not None:
+        delays.append(wait)
+        now += wait
+    assert delays == [0.125] * 8
+
+
+async def test_a_client_waiting_for_each_reply_is_slowed_never_cut(
+    start_server: StartServer, clock: trio.testing.MockClock
+) -> None:
+    server = await start_server(
+        runner=InlineRunner(), max_commands_per_second=8, command_burst=5, command_flood_cutoff=3
+    )
+    client = await server.client()
+    start = trio.current_time()
+    for _ in range(60):  # past the rate for 7 s, more than the 3 s cutoff
+        assert (await client.cmd("NOOP")).first == NOOP_OK
+    # USER and PASS took 2 of the burst: 3 at once, 57 at 1/8 s each.
+    assert trio.current_time() - start == 57 * 0.125
+    assert (await client.cmd("QUIT")).code == 221

@@ -140,6 +140,10 @@ class ControlChannel:
         self.lines_read += 1
         return line
 
+    def has_queued(self) -> bool:
+        """True if more of the client's commands wait to be run (pipelined or held)."""
+        return self._framer.buffered > 0 or bool(self._held)
+
     def next_held(self) -> Line | None:
         """The oldest held command, taken from the queue (None if none is held)."""
         return self._held.popleft() if self._held else None

@@ -290,7 +290,7 @@ class Session(
                     return
                 self.session_events.command_received(self)
                 if pacer is not None:
-                    wait = pacer.delay(clock.current_time())
+                    wait = pacer.delay(clock.current_time(), control.has_queued)
                     if wait is None:
                         self.respond(
                             "421 Too many commands; closing connection.", logfun=logger.info

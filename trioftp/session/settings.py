@@ -86,12 +86,14 @@ class SessionSettings:
     max_line_length: int = DEFAULT_MAX_LINE
     #: trioftp: commands a session may send per second on average (0: no
     #: limit); faster ones wait their turn. A client that waits for each
-    #: reply stays below it even on loopback; pipelined floods do not.
+    #: reply can pass it on loopback or a fast LAN (it is then slowed, never
+    #: cut off); pipelined floods pass it anywhere.
     max_commands_per_second: float = 5000.0
     #: trioftp: commands a session may send at once before the rate applies.
     command_burst: int = 5000
     #: trioftp: seconds a session may be held to the command rate without a
-    #: break before ``421`` ends it as a flood (0: never).
+    #: break, sending commands ahead of the replies, before ``421`` ends it
+    #: as a flood (0: never).
     command_flood_cutoff: float = 30.0
     #: trioftp: blocking calls (filesystem, authorizer) one session may have
     #: running at once (0: no limit); the threads are shared by all sessions.
