@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, cast
 
 import trio
 
@@ -26,6 +26,7 @@ from ..protocol.commands import method_name
 from . import dispatch
 from .accounting import SessionAccounting
 from .auditlog import AuditLog, new_session_number
+from .blocking import BlockingWork
 from .callbacks import SessionCallbacks
 from .commandhook import CommandHook
 from .control import ControlChannel, ControlClosed, socket_descriptor, stream_addresses
@@ -36,7 +37,7 @@ from .pacing import CommandPacer
 from .paths import jail_and_permission
 from .permissions import mlsx_perm_fact
 from .proxied import ProxyGate
-from .runner import Runner, ThreadRunner, runner_for_login
+from .runner import Runner
 from .sessionlog import SessionLog
 from .settings import SessionSettings
 from .shutdown import ServerShutdown
@@ -48,20 +49,18 @@ from .transfers import DataMover, Transfers
 
 __all__ = ["Session"]
 
-T = TypeVar("T")
 
 _DEFAULT_CONNECTOR = TCPConnector()
 #: Replies are logged at DEBUG unless told otherwise (one bound method, so
 #: the common case is an identity check).
 _DEBUG = logger.debug
-#: Worker threads from the run's default limiter, for sessions with no server.
-_THREADS = ThreadRunner()
 
 
 class Session(
     SessionSettings,
     SessionCallbacks,
     SessionAccounting,
+    BlockingWork,
     AuditLog,
     CommandHook,
     SiteSelection,
@@ -107,7 +106,6 @@ class Session(
         # Every session sets these: set now, they cost no resize of the dict.
         self._nursery: trio.Nursery | None = None
         self._awaiting_command = False
-        self._blocking_calls = 0  # blocking calls of this session under way
         #: The logged-in user's filesystem (None before login).
         self.fs: AbstractedFS | None = None
         self.session_state = SessionState()
@@ -118,9 +116,7 @@ class Session(
             max_line=self.max_line_length,
             send_timeout=self.timeout,
         )
-        if runner is None:
-            runner = getattr(server, "runner", None)
-        self._base_runner: Runner = runner if runner is not None else _THREADS
+        self._use_runner(runner, server)
         events = getattr(server, "session_events", None)
         if isinstance(events, SessionEvents):
             self.session_events = events
@@ -135,9 +131,6 @@ class Session(
     session_events: SessionEvents = NO_OBSERVERS
     #: The FTPS policy of this session (TLS_FTPHandler only).
     tls_protection: TLSProtection | None = None
-    _login_runner: Runner | None = None
-    # Where blocking calls past max_blocking_calls wait (made when first needed).
-    _blocking_queue: trio.lowlevel.ParkingLot | None = None
     _data: DataChannel | None = None
     _transfers: Transfers | None = None
     _closing = False
@@ -150,12 +143,6 @@ class Session(
         except ValueError:  # proxy_protocol_from was set to something invalid (logged
             return None  # by the listener at each new connection); read no header
         return gate if isinstance(gate, ProxyGate) else None
-
-    @property
-    def runner(self) -> Runner:
-        """Where this session's blocking work runs now (chosen at login)."""
-        login_runner = self._login_runner
-        return login_runner if login_runner is not None else self._base_runner
 
     # --- the parts made on first use
 
@@ -361,10 +348,7 @@ class Session(
         state = self.session_state
         state.username, state.password = username, password
         state.attempted_logins = 0
-        runner = runner_for_login(self.authorizer, username, password, self._base_runner)
-        if runner is not self._base_runner or self._login_runner is not None:
-            self._drop_login_runner()
-            self._login_runner = None if runner is self._base_runner else runner
+        self._choose_login_runner(username, password)
         self.fs = self.abstracted_fs(home, self)
         state.authenticated = True
 
@@ -378,13 +362,6 @@ class Session(
             self._drop_login_runner()
         self.fs = None
         self._leave_account()
-
-    def _drop_login_runner(self) -> None:
-        """Forget the login's runner, closing it if it has threads of its own."""
-        runner, self._login_runner = self._login_runner, None
-        close = getattr(runner, "close", None)
-        if callable(close):
-            close()
 
     async def logout(self) -> None:
         """Close the data channel, forget the login, and call ``on_logout``."""
@@ -415,30 +392,6 @@ class Session(
     def mlsx_perm_fact(self, perms: str) -> Callable[[str, bool], str]:
         """The MLSx ``perm`` fact of each entry (asked by the filesystem's listings)."""
         return mlsx_perm_fact(self.authorizer, self.session_state.username, perms)
-
-    # --- blocking work
-
-    async def run_blocking(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a blocking call (filesystem, authorizer, disk) in the session's runner.
-
-        After login the call runs as the user where the authorizer
-        impersonates users (see :mod:`.runner`). At most
-        :attr:`max_blocking_calls` of one session run at once, so one session
-        never takes the threads every session shares.
-        """
-        limit = self.max_blocking_calls
-        if limit and self._blocking_calls >= limit:
-            if self._blocking_queue is None:
-                self._blocking_queue = trio.lowlevel.ParkingLot()
-            while self._blocking_calls >= limit:
-                await self._blocking_queue.park()
-        self._blocking_calls += 1
-        try:
-            return await self.runner.run(function, *args)
-        finally:
-            self._blocking_calls -= 1
-            if self._blocking_queue is not None:
-                self._blocking_queue.unpark()
 
     async def call_command(self, name: str, *args: object, **kwargs: object) -> None:
         """Call the handler's ``ftp_<name>`` (a subclass's override included)."""
