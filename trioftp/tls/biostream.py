@@ -27,6 +27,7 @@ What it gives both:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ssl
 from typing import cast
@@ -57,13 +58,13 @@ class MemoryBIOStream(trio.abc.Stream):
 
     # --- the transport: the subclass's
 
+    @abc.abstractmethod
     async def _send(self, records: bytes) -> None:
         """Write *records* (after the held tickets) to the transport, all of them."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _read_transport(self) -> None:
         """Feed the next chunk of the transport to the TLS layer (its end, as EOF)."""
-        raise NotImplementedError
 
     def _take_outgoing(self) -> bytes:
         """The records OpenSSL queued, after the held tickets (which go with them)."""
