@@ -126,3 +126,21 @@ async def test_a_client_waiting_for_each_reply_is_slowed_never_cut(
     # USER and PASS took 2 of the burst: 3 at once, 57 at 1/8 s each.
     assert trio.current_time() - start == 57 * 0.125
     assert (await client.cmd("QUIT")).code == 221
+
+
+async def test_a_flood_whose_reads_end_on_line_boundaries_is_cut(
+    start_server: StartServer, clock: trio.testing.MockClock
+) -> None:
+    # 8-byte lines: every 8 KiB read ends at a line's end, so nothing is ever
+    # buffered behind the line being run - the commands were there unwaited.
+    server = await start_server(
+        runner=InlineRunner(), max_commands_per_second=1000, command_burst=5, command_flood_cutoff=2
+    )
+    flooder = await server.client()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(flooder.send_raw, b"TYPE I\r\n" * 10_000)
+        answered = 0
+        while (await flooder.reply()).first != FLOOD:
+            answered += 1
+    # What USER and PASS left of the burst (3), then 2 s at the rate.
+    assert answered == 3 + 2 * 1000

@@ -49,6 +49,7 @@ class ControlChannel:
     __slots__ = (
         "_framer",
         "_held",
+        "_line_waited",
         "_out",
         "_sending",
         "_stream",
@@ -83,6 +84,7 @@ class ControlChannel:
         self.last_text = ""
         #: Command lines received so far.
         self.lines_read = 0
+        self._line_waited = True  # see has_queued
 
     @property
     def stream(self) -> trio.abc.Stream:
@@ -107,6 +109,7 @@ class ControlChannel:
         Cancelling this call loses nothing: bytes are only consumed once read.
         """
         framer = self._framer
+        waited = False
         while (line := framer.next_line()) is None:
             stream = self._stream
             try:
@@ -124,25 +127,35 @@ class ControlChannel:
                         if data is not None:
                             await trio.lowlevel.cancel_shielded_checkpoint()  # never lose them
                         else:
+                            waited = True
                             await trio.lowlevel.wait_readable(sock)
                             data = _read_now(sock.fileno())
                             if data is None:  # woken with nothing to read after all
                                 data = await sock.recv(_RECEIVE_SIZE)
                     else:
+                        waited = True  # (not known: taken as waited)
                         data = await stream.socket.recv(_RECEIVE_SIZE)
                 else:
                     data = await stream.receive_some(_RECEIVE_SIZE)
+                    waited = waited or getattr(stream, "receive_waited", True)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise ControlClosed(str(exc)) from exc
             if not data:
                 return None
             framer.feed(data)
         self.lines_read += 1
+        self._line_waited = waited
         return line
 
     def has_queued(self) -> bool:
-        """True if more of the client's commands wait to be run (pipelined or held)."""
-        return self._framer.buffered > 0 or bool(self._held)
+        """True if the client is sending commands ahead of the replies.
+
+        That is: the last line read was there without waiting for the
+        client (it was sent before the client could have read our last
+        reply), more bytes are buffered behind it, or commands are held.
+        A client that waits for each reply makes :meth:`read_line` wait.
+        """
+        return not self._line_waited or self._framer.buffered > 0 or bool(self._held)
 
     def next_held(self) -> Line | None:
         """The oldest held command, taken from the queue (None if none is held)."""

@@ -34,9 +34,9 @@ class CommandPacer:
         once), or None if the session has been flooding for *cutoff* seconds.
 
         *queued()*, asked only when the session is throttled, says whether
-        more of its commands wait behind this one (pipelined); a throttled
-        session with nothing queued is not flooding. Without it every
-        throttled command counts.
+        the client is sending commands ahead of the replies (pipelining); a
+        throttled session that waits for each reply is not flooding.
+        Without it every throttled command counts.
         """
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now

@@ -53,6 +53,11 @@ class ControlTLSStream(MemoryBIOStream):
         self._writing: trio.Event | None = None  # set when a waiting write ends
         self._sending = False
         self._receiving = False
+        #: Whether the last receive had to wait for the peer (unknown, so
+        #: True, on a transport that isn't read by descriptor): a client
+        #: whose commands are there before it has read the replies is
+        #: pipelining (see :mod:`trioftp.session.pacing`).
+        self.receive_waited = False
 
     # --- the Stream interface
 
@@ -68,6 +73,7 @@ class ControlTLSStream(MemoryBIOStream):
                 self._unsent += self._take_outgoing()
                 await self._write_unsent(wait=False)
             size = max_bytes or _RECEIVE_SIZE
+            self.receive_waited = False
             waited = False
             while not self._eof:
                 # No more plaintext can come out than ciphertext went in.
@@ -203,6 +209,7 @@ class ControlTLSStream(MemoryBIOStream):
         """The next chunk of the transport (b"" at its end)."""
         sock = self._socket
         if sock is None:
+            self.receive_waited = True
             try:
                 return await self.transport_stream.receive_some(_READ_SIZE)
             except trio.BrokenResourceError:
@@ -213,6 +220,7 @@ class ControlTLSStream(MemoryBIOStream):
             try:
                 return os.read(sock.fileno(), _READ_SIZE)
             except BlockingIOError:
+                self.receive_waited = True
                 await trio.lowlevel.wait_readable(sock)
             except OSError as exc:  # worded as trio.SocketStream words it
                 raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
