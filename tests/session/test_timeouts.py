@@ -20,6 +20,7 @@ from trioftp.session.runner import InlineRunner
 
 from ..support.ftpclient import read_all
 from ..support.servers import RunningServer
+from ..support.tlsclient import reset_connection
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 
@@ -217,3 +218,26 @@ async def test_eof_without_quit_ends_the_transfer(
     assert len(received) < 100_000
     assert trio.current_time() - start < 5
     assert sent == [str(server.home / "f.bin")]
+
+
+async def test_a_reset_with_a_passive_listener_open_is_not_a_timeout(
+    start_server: StartServer, clock: trio.testing.MockClock
+) -> None:
+    timed_out: list[int] = []
+
+    class Recording(FTPHandler):
+        async def handle_timeout(self) -> None:
+            timed_out.append(self.remote_port)
+            await super().handle_timeout()
+
+    server = await start_server(base=Recording, runner=InlineRunner(), timeout=60)
+    client = await server.client()
+    assert (await client.cmd("EPSV")).code == 229  # a task in the session's nursery
+    assert isinstance(client.stream, trio.SocketStream)
+    reset_connection(client.stream)
+    await trio.sleep(120)
+    assert timed_out == []
+    idle = await server.client()  # the idle timeout itself still calls it
+    await trio.sleep(61)
+    assert len(timed_out) == 1
+    await idle.aclose()

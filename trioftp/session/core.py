@@ -207,10 +207,13 @@ class Session(
                 except ControlClosed:
                     pass
                 finally:
+                    # Cancelled before we cancel it ourselves: by the idle
+                    # deadline (or a close, which sets _closing).
+                    expired = nursery.cancel_scope.cancel_called
                     if nursery.child_tasks:  # (cancel() costs ~2 us: only when needed)
                         nursery.cancel_scope.cancel()
             idle = self._awaiting_command and not self._closing
-            if idle and nursery.cancel_scope.cancelled_caught:  # the idle deadline fired
+            if idle and expired and nursery.cancel_scope.cancelled_caught:
                 with trio.CancelScope(shield=True):
                     await self.handle_timeout()
         except (Exception, ControlClosed) as exc:
