@@ -283,6 +283,24 @@ def test_certified_context_is_loaded_again_when_its_files_change(
     assert certified_context(settings) is not before
 
 
+def test_a_half_done_renewal_keeps_the_last_good_context(
+    certs: Certs, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _install(certs, certfile, keyfile)
+    settings = TLSSettings(str(certfile), str(keyfile))
+    before = certified_context(settings)
+    renewed = make_certs(tmp_path / "renewed")
+    staged = certfile.with_suffix(".new")  # the new certificate, the old key still in place
+    staged.write_bytes(Path(renewed.certfile).read_bytes())
+    os.replace(staged, certfile)
+    with caplog.at_level(logging.WARNING, logger="trioftp"):
+        assert certified_context(settings) is before
+    assert f"TLS certificate {certfile} not reloaded" in caplog.text
+    _install(renewed, certfile, keyfile)  # the key follows: the new pair is used
+    assert certified_context(settings) is not before
+
+
 def _install(certs: Certs, certfile: Path, keyfile: Path) -> None:
     """Put *certs*' files in place the way renewal tools do: new files renamed over."""
     for source, target in ((certs.certfile, certfile), (certs.keyfile, keyfile)):

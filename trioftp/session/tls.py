@@ -231,8 +231,9 @@ class TLSProtection:
             return session_context(settings, router.with_fallback(certified_context(settings)))
         shared = _SHARED_ROUTED.get((settings, policy))
         if shared is None:
-            shared = _SHARED_ROUTED[settings, policy] = build_context(settings)
-            shared.sni_callback = router
+            shared = build_context(settings)
+            shared.sni_callback = router  # before another thread can find it
+            _SHARED_ROUTED[settings, policy] = shared
         return shared
 
     async def load_context(self) -> object:

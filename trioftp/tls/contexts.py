@@ -27,6 +27,8 @@ from typing import TypeAlias
 
 import attrs
 
+from ..log import logger
+
 __all__ = [
     "DEFAULT_SSL_OPTIONS",
     "PYOPENSSL_TLS_SERVER_METHOD",
@@ -197,7 +199,9 @@ def certified_context(settings: TLSSettings) -> ssl.SSLContext:
 
     Built once, and again whenever the certificate or key file changes (a
     renewed certificate is presented from the next login on; sessions
-    already running keep theirs).
+    already running keep theirs). Files that don't make a usable pair
+    (a renewal half done) leave the last good context in use, with a
+    warning.
     """
     files = (
         (settings.certfile,) if settings.keyfile is None else (settings.certfile, settings.keyfile)
@@ -207,7 +211,15 @@ def certified_context(settings: TLSSettings) -> ssl.SSLContext:
     if known is not None and known[0] == stamp:
         return known[1]
     # Two sessions may race to build it: both contexts are right, one is kept.
-    context = build_context(settings)
+    try:
+        context = build_context(settings)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        if known is None:
+            raise
+        # A renewal half done (the new certificate, the old key): keep
+        # presenting the last good pair, and try again at the next login.
+        logger.warning("TLS certificate %s not reloaded: %s", settings.certfile, exc)
+        return known[1]
     _CERTIFIED[settings] = (stamp, context)
     return context
 
