@@ -176,16 +176,23 @@ class _StopRequest:
 async def _serve_one(handler: Any, sock: socket.socket, server: Any, stop: _StopRequest) -> None:
     stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
     session = handler(stream, server, None)
-    # The receiver outlives the task reading it: closed under a reader woken
-    # by a SIGTERM at the session's very end, it would hand that signal back
-    # while the reader still expects to take it (KeyError in trio).
-    with trio.open_signal_receiver(signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            if stop.requested:
-                session.shut_down()
-            nursery.start_soon(_shut_down_on, signals, session)
-            await session.handle_session()
-            nursery.cancel_scope.cancel()
+    try:
+        # The receiver outlives the task reading it: closed under a reader woken
+        # by a SIGTERM at the session's very end, it would hand that signal back
+        # while the reader still expects to take it (KeyError in trio).
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                if stop.requested:
+                    session.shut_down()
+                nursery.start_soon(_shut_down_on, signals, session)
+                await session.handle_session()
+                nursery.cancel_scope.cancel()
+    finally:
+        # The session is over; the process only exits now. Trio closes its
+        # signal wakeup socket before it unregisters it, so a SIGTERM (the
+        # server stopping) in between would print a BrokenPipeError
+        # traceback to stderr: nothing is left for the signal to stop.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 async def _shut_down_on(signals: Any, session: Any) -> None:
