@@ -40,7 +40,7 @@ import trio
 from .client import Session
 from .rounds import run_rounds
 from .run import server
-from .server_cpu import _login
+from .server_cpu import bare_login
 from .workloads import Bench, Sizes
 
 IMPLEMENTATIONS = ("trioftp", "pyftpdlib", "trio-floor", "select-floor")
@@ -149,7 +149,7 @@ def measure(implementation: str, home: Path, options: argparse.Namespace) -> dic
         bench = Bench(port, pid, home, Sizes())
         cpu = bench.server_cpu()
         for _ in range(options.logins):
-            _login(port, None)
+            bare_login(port, None)
         login = (bench.server_cpu() - cpu) / options.logins * 1e6
         session = Session(port)
         for _ in range(200):

@@ -34,7 +34,7 @@ from .workloads import Bench, Sizes, burst
 COMMANDS = ("NOOP", "PWD", "SIZE small.bin", "CWD /")
 
 
-def _login(port: int, tls: ssl.SSLContext | None) -> None:
+def bare_login(port: int, tls: ssl.SSLContext | None) -> None:
     """Connect, (AUTH TLS,) USER, PASS, QUIT: the bare login of ftpbench's login-rate."""
     with socket.create_connection(("127.0.0.1", port)) as raw:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -86,14 +86,14 @@ def measure(
                 bench, options.commands, lambda command=command: session.command(command)
             )
         session.quit()
-        figures["login us"] = _per_operation(bench, options.logins, lambda: _login(port, None))
+        figures["login us"] = _per_operation(bench, options.logins, lambda: bare_login(port, None))
         result = burst(bench)
         figures["short session ms"] = result["server CPU ms/session"]
         figures["short sessions failed"] = result["failed"]
     with server(implementation, home, certfile=keycert) as (port, pid):
         bench = Bench(port, pid, home, sizes)
         figures["FTPS login us"] = _per_operation(
-            bench, options.logins, lambda: _login(port, client)
+            bench, options.logins, lambda: bare_login(port, client)
         )
     return figures
 

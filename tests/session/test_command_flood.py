@@ -19,6 +19,18 @@ NOOP_OK = "200 I successfully did nothing."
 FLOOD = "421 Too many commands; closing connection."
 
 
+async def _paced_server(
+    start_server: StartServer, *, cutoff: float, rate: float = 8
+) -> RunningServer:
+    """A server whose sessions may send a burst of 5 commands, then *rate* per second."""
+    return await start_server(
+        runner=InlineRunner(),
+        max_commands_per_second=rate,
+        command_burst=5,
+        command_flood_cutoff=cutoff,
+    )
+
+
 @pytest.fixture
 def clock(autojump_clock: trio.testing.MockClock) -> trio.testing.MockClock:
     return autojump_clock
@@ -47,9 +59,7 @@ def test_pacer_cuts_a_flood_after_the_cutoff() -> None:
 async def test_commands_beyond_the_burst_run_at_the_rate(
     start_server: StartServer, clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(
-        runner=InlineRunner(), max_commands_per_second=8, command_burst=5, command_flood_cutoff=0
-    )
+    server = await _paced_server(start_server, cutoff=0)
     client = await server.client()
     start = trio.current_time()
     await client.send_raw(b"NOOP\r\n" * 21)
@@ -63,9 +73,7 @@ async def test_commands_beyond_the_burst_run_at_the_rate(
 async def test_a_flood_is_cut_with_421_and_others_are_served(
     start_server: StartServer, clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(
-        runner=InlineRunner(), max_commands_per_second=8, command_burst=5, command_flood_cutoff=3
-    )
+    server = await _paced_server(start_server, cutoff=3)
     flooder = await server.client()
     bystander = await server.client()
     await flooder.send_raw(b"NOOP\r\n" * 1000)
@@ -116,9 +124,7 @@ def test_pacer_never_cuts_a_session_with_nothing_queued() -> None:
 async def test_a_client_waiting_for_each_reply_is_slowed_never_cut(
     start_server: StartServer, clock: trio.testing.MockClock
 ) -> None:
-    server = await start_server(
-        runner=InlineRunner(), max_commands_per_second=8, command_burst=5, command_flood_cutoff=3
-    )
+    server = await _paced_server(start_server, cutoff=3)
     client = await server.client()
     start = trio.current_time()
     for _ in range(60):  # past the rate for 7 s, more than the 3 s cutoff
@@ -133,9 +139,7 @@ async def test_a_flood_whose_reads_end_on_line_boundaries_is_cut(
 ) -> None:
     # 8-byte lines: every 8 KiB read ends at a line's end, so nothing is ever
     # buffered behind the line being run - the commands were there unwaited.
-    server = await start_server(
-        runner=InlineRunner(), max_commands_per_second=1000, command_burst=5, command_flood_cutoff=2
-    )
+    server = await _paced_server(start_server, cutoff=2, rate=1000)
     flooder = await server.client()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(flooder.send_raw, b"TYPE I\r\n" * 10_000)
